@@ -1,0 +1,79 @@
+"""Controllers: the network that reads the input and the previous reads and drives the heads.
+
+A controller is called one step at a time with an explicit state and returns the new one:
+``output, state = controller(x, state)``. Its initial state is a learned bias, reset at the
+start of every sequence as in the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["CONTROLLERS", "LSTMController", "FeedforwardController", "make_controller"]
+
+#: A controller's state: for the LSTM (h_1, c_1, ..., h_L, c_L), each [B, size]; empty for
+#: the feedforward controller.
+ControllerState = tuple[Tensor, ...]
+
+
+class LSTMController(nn.Module):
+    """A stack of ``layers`` LSTM cells; the output is the top layer's hidden state [B, size].
+
+    The initial hidden and cell states of every layer are learned bias vectors.
+    """
+
+    def __init__(self, input_size: int, size: int, layers: int = 1) -> None:
+        super().__init__()
+        self.size = size
+        self.cells = nn.ModuleList(
+            nn.LSTMCell(input_size if i == 0 else size, size) for i in range(layers)
+        )
+        self.initial = nn.Parameter(torch.zeros(2 * layers, size))  # (h, c) per layer
+
+    def initial_state(self, batch_size: int) -> ControllerState:
+        return tuple(bias.expand(batch_size, -1) for bias in self.initial)
+
+    def forward(self, x: Tensor, state: ControllerState) -> tuple[Tensor, ControllerState]:
+        """x: [B, input_size] -> output [B, size] and the new state."""
+        new_state = []
+        for i, cell in enumerate(self.cells):
+            h, c = cell(x, (state[2 * i], state[2 * i + 1]))
+            new_state += [h, c]
+            x = h
+        return x, tuple(new_state)
+
+
+class FeedforwardController(nn.Module):
+    """``layers`` fully connected tanh layers; no state, so memory is its only recurrence."""
+
+    def __init__(self, input_size: int, size: int, layers: int = 1) -> None:
+        super().__init__()
+        self.size = size
+        dims = [input_size] + [size] * layers
+        self.layers = nn.Sequential(
+            *(m for a, b in zip(dims, dims[1:], strict=False) for m in (nn.Linear(a, b), nn.Tanh()))
+        )
+
+    def initial_state(self, batch_size: int) -> ControllerState:
+        return ()
+
+    def forward(self, x: Tensor, state: ControllerState) -> tuple[Tensor, ControllerState]:
+        """x: [B, input_size] -> output [B, size]; the state stays empty."""
+        return self.layers(x), state
+
+
+#: Controller kinds by the name used in configs (``controller.kind``).
+CONTROLLERS: dict[str, type[nn.Module]] = {
+    "lstm": LSTMController,
+    "feedforward": FeedforwardController,
+}
+
+
+def make_controller(kind: str, input_size: int, size: int, layers: int) -> nn.Module:
+    """The controller registered under ``kind``; a ValueError names the allowed kinds."""
+    if kind not in CONTROLLERS:
+        raise ValueError(
+            f"controller.kind is {kind!r}; allowed values are {', '.join(CONTROLLERS)}."
+        )
+    return CONTROLLERS[kind](input_size, size, layers)

@@ -1,0 +1,92 @@
+"""Heads: the linear map from controller output to every head's addressing parameters.
+
+The module only owns the weights of that map; the addressing itself is ``ntm.addressing``.
+All heads of an NTM (read heads first, then write heads) come out of one linear layer, so a
+step costs one matrix product however many heads there are.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["HeadParameters", "Heads"]
+
+
+class HeadParameters(NamedTuple):
+    """Every head's parameters for one step (H = read heads + write heads, read heads first).
+
+    key: [B, H, M] ``k_t``, in (-1, 1) (tanh).
+    key_strength: [B, H] ``beta_t >= 0`` (softplus).
+    gate: [B, H] interpolation gate ``g_t`` in (0, 1) (sigmoid).
+    shift_weighting: [B, H, 2R+1] ``s_t``, a distribution over shifts -R..R (softmax).
+    sharpening: [B, H] ``gamma_t >= 1`` (1 + softplus).
+    erase: [B, H_write, M] ``e_t`` in (0, 1) (sigmoid), write heads only.
+    add: [B, H_write, M] ``a_t`` in (-1, 1) (tanh), write heads only.
+    """
+
+    key: Tensor
+    key_strength: Tensor
+    gate: Tensor
+    shift_weighting: Tensor
+    sharpening: Tensor
+    erase: Tensor
+    add: Tensor
+
+
+class Heads(nn.Module):
+    """Maps a controller output [B, C] to the ``HeadParameters`` of all heads.
+
+    Args:
+        controller_size: C.
+        read_heads, write_heads: number of heads of each kind (write heads may be 0 only if
+            read heads are not, and the other way round).
+        memory_width: M.
+        shift_radius: R, so shifts -R..R.
+        clip: the linear outputs are clipped to [-clip, clip] before the activations, as
+            Collier and Beel do to keep key strength and sharpening bounded early in
+            training; None turns clipping off.
+    """
+
+    def __init__(
+        self,
+        controller_size: int,
+        read_heads: int,
+        write_heads: int,
+        memory_width: int,
+        shift_radius: int,
+        clip: float | None = 20.0,
+    ) -> None:
+        super().__init__()
+        self.read_heads, self.write_heads = read_heads, write_heads
+        self.memory_width, self.shift_radius, self.clip = memory_width, shift_radius, clip
+        # Per head: key (M), key strength, sharpening, gate, shift weighting (2R+1).
+        self.addressing_size = memory_width + 3 + 2 * shift_radius + 1
+        heads = read_heads + write_heads
+        # Per write head, in addition: erase (M), add (M).
+        out = heads * self.addressing_size + write_heads * 2 * memory_width
+        self.linear = nn.Linear(controller_size, out)
+
+    def forward(self, controller_output: Tensor) -> HeadParameters:
+        """controller_output: [B, C] -> HeadParameters (shapes in its docstring)."""
+        b, m = controller_output.shape[0], self.memory_width
+        heads = self.read_heads + self.write_heads
+        raw = self.linear(controller_output)  # (B, out)
+        if self.clip is not None:
+            raw = raw.clamp(-self.clip, self.clip)
+        split = heads * self.addressing_size
+        addressing = raw[:, :split].view(b, heads, self.addressing_size)  # (B, H, P)
+        positive = F.softplus(addressing[..., m : m + 2])  # (B, H, 2): beta, gamma - 1
+        writing = raw[:, split:].view(b, self.write_heads, 2 * m)  # (B, H_write, 2M)
+        return HeadParameters(
+            key=torch.tanh(addressing[..., :m]),
+            key_strength=positive[..., 0],
+            sharpening=1 + positive[..., 1],
+            gate=torch.sigmoid(addressing[..., m + 2]),
+            shift_weighting=torch.softmax(addressing[..., m + 3 :], dim=-1),
+            erase=torch.sigmoid(writing[..., :m]),
+            add=torch.tanh(writing[..., m:]),
+        )

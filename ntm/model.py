@@ -1,0 +1,227 @@
+"""The Neural Turing Machine: one step, the whole sequence, and a trace for pictures.
+
+Data flow of one step t (Figure 1 of the paper):
+
+    controller input  = [x_t, r_{t-1}]                      (external input, previous reads)
+    h_t               = controller(controller input)
+    head parameters   = heads(h_t)                          (ntm.heads)
+    w_t               = address(M_{t-1}, w_{t-1}, ...)      (ntm.addressing, eqs. 5-9)
+    r_t               = read(M_{t-1}, w_t^read)             (eq. 2)
+    M_t               = write(M_{t-1}, w_t^write, e_t, a_t) (eqs. 3-4)
+    y_t               = W [h_t, r_t] + b                    (output logits; sigmoid outside)
+
+All heads address the same ``M_{t-1}``, so they are addressed in one batched call; reads see
+the memory before this step's write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ntm.addressing import address
+from ntm.controller import CONTROLLERS, ControllerState, make_controller
+from ntm.heads import HeadParameters, Heads
+from ntm.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, MemoryState, initial_memory, read, write
+
+__all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "parameter_count"]
+
+
+@dataclass
+class NTMConfig:
+    """Everything that fixes an NTM's shapes.
+
+    input_size / output_size: widths of the external input and output.
+    memory_locations / memory_width: N and M of the memory matrix.
+    read_heads / write_heads: number of heads of each kind (the paper's "heads" counts
+        read/write pairs).
+    controller: a name in ``ntm.controller.CONTROLLERS``; controller_size and
+        controller_layers its width and depth.
+    shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
+    memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
+    clip: controller-to-head outputs clipped to [-clip, clip]; None for no clipping.
+    """
+
+    input_size: int
+    output_size: int
+    memory_locations: int = 128
+    memory_width: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
+    controller: str = "lstm"
+    controller_size: int = 100
+    controller_layers: int = 1
+    shift_radius: int = 1
+    memory_init: str = "constant"
+    clip: float | None = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "output_size", "memory_locations", "memory_width",
+                     "controller_size", "controller_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 1.")
+        for name in ("read_heads", "write_heads", "shift_radius"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 0.")
+        if self.read_heads + self.write_heads == 0:
+            raise ValueError("read_heads and write_heads are both 0; an NTM needs a head.")
+        if 2 * self.shift_radius + 1 > self.memory_locations:
+            raise ValueError(
+                f"shift_radius {self.shift_radius} allows {2 * self.shift_radius + 1} shifts; "
+                f"it must be at most (memory_locations - 1) / 2 = "
+                f"{(self.memory_locations - 1) // 2}."
+            )
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f"controller is {self.controller!r}; allowed: {', '.join(CONTROLLERS)}.")
+        if self.memory_init not in MEMORY_INITS:
+            raise ValueError(
+                f"memory_init is {self.memory_init!r}; allowed: {', '.join(MEMORY_INITS)}."
+            )
+
+
+class NTMState(NamedTuple):
+    """The episode state carried from step to step: controller state and memory state.
+
+    ``memory.weights`` holds every head's weighting, read heads first: [B, H_read + H_write, N].
+    """
+
+    controller: ControllerState
+    memory: MemoryState
+
+
+class Trace(NamedTuple):
+    """What happened at every step of a sequence, for pictures; detached, leading axis T.
+
+    read_weights: [T, B, H_read, N]; write_weights: [T, B, H_write, N];
+    erase, add: [T, B, H_write, M]; reads: [T, B, H_read, M];
+    memory: [T, B, N, M], the memory after each step's write.
+    """
+
+    read_weights: Tensor
+    write_weights: Tensor
+    erase: Tensor
+    add: Tensor
+    reads: Tensor
+    memory: Tensor
+
+
+class NTM(nn.Module):
+    """A Neural Turing Machine with an LSTM or feedforward controller (see module docstring).
+
+    ``forward(inputs [T, B, input_size]) -> logits [T, B, output_size]``; with
+    ``trace=True`` it returns ``(logits, Trace)``.
+
+    The episode state is reset at the start of every sequence to bias values, as in the
+    paper: learned biases for the controller state and the previous reads; a fixed focus on
+    location 0 for every head's previous weighting; the memory per ``memory_init``. The
+    previous weighting is a constant one-hot rather than a learned vector because under a
+    constant memory every location looks alike: a uniform start could never break that
+    symmetry, while a focused one lets location-based addressing walk from it.
+    """
+
+    def __init__(self, config: NTMConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        n, m = c.memory_locations, c.memory_width
+        self.controller = make_controller(
+            c.controller, c.input_size + c.read_heads * m, c.controller_size, c.controller_layers
+        )
+        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip)
+        self.output = nn.Linear(c.controller_size + c.read_heads * m, c.output_size)
+        self.initial_reads = nn.Parameter(torch.zeros(c.read_heads, m))
+        focus = torch.zeros(c.read_heads + c.write_heads, n)
+        focus[:, 0] = 1.0
+        self.register_buffer("initial_weights", focus)
+        if c.memory_init == "learned":
+            bound = (n + m) ** -0.5
+            self.memory_bias = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
+        else:  # constant; for random it only carries shape, dtype and device
+            self.register_buffer("memory_bias", torch.full((n, m), CONSTANT_INIT_VALUE))
+
+    def initial_state(self, batch_size: int, generator: torch.Generator | None = None) -> NTMState:
+        """The state at the start of a sequence for ``batch_size`` sequences."""
+        memory = initial_memory(self.config.memory_init, self.memory_bias, batch_size, generator)
+        return NTMState(
+            controller=self.controller.initial_state(batch_size),
+            memory=MemoryState(
+                memory=memory,
+                weights=self.initial_weights.expand(batch_size, -1, -1),
+                reads=self.initial_reads.expand(batch_size, -1, -1),
+            ),
+        )
+
+    def step(self, x: Tensor, state: NTMState) -> tuple[Tensor, NTMState, HeadParameters]:
+        """One time step.
+
+        Args:
+            x: [B, input_size] external input x_t.
+            state: the state after step t - 1.
+
+        Returns:
+            the controller output h_t [B, C], the state after step t, and this step's head
+            parameters (erase and add vectors for the trace).
+        """
+        c = self.config
+        previous = state.memory
+        controller_input = torch.cat([x, previous.reads.flatten(1)], dim=-1)  # (B, in + Hr*M)
+        h, controller_state = self.controller(controller_input, state.controller)  # (B, C)
+        p = self.heads(h)
+        weights = address(  # (B, H, N), eqs. 5-9
+            previous.memory, previous.weights, p.key, p.key_strength, p.gate,
+            p.shift_weighting, p.sharpening,
+        )
+        reads = read(previous.memory, weights[:, : c.read_heads])  # (B, Hr, M), eq. 2
+        memory = write(previous.memory, weights[:, c.read_heads :], p.erase, p.add)  # eqs. 3-4
+        new_state = NTMState(controller_state, MemoryState(memory, weights, reads))
+        return h, new_state, p
+
+    def forward(
+        self, inputs: Tensor, trace: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor | tuple[Tensor, Trace]:
+        """Runs whole sequences from the initial state.
+
+        Args:
+            inputs: [T, B, input_size], on the device of the model.
+            trace: also return a ``Trace`` of every step.
+            generator: random source for the ``random`` memory initialisation.
+
+        Returns:
+            logits [T, B, output_size] (apply a sigmoid for bit probabilities), and the
+            trace when asked.
+        """
+        steps, batch = inputs.shape[:2]
+        state = self.initial_state(batch, generator)
+        hs, reads = [], []
+        record: list[tuple[Tensor, ...]] = []
+        for x in inputs.unbind(0):
+            h, state, p = self.step(x, state)
+            hs.append(h)
+            reads.append(state.memory.reads)
+            if trace:
+                record.append(_trace_step(state, p, self.config.read_heads))
+        features = torch.cat(
+            [torch.stack(hs), torch.stack(reads).flatten(2)], dim=-1
+        )  # (T, B, C + Hr*M)
+        logits = self.output(features)  # (T, B, out)
+        if not trace:
+            return logits
+        return logits, Trace(*(torch.stack(field) for field in zip(*record, strict=True)))
+
+
+def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Tensor, ...]:
+    mem = state.memory
+    return tuple(
+        t.detach()
+        for t in (
+            mem.weights[:, :read_heads], mem.weights[:, read_heads:], p.erase, p.add,
+            mem.reads, mem.memory,
+        )
+    )
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trained parameters (buffers such as a constant memory bias excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
