@@ -1,0 +1,134 @@
+"""The task interface: a task draws batches of (input, target, mask) sequences.
+
+Shapes: T steps (the longest sequence of the batch), B batch, I input width, O output width.
+Sequences are time-major, ``[T, B, width]``, the layout the model steps through. A batch's
+shorter sequences are padded at the end with zero inputs, zero targets and zero mask.
+
+All randomness comes from an explicit ``torch.Generator``, so one seed gives one batch; the
+global random state is never read or changed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "Task", "require_int", "require_at_most", "draw_sizes"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of sequences, time-major.
+
+    Attributes:
+        inputs: [T, B, I] float32, what the model reads at each step.
+        targets: [T, B, O] float32 of 0/1, the bits to predict.
+        mask: [T, B, O] float32 of 0/1, 1 where a target bit is scored; 0 on the steps where
+            no answer is asked for and on the padding after a sequence's end.
+    """
+
+    inputs: Tensor
+    targets: Tensor
+    mask: Tensor
+
+    def __post_init__(self) -> None:
+        if self.targets.shape != self.mask.shape or self.inputs.shape[:2] != self.mask.shape[:2]:
+            raise ValueError(
+                f"Batch shapes disagree: inputs {tuple(self.inputs.shape)}, targets "
+                f"{tuple(self.targets.shape)}, mask {tuple(self.mask.shape)}; they must share "
+                "[T, B] and targets must match mask."
+            )
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with all three tensors on ``device``."""
+        return Batch(self.inputs.to(device), self.targets.to(device), self.mask.to(device))
+
+
+class Task(ABC):
+    """A source of training and test sequences.
+
+    Subclasses set ``name`` (the registry key), and set ``input_width`` and ``output_width``
+    in ``__init__`` after validating their parameters.
+    """
+
+    name: ClassVar[str]
+    input_width: int
+    output_width: int
+
+    @abstractmethod
+    def sample_batch(
+        self, generator: torch.Generator, batch_size: int, size: int | None = None
+    ) -> Batch:
+        """Draw ``batch_size`` sequences with ``generator``.
+
+        Args:
+            generator: the only source of randomness; tensors are made on its device.
+            batch_size: B, an integer >= 1.
+            size: None: every sequence draws its own size uniformly from the task's training
+                range, both bounds included. An integer: every sequence has that size (copy:
+                length; associative recall: number of items), also beyond the training range,
+                for generalisation tests.
+
+        Returns:
+            A ``Batch`` with T the length of the batch's longest sequence.
+        """
+
+    @property
+    @abstractmethod
+    def max_steps(self) -> int:
+        """T of the longest sequence in the training range."""
+
+
+def require_int(setting: str, value: object, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum``, else a one-sentence ``ValueError``.
+
+    Bools and floats are refused: ``True`` or ``20.0`` in a config is a mistake, not a size.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{setting} is {value!r}; it must be an integer >= {minimum}.")
+    return value
+
+
+def require_at_most(low_setting: str, low: int, high_setting: str, high: int) -> None:
+    """A one-sentence ``ValueError`` unless ``low <= high``."""
+    if low > high:
+        raise ValueError(
+            f"{low_setting} ({low}) is above {high_setting} ({high}); "
+            f"it must be at most {high_setting}."
+        )
+
+
+def draw_sizes(
+    generator: torch.Generator,
+    batch_size: int,
+    size: int | None,
+    training_range: tuple[int, int],
+    smallest: int,
+    size_name: str,
+) -> Tensor:
+    """The size of every sequence of a batch.
+
+    Args:
+        generator: source of randomness, and the device of the result.
+        batch_size: B, checked to be an integer >= 1.
+        size: None to draw each size uniformly from ``training_range``; else the size of
+            every sequence, checked to be an integer >= ``smallest``.
+        training_range: (low, high), both inclusive.
+        smallest: the smallest size the task can lay out.
+        size_name: what ``size`` means for the task, for the error message.
+
+    Returns:
+        [B] int64.
+    """
+    require_int("batch_size", batch_size, 1)
+    if size is None:
+        low, high = training_range
+        return torch.randint(
+            low, high + 1, (batch_size,), generator=generator, device=generator.device
+        )
+    require_int(f"size ({size_name})", size, smallest)
+    return torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
