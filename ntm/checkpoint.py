@@ -1,0 +1,83 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint holds the model, the optimizer, the step and sequence counters, every random
+state (Python, NumPy, torch, the task's data generator) and the resolved config. It is
+written to a temporary file and renamed over the old one, so a run killed at any moment
+leaves either the previous checkpoint or the new one, never half of one. It is loaded with
+``weights_only=True``: a checkpoint holds tensors and plain Python values, never code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states",
+           "restore_random_states"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT = "ntm-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or not an ntm checkpoint; the message says which."""
+
+
+def random_states(data_generator: torch.Generator) -> dict[str, Any]:
+    """Every random state a run depends on, as tensors and plain Python values."""
+    np_state = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+        "data": data_generator.get_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict[str, Any], data_generator: torch.Generator) -> None:
+    """Puts back what ``random_states`` took."""
+    random.setstate(states["python"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    torch.set_rng_state(states["torch"])
+    data_generator.set_state(states["data"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save(path: str | Path, state: dict[str, Any]) -> None:
+    """Writes ``state`` to ``path`` atomically (temporary file in the same folder, rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Reads a checkpoint written by ``save``; ``CheckpointError`` in one sentence otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train a run first or "
+                              "point at a run directory that has one.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be read ({first}); "
+                              "it is corrupt or not an ntm checkpoint.") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an ntm checkpoint (format {FORMAT} expected).")
+    return state

@@ -1,0 +1,62 @@
+"""Loss and the paper's metrics over masked, batched sequences (SPEC section 4).
+
+Shapes: T steps, B sequences, W output width. ``mask`` is 1 on the target bits that are
+scored and 0 elsewhere (the input phase, padding after a shorter sequence).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["training_loss", "cost_per_sequence", "bit_errors_per_sequence"]
+
+
+def _bce_nats(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """[T, B, W] binary cross-entropy in nats, zero where the mask is 0."""
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * mask
+
+
+def training_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """The objective: mean binary cross-entropy (nats) per scored bit, a scalar.
+
+    A mean per bit rather than a sum per sequence keeps the gradient scale independent of
+    sequence length and batch size, so one clipping threshold fits every task.
+    """
+    return _bce_nats(logits, targets, mask).sum() / mask.sum().clamp_min(1)
+
+
+def cost_per_sequence(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """The paper's cost: cross-entropy summed over each sequence's scored bits, in bits.
+
+    Args: logits, targets, mask: [T, B, W].
+
+    Returns: [B].
+    """
+    return _bce_nats(logits, targets, mask).sum(dim=(0, 2)) / math.log(2)
+
+
+def bit_errors_per_sequence(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Scored bits whose thresholded output (p > 0.5, i.e. logit > 0) is wrong, per sequence.
+
+    Args: logits, targets, mask: [T, B, W].
+
+    Returns: [B], float.
+    """
+    wrong = ((logits > 0).to(targets.dtype) != targets).to(mask.dtype) * mask
+    return wrong.sum(dim=(0, 2))
+
+
+@torch.no_grad()
+def evaluate_batches(model: torch.nn.Module, batches) -> dict[str, float]:
+    """Mean cost (bits) and bit errors per sequence of ``model`` over an iterable of batches."""
+    cost = errors = count = 0.0
+    for batch in batches:
+        logits = model(batch.inputs)
+        cost += cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
+        errors += bit_errors_per_sequence(logits, batch.targets, batch.mask).sum().item()
+        count += batch.inputs.shape[1]
+    return {"cost": cost / count, "bit_errors": errors / count, "sequences": int(count)}

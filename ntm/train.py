@@ -1,0 +1,257 @@
+"""The training app: ``python -m ntm.train [overrides]`` (or ``ntm-train``).
+
+Trains on batches of mixed-length sequences, evaluates on a fixed held-out set every
+``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
+evaluation, and stops when the task is solved or the budget is spent. Started on a run
+directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ntm import checkpoint
+from ntm.build import build_model, build_optimizer, build_task, resolve_device
+from ntm.config import ConfigError, register_configs, validate
+from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
+from tasks import Batch, Task
+
+__all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
+
+log = logging.getLogger("ntm.train")
+
+METRICS_NAME = "metrics.csv"
+METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
+                  "eval_bit_errors", "sequences_per_second")
+# Groups whose values fix what a checkpoint holds: a resumed run must not change them.
+FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "seed")
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    solved: bool
+    step: int
+    sequences: int
+    wall_seconds: float
+    eval_cost: float
+    eval_bit_errors: float
+
+
+def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
+    """The fixed evaluation batches, drawn from ``train.eval_seed`` (not the run's seed)."""
+    generator = torch.Generator().manual_seed(cfg.train.eval_seed)
+    sizes = [cfg.train.eval_batch_size] * (cfg.train.eval_size // cfg.train.eval_batch_size)
+    if cfg.train.eval_size % cfg.train.eval_batch_size:
+        sizes.append(cfg.train.eval_size % cfg.train.eval_batch_size)
+    return [task.sample_batch(generator, size).to(device) for size in sizes]
+
+
+class MetricsLog:
+    """``metrics.csv`` (one row per evaluation) and, when installed, TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
+        self.path = run_dir / METRICS_NAME
+        if resume_step is None or not self.path.exists():
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(METRICS_FIELDS)
+        else:  # drop rows written after the checkpoint we resume from
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+            with open(self.path, "w", newline="") as f:
+                writer = csv.DictWriter(f, METRICS_FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+        self.tensorboard = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:  # TensorBoard is an optional extra
+            pass
+
+    def write(self, row: dict[str, float]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, METRICS_FIELDS).writerow(row)
+        if self.tensorboard is not None:
+            for key in METRICS_FIELDS[2:]:
+                self.tensorboard.add_scalar(key, row[key], global_step=int(row["sequences"]))
+            self.tensorboard.flush()
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    clip_grad_value: float | None = None,
+    clip_grad_norm: float | None = None,
+) -> torch.Tensor:
+    """One optimisation step on ``batch``; returns the detached logits [T, B, out]."""
+    model.train()
+    logits = model(batch.inputs)
+    loss = training_loss(logits, batch.targets, batch.mask)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_value is not None:
+        torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
+    if clip_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    return logits.detach()
+
+
+def _check_resume_config(saved: dict, cfg: DictConfig) -> None:
+    current = OmegaConf.to_container(cfg, resolve=True)
+    for key in FIXED_ON_RESUME:
+        old, new = saved, current
+        for part in key.split("."):
+            old, new = old.get(part), new.get(part)
+        if old != new:
+            raise ConfigError(
+                f"{key} differs from the checkpoint's ({new} here, {old} there); resume with "
+                "the run's own settings or start a new run directory."
+            )
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
+    """Trains (or resumes) the run described by ``cfg`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    validate(cfg)
+    task = build_task(cfg)
+    device = resolve_device(cfg.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    data_generator = _seed_everything(cfg.seed)
+    model = build_model(cfg, task).to(device)
+    optimizer = build_optimizer(cfg, model.parameters())
+    eval_batches = held_out_set(task, cfg, device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
+    step = sequences = 0
+    wall = 0.0
+    last = {"eval_cost": math.nan, "eval_bit_errors": math.nan}
+    solved = False
+    resume_step = None
+    if ckpt_path.exists():
+        state = checkpoint.load(ckpt_path, map_location=device)
+        _check_resume_config(state["config"], cfg)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        checkpoint.restore_random_states(state["random"], data_generator)
+        step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
+        last, solved, resume_step = state["last_eval"], state["solved"], step
+        log.info("Resuming %s from step %d (%d sequences).", run_dir, step, sequences)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    metrics = MetricsLog(run_dir, resume_step)
+
+    t = cfg.train
+    threshold = t.solved_bit_errors
+    max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
+
+    def out_of_budget() -> bool:
+        return solved or sequences >= t.max_sequences or wall >= max_seconds
+
+    progress_on = t.progress and not os.environ.get("CI")
+    bar = tqdm(total=t.max_sequences, initial=sequences, unit="seq", dynamic_ncols=True,
+               disable=None if progress_on else True)
+    session_start = time.perf_counter() - wall
+    train_cost = train_seen = train_time = 0.0
+    with logging_redirect_tqdm() if not bar.disable else nullcontext():
+        while not out_of_budget():
+            started = time.perf_counter()
+            batch = task.sample_batch(data_generator, t.batch_size).to(device)
+            logits = train_step(model, optimizer, batch, t.clip_grad_value, t.clip_grad_norm)
+            cost = cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
+            train_cost += cost
+            train_seen += t.batch_size
+            step += 1
+            sequences += t.batch_size
+            train_time += time.perf_counter() - started
+            wall = time.perf_counter() - session_start
+            bar.update(t.batch_size)
+            bar.set_postfix(step=step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
+
+            if step % t.eval_every == 0 or out_of_budget():
+                model.eval()
+                last = evaluate_batches(model, eval_batches)
+                solved = threshold is not None and last["bit_errors"] <= threshold
+                wall = time.perf_counter() - session_start
+                row = {
+                    "step": step, "sequences": sequences, "wall_seconds": round(wall, 3),
+                    "train_cost": train_cost / train_seen, "eval_cost": last["cost"],
+                    "eval_bit_errors": last["bit_errors"],
+                    "sequences_per_second": round(train_seen / train_time, 2),
+                }
+                metrics.write(row)
+                checkpoint.save(ckpt_path, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "step": step, "sequences": sequences, "wall_seconds": wall,
+                    "last_eval": last, "solved": solved,
+                    "random": checkpoint.random_states(data_generator),
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                })
+                log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq, "
+                         "%.3f bit errors/seq; train cost %.3f; %.0f seq/s", step, sequences,
+                         wall, last["cost"], last["bit_errors"], row["train_cost"],
+                         row["sequences_per_second"])
+                train_cost = train_seen = train_time = 0.0
+    bar.close()
+    metrics.close()
+    result = RunResult(solved, step, sequences, wall, last["cost"], last["bit_errors"])
+    if solved:
+        log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
+    else:
+        log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
+                 "per sequence.", task.name, sequences, wall, last["bit_errors"])
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = train(cfg, run_dir)
+    except (ConfigError, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return result.eval_bit_errors
+
+
+def main() -> None:
+    """Console entry point ``ntm-train``."""
+    register_configs()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
