@@ -75,7 +75,11 @@ class NTMConfig:
                 f"{(self.memory_locations - 1) // 2}."
             )
         if self.controller not in CONTROLLERS:
-            raise ValueError(f"controller is {self.controller!r}; allowed: {', '.join(CONTROLLERS)}.")
+            raise ValueError(
+                f"controller is {self.controller!r}; allowed: {', '.join(CONTROLLERS)}."
+            )
+        if self.clip is not None and self.clip <= 0:
+            raise ValueError(f"clip is {self.clip}; it must be greater than 0, or None.")
         if self.memory_init not in MEMORY_INITS:
             raise ValueError(
                 f"memory_init is {self.memory_init!r}; allowed: {', '.join(MEMORY_INITS)}."
@@ -129,7 +133,9 @@ class NTM(nn.Module):
         self.controller = make_controller(
             c.controller, c.input_size + c.read_heads * m, c.controller_size, c.controller_layers
         )
-        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip)
+        self.heads = Heads(
+            c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip
+        )
         self.output = nn.Linear(c.controller_size + c.read_heads * m, c.output_size)
         self.initial_reads = nn.Parameter(torch.zeros(c.read_heads, m))
         focus = torch.zeros(c.read_heads + c.write_heads, n)
@@ -223,5 +229,40 @@ def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Te
 
 
 def parameter_count(model: nn.Module) -> int:
-    """Number of trained parameters (buffers such as a constant memory bias excluded)."""
+    """Number of trained parameters (buffers such as a constant memory bias excluded).
+
+    For the paper's copy settings (input 9, output 8, controller 100, one read and one write
+    head, memory 128 x 20, shifts -1..1; ``tests/test_model.py`` derives them by hand):
+
+    ================  ========================  ======================  ===========
+    controller        memory_init="constant"    memory_init="learned"   paper
+    ================  ========================  ======================  ===========
+    LSTM              62,880                    65,440                  67,561
+    feedforward       13,280                    15,840                  17,162
+    ================  ========================  ======================  ===========
+
+    LSTM: 52,400 (``4*100*(29+100)`` weights + ``2*4*100`` biases) + 200 (learned initial h,
+    c) + 9,292 (head layer, 100 -> 92) + 968 (output layer, 120 -> 8) + 20 (initial read).
+    Feedforward: 3,000 (29 -> 100) + 9,292 + 968 + 20. ``learned`` adds the 2,560 cells of the
+    memory bias. We do not match the paper exactly, and cannot: the paper does not publish its
+    head or output layout. The known differences: a ``constant`` memory bias is a buffer, not
+    counted; PyTorch's LSTM cell has two bias vectors (``b_ih``, ``b_hh``; 400 more than one);
+    the heads' previous weightings start from a fixed one-hot buffer rather than a learned
+    bias (a learned one would add 2 x 128); the paper's LSTM-minus-feedforward gap (50,399)
+    differs from ours (49,600) by 799, so its controllers differ from ours in further ways
+    (peephole connections in its LSTM, for example, would add 300).
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def main() -> None:
+    """``python -m ntm.model``: the parameter counts of the paper's copy settings."""
+    for controller, paper in (("lstm", 67_561), ("feedforward", 17_162)):
+        for init in ("constant", "learned"):
+            model = NTM(NTMConfig(9, 8, controller=controller, memory_init=init))
+            print(f"copy, {controller:<11} controller, memory_init={init:<8}: "
+                  f"{parameter_count(model):>6,} parameters (paper: {paper:,})")
+
+
+if __name__ == "__main__":
+    main()

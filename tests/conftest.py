@@ -1,0 +1,75 @@
+"""Shared fixtures: composing the Hydra config, tiny settings for runs that train, and an
+isolated torch (one thread, global random states put back afterwards)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from ntm.config import register_configs
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+#: Sizes small enough that a run of a dozen steps takes well under a second on one thread.
+TINY = [
+    "memory.N=8",
+    "memory.M=4",
+    "controller.size=8",
+    "task.max_length=3",
+    "train.batch_size=4",
+    "train.eval_size=8",
+    "train.eval_batch_size=8",
+    "train.threads=1",
+    "train.progress=false",
+    "train.solved_bit_errors=null",
+    "device=cpu",
+]
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """``conf/config.yaml`` composed with ``overrides``, as ``python -m ntm.train`` sees it."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=False)
+
+
+@pytest.fixture
+def make_config() -> Callable[..., DictConfig]:
+    return compose_config
+
+
+@contextmanager
+def torch_isolated() -> Iterator[None]:
+    """One torch thread (the machine is shared) and the global random states restored, since
+    ``ntm.train.train`` seeds Python, NumPy and torch and sets the thread count."""
+    threads = torch.get_num_threads()
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+@pytest.fixture
+def isolated_torch() -> Iterator[None]:
+    with torch_isolated():
+        yield
+
+
+def assert_one_sentence(message: str, setting: str) -> None:
+    """``message`` names ``setting`` and is one sentence: one line, one full stop at its end."""
+    assert setting in message, message
+    assert message.endswith("."), message
+    assert ". " not in message and "\n" not in message, message
