@@ -155,6 +155,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"optim.momentum is {cfg.optim.momentum}; it must be in [0, 1).")
     if not 0 < cfg.optim.alpha < 1:
         raise ConfigError(f"optim.alpha is {cfg.optim.alpha}; it must be in (0, 1).")
+    for key in ("seed", "train.eval_seed"):
+        if not 0 <= _get(cfg, key) < 2**63:
+            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer in [0, 2**63).")
     threshold = cfg.train.solved_bit_errors
     if threshold is not None and threshold < 0:
         raise ConfigError(f"train.solved_bit_errors is {threshold}; it must be 0 or more, "

@@ -122,16 +122,28 @@ def train_step(
     return logits.detach()
 
 
+def _first_difference(old: object, new: object, key: str) -> tuple[str, object, object] | None:
+    """The first leaf setting (dotted key) where two config trees differ, or None."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for part in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(part), new.get(part), f"{key}.{part}")
+            if found:
+                return found
+        return None
+    return None if old == new else (key, old, new)
+
+
 def _check_resume_config(saved: dict, cfg: DictConfig) -> None:
     current = OmegaConf.to_container(cfg, resolve=True)
     for key in FIXED_ON_RESUME:
         old, new = saved, current
         for part in key.split("."):
             old, new = old.get(part), new.get(part)
-        if old != new:
+        found = _first_difference(old, new, key)
+        if found:
             raise ConfigError(
-                f"{key} differs from the checkpoint's ({new} here, {old} there); resume with "
-                "the run's own settings or start a new run directory."
+                f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
+                f"{found[1]!r}; resume with the run's own settings or start a new run directory."
             )
 
 
@@ -166,7 +178,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
         state = checkpoint.load(ckpt_path, map_location=device)
         _check_resume_config(state["config"], cfg)
         model.load_state_dict(state["model"])
+        # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
+        for group, setting in zip(optimizer.param_groups, settings, strict=True):
+            group.update(setting)
         checkpoint.restore_random_states(state["random"], data_generator)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
         last, solved, resume_step = state["last_eval"], state["solved"], step

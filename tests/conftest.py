@@ -4,7 +4,7 @@ isolated torch (one thread, global random states put back afterwards)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,11 +41,6 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose("config", overrides=list(overrides), return_hydra_config=False)
 
 
-@pytest.fixture
-def make_config() -> Callable[..., DictConfig]:
-    return compose_config
-
-
 @contextmanager
 def torch_isolated() -> Iterator[None]:
     """One torch thread (the machine is shared) and the global random states restored, since
@@ -73,3 +68,13 @@ def assert_one_sentence(message: str, setting: str) -> None:
     assert setting in message, message
     assert message.endswith("."), message
     assert ". " not in message and "\n" not in message, message
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are deselected, not skipped, where CUDA is not available."""
+    if torch.cuda.is_available():
+        return
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]

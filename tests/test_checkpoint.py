@@ -146,16 +146,6 @@ CORRUPTIONS = {
         {"format": checkpoint.FORMAT, "thing": pytest.approx(1.0)}, path
     ),
 }
-BUG_UNCAUGHT = pytest.mark.xfail(
-    strict=True,
-    raises=(IndexError, UnicodeDecodeError),
-    reason="BUG: checkpoint.load lets IndexError / UnicodeDecodeError through"
-)
-BUG_TORCH_TEXT = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: CheckpointError embeds torch's multi-sentence error text"
-)
 
 
 def write_corrupt(tmp_path, kind: str):
@@ -165,17 +155,13 @@ def write_corrupt(tmp_path, kind: str):
     return path
 
 
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=BUG_UNCAUGHT) if k.endswith("flipped") else k for k in CORRUPTIONS
-])
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_load_corrupt_file_raises_checkpoint_error(tmp_path, kind) -> None:
     load_error(write_corrupt(tmp_path, kind))
 
 
 @pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=BUG_TORCH_TEXT)
-    if k in ("random bytes", "truncated to 10%", "pickled object") else k
-    for k in CORRUPTIONS if not k.endswith("flipped")
+    k for k in CORRUPTIONS if not k.endswith("flipped")
 ])
 def test_load_corrupt_file_message_is_one_sentence(tmp_path, kind) -> None:
     path = write_corrupt(tmp_path, kind)

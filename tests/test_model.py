@@ -335,7 +335,7 @@ def test_meta_device(memory_init):
     assert all(p.grad.device.type == "meta" for p in model.parameters())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 @pytest.mark.parametrize("memory_init", MEMORY_INITS)
 def test_cuda_matches_cpu(controller, memory_init):
