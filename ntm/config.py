@@ -81,6 +81,8 @@ class TrainConfig:
     eval_batch_size: int = 500
     eval_seed: int = 1_000_003  # the held-out set's own seed, the same for every run seed
     solved_bit_errors: float | None = 0.01  # stop once held-out bit errors/sequence <= this
+    pictures: bool = True  # draw the run's pictures at the end (learning curves, memory use)
+    plot_every: int | None = None  # also draw pictures every this many evaluations
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
 
@@ -138,7 +140,7 @@ def validate(cfg: DictConfig) -> None:
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
               "train.eval_size", "train.eval_batch_size")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
-              "train.threads", "model.clip", allow_none=True)
+              "train.threads", "train.plot_every", "model.clip", allow_none=True)
     for key in ("model.read_heads", "model.write_heads", "model.shift_radius"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be 0 or more.")

@@ -241,8 +241,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                          wall, last["cost"], last["bit_errors"], row["train_cost"],
                          row["sequences_per_second"])
                 train_cost = train_seen = train_time = 0.0
+                evaluations = step // t.eval_every
+                drawing_due = t.plot_every and evaluations % t.plot_every == 0
+                if t.pictures and drawing_due and not out_of_budget():
+                    _draw(run_dir, cfg, model, task)
     bar.close()
     metrics.close()
+    if t.pictures:
+        _draw(run_dir, cfg, model, task)
     result = RunResult(solved, step, sequences, wall, last["cost"], last["bit_errors"])
     if solved:
         log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
@@ -250,6 +256,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
         log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
                  "per sequence.", task.name, sequences, wall, last["bit_errors"])
     return result
+
+
+def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) -> None:
+    """The run's pictures (learning curves, memory use); a failure is logged, never fatal."""
+    from ntm.plot import write_run_pictures  # matplotlib is slow to import; only when needed
+
+    try:
+        paths = write_run_pictures(run_dir, cfg, model, task)
+    except Exception as e:  # a picture must never cost a training run
+        log.warning("Could not draw the pictures of %s: %s", run_dir, e)
+    else:
+        log.info("Pictures: %s", ", ".join(str(p) for p in paths))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -28,6 +28,7 @@ TINY = [
     "train.eval_size=8",
     "train.eval_batch_size=8",
     "train.threads=1",
+    "train.pictures=false",
     "train.progress=false",
     "train.solved_bit_errors=null",
     "device=cpu",

@@ -306,3 +306,18 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
     assert "from step 6" in more.stdout + more.stderr
     assert [int(r["step"]) for r in read_rows(run_dir)] == [3, 6, 9]
     assert saved(run_dir)["step"] == 9
+
+
+def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None:
+    """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too."""
+    import ntm.plot
+
+    calls = []
+    real = ntm.plot.write_run_pictures
+    monkeypatch.setattr(ntm.plot, "write_run_pictures",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path)
+    # evaluations at steps 3 and 6 (the one at 7 ends the run), then once at the end
+    assert len(calls) == 3
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["learning_curves.png", "memory_contents.png", "memory_use.png"]
