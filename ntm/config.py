@@ -62,7 +62,7 @@ class MemoryConfig:
 @dataclass
 class OptimConfig:
     name: str = "adam"
-    lr: float = 1e-3
+    lr: float = 2e-3
     momentum: float = 0.0  # rmsprop
     alpha: float = 0.95  # rmsprop: decay of the squared-gradient average
     eps: float = 1e-8
@@ -71,12 +71,12 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32
+    batch_size: int = 64
     max_sequences: int = 2_000_000  # budget; training stops when it is spent
     max_minutes: float | None = None  # optional wall-clock budget
-    clip_grad_norm: float | None = 50.0
+    clip_grad_norm: float | None = 1.0
     clip_grad_value: float | None = None
-    eval_every: int = 100  # steps between evaluations (and checkpoints)
+    eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
     eval_batch_size: int = 500
     eval_seed: int = 1_000_003  # the held-out set's own seed, the same for every run seed

@@ -92,7 +92,8 @@ def test_defaults() -> None:
     }
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant"}
-    assert cfg.optim.name == "adam" and cfg.optim.lr == 1e-3
+    assert cfg.optim.name == "adam" and cfg.optim.lr == 2e-3
+    assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (64, 1.0)
     assert cfg.seed == 0 and cfg.device == "auto"
     validate(cfg)
 
@@ -109,18 +110,20 @@ def test_associative_recall_applies_its_defaults() -> None:
         "name": "associative_recall", "width": 6, "item_length": 3, "min_items": 2,
         "max_items": 6,
     }
-    assert cfg.controller.kind == "lstm"
+    assert cfg.controller.kind == "feedforward"
+    assert cfg.train.solved_bit_errors == 0.05
     build_task(cfg)
 
 
 @pytest.mark.parametrize("order", [0, 1])
 def test_command_line_wins_over_task_defaults(order) -> None:
-    overrides = ["task=associative_recall", "controller=feedforward"]
+    overrides = ["task=associative_recall", "controller=lstm", "train.solved_bit_errors=0.2"]
     if order:
         overrides.reverse()
     cfg = compose_config([*overrides, "task.max_items=4", "controller.size=7"])
     assert cfg.task.name == "associative_recall"
-    assert cfg.controller.kind == "feedforward" and cfg.controller.size == 7
+    assert cfg.controller.kind == "lstm" and cfg.controller.size == 7
+    assert cfg.train.solved_bit_errors == 0.2
     assert cfg.task.max_items == 4 and cfg.task.min_items == 2
 
 
