@@ -76,6 +76,9 @@ class TrainConfig:
     max_minutes: float | None = None  # optional wall-clock budget
     clip_grad_norm: float | None = 1.0
     clip_grad_value: float | None = None
+    lr_decay_patience: int | None = None  # evaluations without a better held-out cost
+    lr_decay_factor: float = 0.5  # ... before the learning rate is multiplied by this
+    min_lr: float = 1e-4  # the decay stops here
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
     eval_batch_size: int = 500
@@ -138,9 +141,13 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "device", DEVICES)
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
-              "train.eval_size", "train.eval_batch_size")
+              "train.eval_size", "train.eval_batch_size", "train.min_lr")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
-              "train.threads", "train.plot_every", "model.clip", allow_none=True)
+              "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
+              allow_none=True)
+    if not 0 < cfg.train.lr_decay_factor < 1:
+        raise ConfigError(f"train.lr_decay_factor is {cfg.train.lr_decay_factor}; "
+                          "it must be in (0, 1).")
     for key in ("model.read_heads", "model.write_heads", "model.shift_radius"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be 0 or more.")

@@ -31,6 +31,7 @@ from ntm import checkpoint
 from ntm.build import build_model, build_optimizer, build_task, resolve_device
 from ntm.config import ConfigError, register_configs, validate
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
+from ntm.schedule import PlateauDecay
 from tasks import Batch, Task
 
 __all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
@@ -39,7 +40,7 @@ log = logging.getLogger("ntm.train")
 
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
-                  "eval_bit_errors", "sequences_per_second")
+                  "eval_bit_errors", "sequences_per_second", "learning_rate")
 # Groups whose values fix what a checkpoint holds: a resumed run must not change them.
 FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "seed")
 
@@ -166,6 +167,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     model = build_model(cfg, task).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
     eval_batches = held_out_set(task, cfg, device)
+    t = cfg.train
+    decay = None
+    if t.lr_decay_patience:
+        decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
@@ -183,6 +188,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
         optimizer.load_state_dict(state["optimizer"])
         for group, setting in zip(optimizer.param_groups, settings, strict=True):
             group.update(setting)
+        if decay is not None and state.get("lr_decay"):
+            decay.load_state_dict(state["lr_decay"])
+            decay.apply(optimizer)
         checkpoint.restore_random_states(state["random"], data_generator)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
         last, solved, resume_step = state["last_eval"], state["solved"], step
@@ -190,7 +198,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     metrics = MetricsLog(run_dir, resume_step)
 
-    t = cfg.train
     threshold = t.solved_bit_errors
     max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
 
@@ -227,12 +234,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                     "train_cost": train_cost / train_seen, "eval_cost": last["cost"],
                     "eval_bit_errors": last["bit_errors"],
                     "sequences_per_second": round(train_seen / train_time, 2),
+                    "learning_rate": optimizer.param_groups[0]["lr"],
                 }
+                if decay is not None and decay.step(last["cost"]):
+                    decay.apply(optimizer)
+                    log.info("Held-out cost has not improved for %d evaluations: learning "
+                             "rate now %g.", t.lr_decay_patience, decay.lr)
                 metrics.write(row)
                 checkpoint.save(ckpt_path, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "step": step, "sequences": sequences, "wall_seconds": wall,
                     "last_eval": last, "solved": solved,
+                    "lr_decay": decay.state_dict() if decay is not None else None,
                     "random": checkpoint.random_states(data_generator),
                     "config": OmegaConf.to_container(cfg, resolve=True),
                 })

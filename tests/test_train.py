@@ -321,3 +321,22 @@ def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None
     assert len(calls) == 3
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert names == ["learning_curves.png", "memory_contents.png", "memory_use.png"]
+
+
+def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None:
+    """The plateau decay's state travels in the checkpoint: a killed and resumed run decays
+    at the same evaluations and ends with the same metrics and parameters."""
+    overrides = ("train.lr_decay_patience=1", "train.lr_decay_factor=0.5", "train.min_lr=1e-6",
+                 "train.eval_every=1")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny(8, *overrides), whole)
+    kill_after_step(monkeypatch, 5)
+    with pytest.raises(Killed):
+        train(tiny(8, *overrides), parts)
+    monkeypatch.undo()
+    train(tiny(8, *overrides), parts)
+    assert without_timing(read_rows(parts)) == without_timing(read_rows(whole))
+    rates = [float(r["learning_rate"]) for r in read_rows(whole)]
+    assert min(rates) < rates[0]  # the decay happened in this run
+    for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):
+        assert torch.equal(a, b)

@@ -1,0 +1,59 @@
+"""PlateauDecay: when the learning rate drops, its floor, and its state round trip."""
+
+from __future__ import annotations
+
+import torch
+
+from ntm.schedule import PlateauDecay
+
+
+def test_decays_after_patience_evaluations_without_improvement() -> None:
+    decay = PlateauDecay(base_lr=1e-3, factor=0.5, patience=2, min_lr=1e-4)
+    assert decay.lr == 1e-3
+    assert not decay.step(10.0)  # first best
+    assert not decay.step(9.0)  # improvement
+    assert not decay.step(9.5)  # one bad evaluation
+    assert decay.step(9.2)  # two: halve
+    assert decay.lr == 5e-4
+    assert not decay.step(9.1)  # the count restarts after a decay
+    assert decay.step(9.3)
+    assert decay.lr == 2.5e-4
+
+
+def test_never_below_min_lr() -> None:
+    decay = PlateauDecay(base_lr=1e-3, factor=0.1, patience=1, min_lr=3e-4)
+    decay.step(1.0)
+    assert decay.step(2.0)
+    assert decay.lr == 3e-4  # 1e-4 would be below the floor
+    assert not decay.step(2.0)  # at the floor: no more decays
+    assert decay.lr == 3e-4
+
+
+def test_a_base_rate_below_the_floor_is_kept() -> None:
+    decay = PlateauDecay(base_lr=1e-5, factor=0.5, patience=1, min_lr=1e-4)
+    decay.step(1.0)
+    assert not decay.step(2.0)
+    assert decay.lr == 1e-5
+
+
+def test_apply_sets_every_group() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.Adam([{"params": params[:1]}, {"params": params[1:]}], lr=1e-3)
+    decay = PlateauDecay(1e-3, 0.5, 1, 1e-5)
+    decay.step(1.0)
+    decay.step(1.0)
+    decay.apply(optimizer)
+    assert [g["lr"] for g in optimizer.param_groups] == [5e-4, 5e-4]
+
+
+def test_state_round_trip_continues_identically() -> None:
+    costs = [5.0, 4.0, 4.5, 4.2, 3.9, 4.0, 4.1, 4.0, 3.0, 3.5, 3.6]
+    whole = PlateauDecay(1e-3, 0.5, 2, 1e-5)
+    lrs_whole = [(whole.step(c), whole.lr)[1] for c in costs]
+    first = PlateauDecay(1e-3, 0.5, 2, 1e-5)
+    lrs = [(first.step(c), first.lr)[1] for c in costs[:5]]
+    second = PlateauDecay(1e-3, 0.5, 2, 1e-5)
+    second.load_state_dict(first.state_dict())
+    lrs += [(second.step(c), second.lr)[1] for c in costs[5:]]
+    assert lrs == lrs_whole
+    assert min(lrs_whole) < 1e-3  # the sequence did decay
