@@ -66,6 +66,8 @@ class OptimConfig:
     momentum: float = 0.0  # rmsprop
     alpha: float = 0.95  # rmsprop: decay of the squared-gradient average
     eps: float = 1e-8
+    beta1: float = 0.9  # adam: decay of the gradient average (momentum)
+    beta2: float = 0.999  # adam: decay of the squared-gradient average
     centered: bool = False  # rmsprop: Graves (2013) subtracts the squared mean gradient
 
 
@@ -162,6 +164,9 @@ def validate(cfg: DictConfig) -> None:
         )
     if not 0 <= cfg.optim.momentum < 1:
         raise ConfigError(f"optim.momentum is {cfg.optim.momentum}; it must be in [0, 1).")
+    for key in ("optim.beta1", "optim.beta2"):
+        if not 0 <= _get(cfg, key) < 1:
+            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in [0, 1).")
     if not 0 < cfg.optim.alpha < 1:
         raise ConfigError(f"optim.alpha is {cfg.optim.alpha}; it must be in (0, 1).")
     for key in ("seed", "train.eval_seed"):
