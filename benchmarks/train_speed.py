@@ -31,14 +31,14 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--keep-denormals", action="store_true",
-                        help="do not flush subnormal floats to zero (ntm.train flushes them)")
+    parser.add_argument("--flush-denormals", action="store_true",
+                        help="flush subnormal floats to zero (ntm.train does not)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.keep_denormals:
-        torch.set_flush_denormal(True)  # as ntm.train does
+    if args.flush_denormals:
+        torch.set_flush_denormal(True)
     device = torch.device(args.device)
     torch.manual_seed(0)
     task = CopyTask()
@@ -47,7 +47,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"parameters {parameter_count(model)}, subnormals flushed: {not args.keep_denormals}")
+          f"parameters {parameter_count(model)}, subnormals flushed: {args.flush_denormals}")
     print(f"{'batch':>5} {'train seq/s':>12} {'fwd+bwd ms @ L=20':>18} {'per seq ms':>11}")
     for batch_size in args.batch_sizes:
         rates, passes = [], []
