@@ -58,6 +58,16 @@ def torch_isolated() -> Iterator[None]:
         torch.set_rng_state(states[2])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> Iterator[None]:
+    """Every test's tensors are tiny: intra-op threads only add overhead, and on a busy
+    2-core machine they stall each other (tiny operations ~80x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def isolated_torch() -> Iterator[None]:
     with torch_isolated():

@@ -22,15 +22,6 @@ from ntm.controller import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (and stall on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomise_initial(controller: LSTMController, seed: int = 0) -> None:
     """The initial state starts at zero; make it non-trivial so comparisons mean something."""
     gen = torch.Generator().manual_seed(seed)

@@ -21,15 +21,6 @@ F64 = torch.float64
 PROPERTY = settings(max_examples=40, deadline=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (and stall on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_heads(c=6, read=1, write=1, m=4, r=1, clip=20.0, seed=0, dtype=F64) -> Heads:
     torch.manual_seed(seed)
     return Heads(c, read, write, m, r, clip).to(dtype)

@@ -15,15 +15,6 @@ F64 = torch.float64
 PROPERTY = settings(max_examples=50, deadline=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (and stall on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def t(values, dtype=F64) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype)
 

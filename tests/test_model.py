@@ -20,15 +20,6 @@ from ntm.model import NTM, NTMConfig, Trace, parameter_count
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (and stall on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SMALL = dict(input_size=3, output_size=2, memory_locations=8, memory_width=4, controller_size=10)
 
 
