@@ -42,7 +42,8 @@ METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "sequences_per_second", "learning_rate")
 # Groups whose values fix what a checkpoint holds: a resumed run must not change them.
-FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "seed")
+FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
+                   "optim.centered", "seed")
 
 
 @dataclass
@@ -69,7 +70,7 @@ def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batc
 class MetricsLog:
     """``metrics.csv`` (one row per evaluation) and, when installed, TensorBoard scalars."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
+    def __init__(self, run_dir: Path, resume_step: int | None, resume_sequences: int) -> None:
         self.path = run_dir / METRICS_NAME
         if resume_step is None or not self.path.exists():
             with open(self.path, "w", newline="") as f:
@@ -85,7 +86,9 @@ class MetricsLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+            # On resume, drop events written after the checkpoint (x axis: sequences seen).
+            purge = resume_sequences + 1 if resume_step is not None else None
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
         except ImportError:  # TensorBoard is an optional extra
             pass
 
@@ -173,6 +176,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
         decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
     run_dir.mkdir(parents=True, exist_ok=True)
 
+    threshold = t.solved_bit_errors
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
     step = sequences = 0
     wall = 0.0
@@ -180,7 +184,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     solved = False
     resume_step = None
     if ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, map_location=device)
+        # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
+        state = checkpoint.load(ckpt_path)
         _check_resume_config(state["config"], cfg)
         model.load_state_dict(state["model"])
         # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
@@ -193,12 +198,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
             decay.apply(optimizer)
         checkpoint.restore_random_states(state["random"], data_generator)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
-        last, solved, resume_step = state["last_eval"], state["solved"], step
+        last, resume_step = state["last_eval"], step
+        # Solved by this run's threshold, which may be stricter than the checkpoint's.
+        solved = threshold is not None and last["bit_errors"] <= threshold
         log.info("Resuming %s from step %d (%d sequences).", run_dir, step, sequences)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    metrics = MetricsLog(run_dir, resume_step)
+    metrics = MetricsLog(run_dir, resume_step, sequences)
 
-    threshold = t.solved_bit_errors
     max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
 
     def out_of_budget() -> bool:

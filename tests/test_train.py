@@ -340,3 +340,22 @@ def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None
     assert min(rates) < rates[0]  # the decay happened in this run
     for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
+    """Momentum or centring added on resume would need optimizer state that was never made."""
+    train(tiny(6, "optim=rmsprop", "optim.momentum=0", "optim.centered=false"), tmp_path)
+    for override, setting in (("optim.momentum=0.9", "optim.momentum"),
+                              ("optim.centered=true", "optim.centered")):
+        with pytest.raises(ConfigError) as info:
+            train(tiny(9, "optim=rmsprop", "optim.momentum=0", "optim.centered=false",
+                       override), tmp_path)
+        assert_one_sentence(str(info.value), setting)
+
+
+def test_resume_with_a_stricter_solved_threshold_trains_on(tmp_path) -> None:
+    """A run solved under a loose threshold continues when resumed with a strict one."""
+    first = train(tiny(12, "train.solved_bit_errors=1000"), tmp_path)
+    assert first.solved and first.step == EVAL_EVERY
+    second = train(tiny(12, "train.solved_bit_errors=0"), tmp_path)
+    assert second.step > first.step
