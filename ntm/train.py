@@ -180,7 +180,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
     step = sequences = 0
     wall = 0.0
-    last = {"eval_cost": math.nan, "eval_bit_errors": math.nan}
+    last = {"cost": math.nan, "bit_errors": math.nan, "sequences": 0}
     solved = False
     resume_step = None
     if ckpt_path.exists():
