@@ -89,3 +89,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if gpu:
         config.hook.pytest_deselected(items=gpu)
         items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+
+
+def assert_finite_values_and_grads(out, inputs: dict, case: str) -> None:
+    """``out`` is finite, and so is the gradient of a weighted sum of it reaching every tensor
+    in ``inputs`` (name -> tensor with requires_grad)."""
+    assert torch.isfinite(out).all(), f"non-finite value in {case}"
+    coeffs = torch.linspace(-1.0, 2.0, out.numel()).reshape(out.shape)
+    (out * coeffs).sum().backward()
+    for name, x in inputs.items():
+        assert x.grad is not None, f"no gradient reaches {name} in {case}"
+        assert torch.isfinite(x.grad).all(), f"non-finite gradient of {name} in {case}"

@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from conftest import assert_finite_values_and_grads
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -511,15 +512,6 @@ def _weightings(n, r):
     }
 
 
-def _assert_finite_values_and_grads(out, inputs, case):
-    assert torch.isfinite(out).all(), f"non-finite value in {case}"
-    coeffs = torch.linspace(-1.0, 2.0, out.numel()).reshape(out.shape)
-    (out * coeffs).sum().backward()
-    for name, x in inputs.items():
-        assert x.grad is not None, f"no gradient reaches {name} in {case}"
-        assert torch.isfinite(x.grad).all(), f"non-finite gradient of {name} in {case}"
-
-
 @pytest.mark.parametrize(("memory", "key", "beta", "gamma"), list(_extreme_cases()))
 def test_address_finite_in_extreme_cases(memory, key, beta, gamma):
     n, r = memory.shape[1], 1
@@ -539,21 +531,21 @@ def test_address_finite_in_extreme_cases(memory, key, beta, gamma):
         for x in inputs.values():
             x.requires_grad_()
         out = address(**inputs)
-        _assert_finite_values_and_grads(out, inputs, f"{p_name}, {s_name}, gate {gate}")
+        assert_finite_values_and_grads(out, inputs, f"{p_name}, {s_name}, gate {gate}")
         assert_distribution(out.detach())
 
 
 @pytest.mark.parametrize(("memory", "key", "beta", "gamma"), list(_extreme_cases()))
 def test_individual_functions_finite_in_extreme_cases(memory, key, beta, gamma):
     inputs = dict(memory=memory.clone().requires_grad_(), key=key.clone().requires_grad_())
-    _assert_finite_values_and_grads(cosine_similarity(**inputs), inputs, "cosine_similarity")
+    assert_finite_values_and_grads(cosine_similarity(**inputs), inputs, "cosine_similarity")
 
     inputs = dict(
         memory=memory.clone().requires_grad_(),
         key=key.clone().requires_grad_(),
         key_strength=torch.full((2, 2), beta, requires_grad=True),
     )
-    _assert_finite_values_and_grads(content_weights(**inputs), inputs, "content_weights")
+    assert_finite_values_and_grads(content_weights(**inputs), inputs, "content_weights")
 
     n = memory.shape[1]
     previous, shifts = _weightings(n, 1)
@@ -564,12 +556,12 @@ def test_individual_functions_finite_in_extreme_cases(memory, key, beta, gamma):
                 previous_weights=prev.clone().requires_grad_(),
                 gate=torch.full((2, 2), gate, requires_grad=True),
             )
-            _assert_finite_values_and_grads(interpolate(**inputs), inputs, "interpolate")
+            assert_finite_values_and_grads(interpolate(**inputs), inputs, "interpolate")
         for s in shifts.values():
             inputs = dict(
                 weights=prev.clone().requires_grad_(), shift_weighting=s.clone().requires_grad_()
             )
-            _assert_finite_values_and_grads(shift(**inputs), inputs, "shift")
+            assert_finite_values_and_grads(shift(**inputs), inputs, "shift")
             # Exact zeros in the weighting (one-hot after a one-hot shift, or a soft spread).
             shifted = shift(prev, s)
             inputs = dict(
@@ -577,7 +569,7 @@ def test_individual_functions_finite_in_extreme_cases(memory, key, beta, gamma):
                 gamma=torch.full((2, 2), gamma, requires_grad=True),
             )
             out = sharpen(**inputs)
-            _assert_finite_values_and_grads(out, inputs, "sharpen")
+            assert_finite_values_and_grads(out, inputs, "sharpen")
             assert_distribution(out.detach())
 
 
@@ -587,5 +579,5 @@ def test_sharpen_finite_with_exact_zeros_and_tiny_weights(gamma):
     w.requires_grad_()
     g = torch.full((1, 2), gamma, requires_grad=True)
     out = sharpen(w, g)
-    _assert_finite_values_and_grads(out, {"weights": w, "gamma": g}, f"gamma {gamma}")
+    assert_finite_values_and_grads(out, {"weights": w, "gamma": g}, f"gamma {gamma}")
     torch.testing.assert_close(out[0, 1], torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import assert_finite_values_and_grads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -234,15 +235,6 @@ def test_gradcheck_learned_initial_memory():
     assert torch.autograd.gradcheck(lambda b: initial_memory("learned", b, 3), (bias,))
 
 
-def _assert_finite_values_and_grads(out, inputs, case):
-    assert torch.isfinite(out).all(), f"non-finite value in {case}"
-    coeffs = torch.linspace(-1.0, 2.0, out.numel()).reshape(out.shape)
-    (out * coeffs).sum().backward()
-    for name, x in inputs.items():
-        assert x.grad is not None, f"no gradient reaches {name} in {case}"
-        assert torch.isfinite(x.grad).all(), f"non-finite gradient of {name} in {case}"
-
-
 @pytest.mark.parametrize("heads", [1, 2, 3])
 @pytest.mark.parametrize("memory_kind", ["zero", "constant", "random"])
 def test_read_and_write_finite_in_extreme_cases(heads, memory_kind):
@@ -264,11 +256,11 @@ def test_read_and_write_finite_in_extreme_cases(heads, memory_kind):
                 add=torch.randn(b, heads, m).requires_grad_(),
             )
             case = f"write, erase {erase_value}"
-            _assert_finite_values_and_grads(write(**inputs), inputs, case)
+            assert_finite_values_and_grads(write(**inputs), inputs, case)
         inputs = dict(
             memory=memory.clone().requires_grad_(), weights=weights.clone().requires_grad_()
         )
-        _assert_finite_values_and_grads(read(**inputs), inputs, "read")
+        assert_finite_values_and_grads(read(**inputs), inputs, "read")
 
 
 def test_gradient_of_write_through_fully_erased_cells_by_hand():
