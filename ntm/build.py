@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ntm.baseline import LSTMBaseline
 from ntm.config import ConfigError
 from ntm.model import NTM, NTMConfig
 from tasks import Task, make_task
@@ -50,10 +51,13 @@ def model_config(cfg: DictConfig, task: Task) -> NTMConfig:
 
 
 def build_model(cfg: DictConfig, task: Task) -> nn.Module:
-    """The model ``cfg.model.kind`` sized for ``task`` (initialised from torch's global RNG)."""
+    """The model ``cfg.model.kind`` sized for ``task`` (initialised from torch's global RNG):
+    the NTM, or the LSTM baseline (``model=lstm``, sized by ``model.size``/``model.layers``)."""
     if cfg.model.kind == "ntm":
         return NTM(model_config(cfg, task))
-    raise ConfigError(f"model.kind is {cfg.model.kind!r}; allowed values are ntm.")
+    if cfg.model.kind == "lstm":
+        return LSTMBaseline(task.input_width, task.output_width, cfg.model.size, cfg.model.layers)
+    raise ConfigError(f"model.kind is {cfg.model.kind!r}; allowed values are ntm, lstm.")
 
 
 def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:

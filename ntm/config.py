@@ -27,7 +27,7 @@ __all__ = [
     "register_configs",
 ]
 
-MODELS = ("ntm",)
+MODELS = ("ntm", "lstm")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -43,6 +43,8 @@ class ModelConfig:
     write_heads: int = 1
     shift_radius: int = 1
     clip: float | None = 20.0  # controller-to-head outputs clipped to [-clip, clip]
+    size: int | None = None  # model=lstm only: cells per layer of the baseline
+    layers: int | None = None  # model=lstm only: its depth
 
 
 @dataclass
@@ -137,6 +139,13 @@ def validate(cfg: DictConfig) -> None:
     Task parameters are checked by the task's own constructor (``tasks.make_task``).
     """
     _choice(cfg, "model.kind", MODELS)
+    if cfg.model.kind == "lstm":
+        _positive(cfg, "model.size", "model.layers")
+    else:
+        for key in ("model.size", "model.layers"):
+            if _get(cfg, key) is not None:
+                raise ConfigError(f"{key} is set but model.kind is {cfg.model.kind!r}; it "
+                                  "applies to model=lstm only (size the NTM with controller.*).")
     _choice(cfg, "controller.kind", list(CONTROLLERS))
     _choice(cfg, "memory.init", MEMORY_INITS)
     _choice(cfg, "optim.name", OPTIMIZERS)

@@ -39,7 +39,7 @@ from torch import Tensor, nn  # noqa: E402
 from ntm import checkpoint  # noqa: E402
 from ntm.build import build_model, build_task  # noqa: E402
 from ntm.config import ConfigError, validate  # noqa: E402
-from ntm.model import Trace  # noqa: E402
+from ntm.model import NTM, Trace  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "load_run", "episode", "plot_memory_use", "plot_memory_contents",
@@ -290,9 +290,11 @@ CURVE_FIELDS = ("sequences", "wall_seconds", "train_cost", "eval_cost", "eval_bi
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """The columns of ``metrics.csv`` the curves need; rows that do not parse are skipped
-    (a row being written while we read)."""
+    """The columns of ``metrics.csv`` the curves need, and ``eval_optimal_cost`` when the file
+    has it (NaN where empty); rows that do not parse are skipped (a row being written while we
+    read)."""
     columns: dict[str, list[float]] = {name: [] for name in CURVE_FIELDS}
+    optimal: list[float] = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             try:
@@ -301,7 +303,11 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
                 continue
             for name, value in zip(CURVE_FIELDS, values, strict=True):
                 columns[name].append(value)
-    return {name: np.array(values) for name, values in columns.items()}
+            optimal.append(float(row.get("eval_optimal_cost") or "nan"))
+    result = {name: np.array(values) for name, values in columns.items()}
+    if np.isfinite(optimal).any():
+        result["eval_optimal_cost"] = np.array(optimal)
+    return result
 
 
 def _log_scale_if_it_helps(ax, *series: np.ndarray) -> None:
@@ -331,6 +337,8 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     cost_ax, error_ax = fig.subplots(1, 2, sharex=True)
     cost_ax.plot(x, m["eval_cost"], "o-", markersize=3, label="held-out cost")
     cost_ax.plot(x, m["train_cost"], "o-", markersize=3, alpha=0.6, label="training cost")
+    if "eval_optimal_cost" in m:
+        cost_ax.plot(x, m["eval_optimal_cost"], ":", color="C3", label="Bayes-optimal, held out")
     cost_ax.set(title="Cost", ylabel="bits per sequence")
     error_ax.plot(x, m["eval_bit_errors"], "o-", markersize=3, color="C2",
                   label="held-out bit errors")
@@ -452,6 +460,13 @@ def episode(model: nn.Module, task: Task, seed: int,
     return batch, logits, trace
 
 
+def model_label(cfg: DictConfig) -> str:
+    """The model of a run in the paper's words: NTM-LSTM, NTM-feedforward or LSTM."""
+    if cfg.model.kind == "lstm":
+        return f"LSTM {cfg.model.layers} x {cfg.model.size}"
+    return f"NTM-{cfg.controller.kind}"
+
+
 def largest_training_size(task: Task) -> int | None:
     """The top of the task's training range (copy: max_length; recall: max_items)."""
     return getattr(task, "max_length", getattr(task, "max_items", None))
@@ -461,8 +476,9 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
                        episode_seed: int = 0, size: int | None = None,
                        animate: bool = False) -> list[Path]:
     """Writes the pictures of a run into ``run_dir/plots/`` and returns their paths:
-    learning_curves.png (only once ``metrics.csv`` has a row), memory_use.png,
-    memory_contents.png and, with ``animate``, memory.gif.
+    learning_curves.png (only once ``metrics.csv`` has a row) and, for an NTM (the LSTM
+    baseline has no memory to draw), memory_use.png, memory_contents.png and, with
+    ``animate``, memory.gif.
 
     The episode is drawn from ``episode_seed`` with ``size`` (None: the largest training
     size, so the picture shows the longest walk trained on). The model's mode is restored,
@@ -471,7 +487,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     run_dir = Path(run_dir)
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{cfg.task.name}, {cfg.controller.kind} controller, seed {cfg.seed}"
+    name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
     written = []
     metrics_path = run_dir / "metrics.csv"
     if metrics_path.is_file():
@@ -479,6 +495,8 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
         if len(metrics["sequences"]):
             written.append(out / "learning_curves.png")
             plot_learning_curves(metrics, written[-1], title=name)
+    if not isinstance(model, NTM):
+        return written
 
     size = largest_training_size(task) if size is None else size
     batch, logits, trace = episode(model, task, episode_seed, size)

@@ -40,7 +40,8 @@ log = logging.getLogger("ntm.train")
 
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
-                  "eval_bit_errors", "sequences_per_second", "learning_rate")
+                  "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
+                  "learning_rate")
 # Groups whose values fix what a checkpoint holds: a resumed run must not change them.
 FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
                    "optim.centered", "seed")
@@ -65,6 +66,15 @@ def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batc
     if cfg.train.eval_size % cfg.train.eval_batch_size:
         sizes.append(cfg.train.eval_size % cfg.train.eval_batch_size)
     return [task.sample_batch(generator, size).to(device) for size in sizes]
+
+
+def optimal_cost(task: Task, batches: list[Batch]) -> float | None:
+    """The Bayes-optimal predictor's mean cost per sequence on ``batches`` (bits), or None
+    for a task without one (only dynamic N-grams has one)."""
+    costs = [task.optimal_cost(batch) for batch in batches]
+    if costs[0] is None:
+        return None
+    return float(torch.cat(costs).sum()) / sum(batch.inputs.shape[1] for batch in batches)
 
 
 class MetricsLog:
@@ -97,7 +107,8 @@ class MetricsLog:
             csv.DictWriter(f, METRICS_FIELDS).writerow(row)
         if self.tensorboard is not None:
             for key in METRICS_FIELDS[2:]:
-                self.tensorboard.add_scalar(key, row[key], global_step=int(row["sequences"]))
+                if row[key] != "":
+                    self.tensorboard.add_scalar(key, row[key], global_step=int(row["sequences"]))
             self.tensorboard.flush()
 
     def close(self) -> None:
@@ -170,6 +181,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     model = build_model(cfg, task).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
     eval_batches = held_out_set(task, cfg, device)
+    eval_optimal = optimal_cost(task, eval_batches)
     t = cfg.train
     decay = None
     if t.lr_decay_patience:
@@ -239,6 +251,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                     "step": step, "sequences": sequences, "wall_seconds": round(wall, 3),
                     "train_cost": train_cost / train_seen, "eval_cost": last["cost"],
                     "eval_bit_errors": last["bit_errors"],
+                    "eval_optimal_cost": "" if eval_optimal is None else eval_optimal,
                     "sequences_per_second": round(train_seen / train_time, 2),
                     "learning_rate": optimizer.param_groups[0]["lr"],
                 }
@@ -255,10 +268,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                     "random": checkpoint.random_states(data_generator),
                     "config": OmegaConf.to_container(cfg, resolve=True),
                 })
-                log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq, "
+                log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq%s, "
                          "%.3f bit errors/seq; train cost %.3f; %.0f seq/s", step, sequences,
-                         wall, last["cost"], last["bit_errors"], row["train_cost"],
-                         row["sequences_per_second"])
+                         wall, last["cost"],
+                         "" if eval_optimal is None else f" (Bayes-optimal {eval_optimal:.3f})",
+                         last["bit_errors"], row["train_cost"], row["sequences_per_second"])
                 train_cost = train_seen = train_time = 0.0
                 evaluations = step // t.eval_every
                 drawing_due = t.plot_every and evaluations % t.plot_every == 0

@@ -34,7 +34,7 @@ def test_every_group_has_options() -> None:
     assert options("controller") == ["feedforward", "lstm"]
     assert options("memory") == ["default"]
     assert options("optim") == ["adam", "rmsprop"]
-    assert options("model") == ["ntm"]
+    assert options("model") == ["lstm", "ntm"]
     assert len(options("experiment")) >= 4
 
 
@@ -88,7 +88,8 @@ def test_defaults() -> None:
         "name": "copy", "width": 8, "min_length": 1, "max_length": 20
     }
     assert OmegaConf.to_container(cfg.model) == {
-        "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0
+        "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0,
+        "size": None, "layers": None,  # the LSTM baseline's (model=lstm)
     }
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant"}
@@ -127,33 +128,59 @@ def test_command_line_wins_over_task_defaults(order) -> None:
     assert cfg.task.max_items == 4 and cfg.task.min_items == 2
 
 
-# What the paper sets (SPEC section 5): heads, controller, learning rate; RMSProp, one sequence
-# a step, element-wise clipping to 10, 128 x 20 memory everywhere.
-PAPER = {
-    "paper_copy_ff": ("copy", 1, "feedforward", 100),
-    "paper_copy_lstm": ("copy", 1, "lstm", 100),
-    "paper_associative_recall_ff": ("associative_recall", 4, "feedforward", 256),
-    "paper_associative_recall_lstm": ("associative_recall", 1, "lstm", 100),
+# What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
+# baseline), learning rate, the paper's parameter count (documentation: its layouts are
+# unpublished; ntm.model.parameter_count and ntm.baseline explain ours); RMSProp with momentum
+# 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
+PAPER_TASKS = ("copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort")
+PAPER = {  # experiment: (task, heads, controller kind, size, layers, lr, paper parameters)
+    "paper_copy_ff": ("copy", 1, "feedforward", 100, 1, 1e-4, 17_162),
+    "paper_copy_lstm": ("copy", 1, "lstm", 100, 1, 1e-4, 67_561),
+    "paper_copy_baseline": ("copy", 0, "lstm", 256, 3, 3e-5, 1_352_969),
+    "paper_repeat_copy_ff": ("repeat_copy", 1, "feedforward", 100, 1, 1e-4, 16_712),
+    "paper_repeat_copy_lstm": ("repeat_copy", 1, "lstm", 100, 1, 1e-4, 66_111),
+    "paper_repeat_copy_baseline": ("repeat_copy", 0, "lstm", 512, 3, 3e-5, 5_312_007),
+    "paper_associative_recall_ff": ("associative_recall", 4, "feedforward", 256, 1, 1e-4,
+                                    146_845),
+    "paper_associative_recall_lstm": ("associative_recall", 1, "lstm", 100, 1, 1e-4, 70_330),
+    "paper_associative_recall_baseline": ("associative_recall", 0, "lstm", 256, 3, 1e-4,
+                                          1_344_518),
+    "paper_dynamic_ngrams_ff": ("dynamic_ngrams", 1, "feedforward", 100, 1, 3e-5, 14_656),
+    "paper_dynamic_ngrams_lstm": ("dynamic_ngrams", 1, "lstm", 100, 1, 3e-5, 61_749),
+    "paper_dynamic_ngrams_baseline": ("dynamic_ngrams", 0, "lstm", 128, 3, 1e-4, 331_905),
+    "paper_priority_sort_ff": ("priority_sort", 8, "feedforward", 512, 1, 3e-5, 508_305),
+    "paper_priority_sort_lstm": ("priority_sort", 5, "lstm", 100, 2, 3e-5, 269_038),
+    "paper_priority_sort_baseline": ("priority_sort", 0, "lstm", 128, 3, 3e-5, 384_424),
 }
 
 
 def test_every_experiment_is_checked() -> None:
     assert sorted(PAPER) == options("experiment")
+    # Every task of the paper, each with NTM-feedforward, NTM-LSTM and the LSTM baseline.
+    assert sorted(PAPER) == sorted(f"paper_{task}_{model}" for task in PAPER_TASKS
+                                   for model in ("ff", "lstm", "baseline"))
 
 
 @pytest.mark.parametrize("experiment", sorted(PAPER))
 def test_experiment_sets_the_paper_settings(experiment) -> None:
-    task, heads, controller, size = PAPER[experiment]
+    task, heads, controller, size, layers, lr, paper_parameters = PAPER[experiment]
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.task.name == task
-    assert cfg.model.read_heads == heads and cfg.model.write_heads == heads
-    assert cfg.controller.kind == controller and cfg.controller.size == size
-    assert cfg.memory.N == 128 and cfg.memory.M == 20
-    assert cfg.optim.name == "rmsprop" and cfg.optim.lr == pytest.approx(1e-4)
+    if heads:  # an NTM
+        assert cfg.model.kind == "ntm" and cfg.model.size is None
+        assert cfg.model.read_heads == heads and cfg.model.write_heads == heads
+        assert cfg.controller.kind == controller
+        assert cfg.controller.size == size and cfg.controller.layers == layers
+        assert cfg.memory.N == 128 and cfg.memory.M == 20 and cfg.memory.init == "learned"
+    else:
+        assert cfg.model.kind == "lstm"
+        assert cfg.model.size == size and cfg.model.layers == layers
+    assert cfg.optim.name == "rmsprop" and cfg.optim.lr == pytest.approx(lr)
     assert cfg.optim.momentum == pytest.approx(0.9) and cfg.optim.alpha == pytest.approx(0.95)
     assert cfg.train.batch_size == 1
     assert cfg.train.clip_grad_value == 10.0 and cfg.train.clip_grad_norm is None
     validate(cfg)
+    assert build_model(cfg, build_task(cfg)) is not None
 
 
 def test_command_line_wins_over_experiment() -> None:
@@ -222,7 +249,12 @@ BAD_VALUES = [
     (["model.shift_radius=-1"], "model.shift_radius"),
     (["model.shift_radius=70"], "model.shift_radius"),
     (["memory.N=8", "model.shift_radius=4"], "model.shift_radius"),
-    (["model.kind=lstm"], "model.kind"),
+    (["model.kind=gru"], "model.kind"),
+    (["model.kind=lstm"], "model.size"),  # the baseline needs its size (model=lstm sets it)
+    (["model=lstm", "model.size=0"], "model.size"),
+    (["model=lstm", "model.layers=0"], "model.layers"),
+    (["model.size=64"], "model.size"),  # the NTM is sized by controller.*
+    (["model.layers=2"], "model.layers"),
     (["controller.kind=gru"], "controller.kind"),
     (["memory.init=zeros"], "memory.init"),
     (["optim.name=sgd"], "optim.name"),

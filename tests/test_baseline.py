@@ -1,0 +1,81 @@
+"""The LSTM baseline (ntm/baseline.py): shapes, the paper's layout and parameter count,
+causality, independence of the sequences of a batch, and that it learns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import compose_config
+
+from ntm.baseline import LSTMBaseline
+from ntm.build import build_model, build_task
+from ntm.metrics import training_loss
+
+pytestmark = pytest.mark.usefixtures("isolated_torch")
+
+
+def test_shapes_and_the_paper_copy_parameter_count() -> None:
+    model = LSTMBaseline(9, 8, hidden_size=256, layers=3)
+    # 4*256*(9+256) + 2*4*256, then twice 4*256*(9+256+256) + 2*4*256, then 768*8 + 8.
+    by_hand = (4 * 256 * 265 + 2048) + 2 * (4 * 256 * 521 + 2048) + (768 * 8 + 8)
+    assert by_hand == 1_350_664
+    assert sum(p.numel() for p in model.parameters()) == by_hand
+    logits = model(torch.zeros(7, 3, 9))
+    assert logits.shape == (7, 3, 8)
+
+
+def test_every_layer_reads_the_input_and_the_output_reads_every_layer() -> None:
+    model = LSTMBaseline(5, 2, hidden_size=4, layers=3)
+    assert [lstm.input_size for lstm in model.layers] == [5, 9, 9]
+    assert model.output.in_features == 12
+    # The input reaches the output through every layer: zeroing the output weights of all
+    # layers but one still leaves a gradient from the input.
+    inputs = torch.randn(6, 2, 5)
+    for layer in range(3):
+        with torch.no_grad():
+            model.output.weight.zero_()
+            model.output.weight[:, 4 * layer: 4 * layer + 4] = 1.0
+        x = inputs.clone().requires_grad_()
+        model(x).sum().backward()
+        assert x.grad.abs().sum() > 0, layer
+
+
+def test_outputs_depend_only_on_the_past_and_on_their_own_sequence() -> None:
+    torch.manual_seed(0)
+    model = LSTMBaseline(3, 2, hidden_size=6, layers=2)
+    inputs = torch.randn(10, 4, 3)
+    logits = model(inputs)
+    changed = inputs.clone()
+    changed[6:, 0] += 5.0  # the future of sequence 0
+    changed[:, 1] -= 3.0  # all of sequence 1
+    again = model(changed)
+    assert torch.equal(again[:6, 0], logits[:6, 0])
+    assert not torch.allclose(again[6:, 0], logits[6:, 0])
+    assert torch.equal(again[:, 2:], logits[:, 2:])  # other sequences untouched
+    assert torch.allclose(model(inputs[:, 2:3]), logits[:, 2:3], atol=1e-6)  # batch of one
+
+
+def test_bad_sizes_are_one_sentence() -> None:
+    for kwargs, name in (({"hidden_size": 0}, "hidden_size"), ({"layers": 0}, "layers")):
+        with pytest.raises(ValueError, match=f"^{name} is 0; it must be at least 1.$"):
+            LSTMBaseline(3, 2, **kwargs)
+
+
+def test_model_lstm_builds_the_baseline_for_the_task_and_learns() -> None:
+    cfg = compose_config(["model=lstm", "model.size=16", "model.layers=2", "task.max_length=3"])
+    task = build_task(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg, task)
+    assert isinstance(model, LSTMBaseline) and len(model.layers) == 2
+    assert model.layers[0].input_size == task.input_width
+    assert model.output.out_features == task.output_width
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = task.sample_batch(torch.Generator().manual_seed(0), 16)
+    losses = []
+    for _ in range(60):  # fits one fixed batch: the loss must fall well below chance
+        loss = training_loss(model(batch.inputs), batch.targets, batch.mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] > 0.6 and losses[-1] < 0.5 * losses[0], losses[::10]

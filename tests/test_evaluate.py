@@ -1,0 +1,153 @@
+"""The generalisation evaluation (ntm/evaluate.py) on tiny trained runs: the figures equal a
+hand computation on the same sequences, the files, the paper's curve, and the errors."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+
+from ntm.evaluate import (
+    FIELDS,
+    PAPER_CURVES,
+    evaluate_sizes,
+    main,
+    paper_model,
+    plot_generalisation,
+)
+from ntm.metrics import bit_errors_per_sequence, cost_per_sequence
+from ntm.plot import load_run
+from ntm.train import train
+
+pytestmark = pytest.mark.usefixtures("isolated_torch")
+
+SHORT = [*TINY, "train.eval_every=2", "train.max_sequences=16"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny trained copy runs (lengths 1..3, N = 8): an NTM and the LSTM baseline."""
+    paths = {}
+    with torch_isolated():
+        for name, overrides in (("ntm", []), ("lstm", ["model=lstm", "model.size=8",
+                                                       "model.layers=2"])):
+            paths[name] = tmp_path_factory.mktemp(name)
+            train(compose_config([*SHORT, *overrides]), paths[name])
+    return paths
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == FIELDS
+        return list(reader)
+
+
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_figures_equal_a_hand_computation_on_the_same_sequences(runs, kind) -> None:
+    cfg, task, model = load_run(runs[kind], ["memory.N=16"])
+    rows = evaluate_sizes(model, task, [2, 5], sequences=30, batch_size=7, seed=11)
+    assert [row["size"] for row in rows] == [2, 5]
+    for row, size in zip(rows, [2, 5], strict=True):
+        # 30 sequences of this size from seed 11 + size, one at a time through the model.
+        batch = task.sample_batch(torch.Generator().manual_seed(11 + size), 30, size)
+        assert batch.inputs.shape[0] == 2 * size + 1  # every sequence has this length
+        costs, errors = [], []
+        for b in range(30):
+            one = (x[:, b:b + 1] for x in (batch.inputs, batch.targets, batch.mask))
+            inputs, targets, mask = one
+            with torch.no_grad():
+                logits = model(inputs)
+            costs.append(float(cost_per_sequence(logits, targets, mask)))
+            errors.append(float(bit_errors_per_sequence(logits, targets, mask)))
+        assert row["sequences"] == 30
+        assert row["cost"] == pytest.approx(sum(costs) / 30, rel=1e-5)
+        assert row["bit_errors"] == pytest.approx(sum(errors) / 30, rel=1e-6)
+        assert math.isnan(row["optimal_cost"])  # copy has no optimal predictor
+    # The batch size changes nothing but the speed; the seed changes the sequences.
+    again = evaluate_sizes(model, task, [5], sequences=30, batch_size=30, seed=11)
+    assert again[0]["cost"] == pytest.approx(rows[1]["cost"], rel=1e-5)
+    other = evaluate_sizes(model, task, [5], sequences=30, batch_size=30, seed=12)
+    assert other[0]["cost"] != pytest.approx(rows[1]["cost"], rel=1e-5)
+
+
+def test_command_writes_the_table_and_the_pictures(runs, capsys) -> None:
+    run = runs["ntm"]
+    main([str(run), "--sizes", "2,12", "memory.N=16", "--sequences", "20", "--seed", "5"])
+    out = capsys.readouterr().out
+    rows = read_rows(run / "generalisation.csv")
+    assert [int(r["size"]) for r in rows] == [2, 12]
+    assert all(r["sequences"] == "20" and r["optimal_cost"] == "" for r in rows)
+    _, task, model = load_run(run, ["memory.N=16"])  # a copy of 12 needs more than N = 8
+    expected = evaluate_sizes(model, task, [2, 12], sequences=20, seed=5)
+    for row, want in zip(rows, expected, strict=True):
+        assert float(row["cost"]) == pytest.approx(want["cost"], rel=1e-6)
+        assert float(row["bit_errors"]) == pytest.approx(want["bit_errors"])
+    for name in ("generalisation.png", "memory_use_size12.png"):
+        path = run / "plots" / name
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert str(path) in out
+
+
+def test_the_baseline_has_no_memory_picture(runs) -> None:
+    run = runs["lstm"]
+    main([str(run), "--sizes", "3", "--sequences", "10"])
+    assert [r["size"] for r in read_rows(run / "generalisation.csv")] == ["3"]
+    assert (run / "plots" / "generalisation.png").is_file()
+    assert not list((run / "plots").glob("memory_use_size*.png"))
+
+
+def test_default_sizes_are_the_task_s(runs) -> None:
+    _, task, _ = load_run(runs["ntm"])
+    assert task.generalisation_sizes == (10, 20, 30, 50, 80, 120)  # SPEC section 4 and beyond
+
+
+def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
+    cases = {("task=associative_recall",): "NTM-FF",
+             ("task=associative_recall", "controller=lstm"): "NTM-LSTM",
+             ("task=associative_recall", "model=lstm"): "LSTM",
+             ("task=copy",): "NTM-LSTM"}
+    for overrides, name in cases.items():
+        assert paper_model(compose_config(list(overrides))) == name
+    paper = PAPER_CURVES[("associative_recall", "NTM-FF")]
+    assert paper == {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0}  # SPEC section 6
+    rows = [{"size": s, "cost": c, "bit_errors": c / 2, "sequences": 10,
+             "optimal_cost": math.nan} for s, c in ((6, 0.1), (10, 0.5), (20, 9.0))]
+    fig = plot_generalisation(rows, tmp_path / "g.png", title="t", trained_up_to=6,
+                              paper=paper)
+    cost_ax = fig.axes[0]
+    lines = {line.get_label(): line for line in cost_ax.lines}
+    assert list(lines["paper"].get_xdata()) == [6, 10, 15, 20]
+    assert list(lines["paper"].get_ydata()) == [0.0, 0.0, 1.5, 8.0]
+    assert list(lines["this run"].get_ydata()) == [0.1, 0.5, 9.0]
+    assert "Bayes-optimal" not in lines
+    assert (tmp_path / "g.png").is_file()
+
+
+@pytest.mark.parametrize("args, setting", [
+    (["--sizes", "0"], "copy length"),
+    (["--sizes", "2,x"], "--sizes"),
+    (["--sequences", "0"], "--sequences"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--seed", "-1"], "--seed"),
+    (["memory.N=0"], "memory.N"),
+    (["controller.size=16"], "checkpoint"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(runs, capsys, args, setting) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([str(runs["ntm"]), *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert_one_sentence(err.strip().removeprefix("error: "), setting)
+
+
+def test_a_missing_run_is_one_sentence(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "nowhere")])
+    assert stop.value.code == 2
+    assert_one_sentence(capsys.readouterr().err.strip().removeprefix("error: "), "nowhere")
