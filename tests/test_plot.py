@@ -199,11 +199,16 @@ def test_animation_has_a_frame_per_step(tmp_path) -> None:
         assert gif.n_frames == 3
 
 
+CURVE_COLUMNS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
+                 "eval_bit_errors", "sequences_per_second", "eval_optimal_cost")
+
+
 def write_metrics(path: Path, rows: list[tuple]) -> Path:
+    """``metrics.csv`` with the columns of CURVE_COLUMNS given, in that order, per row."""
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(METRICS_FIELDS)
-        writer.writerows(rows)
+        writer = csv.DictWriter(f, METRICS_FIELDS, restval="")
+        writer.writeheader()
+        writer.writerows(dict(zip(CURVE_COLUMNS, row, strict=False)) for row in rows)
     return path
 
 
@@ -228,6 +233,18 @@ def test_learning_curves_from_hand_written_metrics(tmp_path) -> None:
     assert_png(tmp_path / "one.png")
     with pytest.raises(ValueError, match="no rows"):
         plot_learning_curves(write_metrics(tmp_path / "empty.csv", []))
+    assert "Bayes-optimal, held out" not in [line.get_label() for line in cost.lines]
+
+
+def test_learning_curves_show_the_optimal_cost_when_logged(tmp_path) -> None:
+    metrics = write_metrics(tmp_path / "metrics.csv", [  # dynamic N-grams
+        (100, 3200, 10.0, 150.0, 149.0, 60.0, 320.0, 133.2),
+        (200, 6400, 20.0, 140.0, 138.0, 55.0, 320.0, 133.2),
+    ])
+    fig = plot_learning_curves(metrics, tmp_path / "curves.png")
+    lines = {line.get_label(): line for line in titled(fig, "Cost")[0].lines}
+    assert list(lines["Bayes-optimal, held out"].get_ydata()) == [133.2, 133.2]
+    assert list(lines["held-out cost"].get_ydata()) == [149.0, 138.0]
 
 
 def test_write_run_pictures_on_a_trained_run(run_dir, tmp_path) -> None:
