@@ -50,6 +50,8 @@ class AssociativeRecallTask(Task):
     """
 
     name = "associative_recall"
+    size_name = "items"
+    generalisation_sizes = (6, 10, 15, 20)  # the paper's numbers of items
 
     def __init__(
         self, width: int = 6, item_length: int = 3, min_items: int = 2, max_items: int = 6

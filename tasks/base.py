@@ -51,11 +51,17 @@ class Batch:
 class Task(ABC):
     """A source of training and test sequences.
 
-    Subclasses set ``name`` (the registry key), and set ``input_width`` and ``output_width``
-    in ``__init__`` after validating their parameters.
+    Subclasses set the class attributes ``name`` (the registry key), ``size_name`` and
+    ``generalisation_sizes``, and set ``input_width`` and ``output_width`` in ``__init__``
+    after validating their parameters.
     """
 
     name: ClassVar[str]
+    #: What ``size`` in ``sample_batch`` counts, in a word: "length", "items", "repeats".
+    size_name: ClassVar[str]
+    #: The sizes a generalisation evaluation visits by default: usually the top of the training
+    #: range and a few sizes beyond it.
+    generalisation_sizes: ClassVar[tuple[int, ...]]
     input_width: int
     output_width: int
 
@@ -69,9 +75,9 @@ class Task(ABC):
             generator: the only source of randomness; tensors are made on its device.
             batch_size: B, an integer >= 1.
             size: None: every sequence draws its own size uniformly from the task's training
-                range, both bounds included. An integer: every sequence has that size (copy:
-                length; associative recall: number of items), also beyond the training range,
-                for generalisation tests.
+                range, both bounds included. An integer: every sequence has that size (what it
+                counts is ``size_name``: copy, the length; associative recall, the number of
+                items), also beyond the training range, for generalisation tests.
 
         Returns:
             A ``Batch`` with T the length of the batch's longest sequence.
@@ -81,6 +87,22 @@ class Task(ABC):
     @abstractmethod
     def max_steps(self) -> int:
         """T of the longest sequence in the training range."""
+
+    def optimal_cost(self, batch: Batch) -> Tensor | None:
+        """The cost of the Bayes-optimal predictor on ``batch``, or None if the task has none.
+
+        The cost is defined as in ``ntm.metrics.cost_per_sequence``: binary cross-entropy summed
+        over each sequence's scored target bits (mask 1), in bits. Tasks whose targets are a
+        function of the inputs (copy, associative recall) have optimal cost 0 and return None;
+        tasks with random targets (dynamic N-grams) compute it from the batch alone.
+
+        Args:
+            batch: a batch of this task, on any device.
+
+        Returns:
+            [B] float32 on the batch's device, or None.
+        """
+        return None
 
 
 def require_int(setting: str, value: object, minimum: int) -> int:

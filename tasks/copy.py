@@ -33,6 +33,8 @@ class CopyTask(Task):
     """
 
     name = "copy"
+    size_name = "length"
+    generalisation_sizes = (10, 20, 30, 50, 80, 120)  # the paper's lengths, and 80
 
     def __init__(self, width: int = 8, min_length: int = 1, max_length: int = 20) -> None:
         self.width = require_int("task.width", width, 1)

@@ -372,6 +372,35 @@ def test_max_steps_is_the_longest_training_sequence(factory):
     assert longest == task.max_steps
 
 
+@pytest.mark.parametrize("factory", TASK_FACTORIES)
+def test_size_name_and_generalisation_sizes(factory):
+    task = factory()
+    assert isinstance(task.size_name, str) and task.size_name
+    sizes = task.generalisation_sizes
+    assert isinstance(sizes, tuple) and sizes == tuple(sorted(set(sizes)))
+    assert all(isinstance(s, int) and s >= 1 for s in sizes)
+    g = generator(17)
+    for size in sizes:  # every default size can be laid out
+        batch = task.sample_batch(g, 2, size=size)
+        assert batch.mask.sum() > 0
+
+
+@pytest.mark.parametrize("factory", TASK_FACTORIES)
+def test_optimal_cost_is_none_or_one_finite_cost_per_sequence(factory):
+    task = factory()
+    batch = task.sample_batch(generator(18), 5)
+    cost = task.optimal_cost(batch)
+    if cost is None:
+        return
+    assert cost.shape == (5,) and cost.dtype == torch.float32
+    assert torch.isfinite(cost).all() and (cost >= 0).all()
+
+
+@pytest.mark.parametrize("task", [CopyTask(), AssociativeRecallTask()])
+def test_targets_determined_by_inputs_have_no_optimal_cost(task):
+    assert task.optimal_cost(task.sample_batch(generator(19), 3)) is None
+
+
 def test_batch_to_moves_all_tensors_and_is_frozen():
     batch = CopyTask(width=3).sample_batch(generator(15), 2)
     moved = batch.to("meta")
