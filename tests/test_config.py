@@ -30,7 +30,7 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_options() -> None:
-    assert options("task") == ["associative_recall", "copy"]
+    assert options("task") == ["associative_recall", "copy", "repeat_copy"]
     assert options("controller") == ["feedforward", "lstm"]
     assert options("memory") == ["default"]
     assert options("optim") == ["adam", "rmsprop"]

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import TASKS, AssociativeRecallTask, Batch, CopyTask, Task, make_task
+from tasks import TASKS, AssociativeRecallTask, Batch, CopyTask, RepeatCopyTask, Task, make_task
 
 
 def generator(seed: int) -> torch.Generator:
@@ -342,6 +342,7 @@ def test_recall_size_fixes_item_count_beyond_training_range(size):
 TASK_FACTORIES = [
     pytest.param(lambda: CopyTask(), id="copy"),
     pytest.param(lambda: AssociativeRecallTask(), id="associative_recall"),
+    pytest.param(lambda: RepeatCopyTask(), id="repeat_copy"),
 ]
 
 
@@ -396,7 +397,7 @@ def test_optimal_cost_is_none_or_one_finite_cost_per_sequence(factory):
     assert torch.isfinite(cost).all() and (cost >= 0).all()
 
 
-@pytest.mark.parametrize("task", [CopyTask(), AssociativeRecallTask()])
+@pytest.mark.parametrize("task", [CopyTask(), AssociativeRecallTask(), RepeatCopyTask()])
 def test_targets_determined_by_inputs_have_no_optimal_cost(task):
     assert task.optimal_cost(task.sample_batch(generator(19), 3)) is None
 
@@ -422,13 +423,20 @@ def test_batch_rejects_mismatched_shapes():
 
 
 def test_registry_names_and_make_task():
-    assert TASKS == {"copy": CopyTask, "associative_recall": AssociativeRecallTask}
+    assert TASKS == {
+        "copy": CopyTask,
+        "repeat_copy": RepeatCopyTask,
+        "associative_recall": AssociativeRecallTask,
+    }
     assert all(cls.name == name and issubclass(cls, Task) for name, cls in TASKS.items())
     task = make_task("copy", width=4, max_length=5)
     assert isinstance(task, CopyTask)
     assert (task.input_width, task.output_width, task.max_steps) == (5, 4, 11)
     recall = make_task("associative_recall", max_items=20)
     assert isinstance(recall, AssociativeRecallTask) and recall.max_items == 20
+    repeat = make_task("repeat_copy", max_repeats=20)
+    assert isinstance(repeat, RepeatCopyTask) and repeat.max_repeats == 20
+    assert (repeat.input_width, repeat.output_width, repeat.max_steps) == (10, 9, 21 * 10 + 2)
 
 
 def test_make_task_unknown_name():
