@@ -11,6 +11,7 @@ import inspect
 from tasks.associative_recall import AssociativeRecallTask
 from tasks.base import Batch, Task
 from tasks.copy import CopyTask
+from tasks.dynamic_ngrams import DynamicNGramsTask
 from tasks.repeat_copy import RepeatCopyTask
 
 __all__ = [
@@ -20,12 +21,13 @@ __all__ = [
     "CopyTask",
     "RepeatCopyTask",
     "AssociativeRecallTask",
+    "DynamicNGramsTask",
     "make_task",
 ]
 
 #: Registry: task name -> task class.
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (CopyTask, RepeatCopyTask, AssociativeRecallTask)
+    cls.name: cls for cls in (CopyTask, RepeatCopyTask, AssociativeRecallTask, DynamicNGramsTask)
 }
 
 

@@ -10,7 +10,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import TASKS, AssociativeRecallTask, Batch, CopyTask, RepeatCopyTask, Task, make_task
+from tasks import (
+    TASKS,
+    AssociativeRecallTask,
+    Batch,
+    CopyTask,
+    DynamicNGramsTask,
+    RepeatCopyTask,
+    Task,
+    make_task,
+)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -343,6 +352,7 @@ TASK_FACTORIES = [
     pytest.param(lambda: CopyTask(), id="copy"),
     pytest.param(lambda: AssociativeRecallTask(), id="associative_recall"),
     pytest.param(lambda: RepeatCopyTask(), id="repeat_copy"),
+    pytest.param(lambda: DynamicNGramsTask(), id="dynamic_ngrams"),
 ]
 
 
@@ -427,6 +437,7 @@ def test_registry_names_and_make_task():
         "copy": CopyTask,
         "repeat_copy": RepeatCopyTask,
         "associative_recall": AssociativeRecallTask,
+        "dynamic_ngrams": DynamicNGramsTask,
     }
     assert all(cls.name == name and issubclass(cls, Task) for name, cls in TASKS.items())
     task = make_task("copy", width=4, max_length=5)
@@ -437,6 +448,8 @@ def test_registry_names_and_make_task():
     repeat = make_task("repeat_copy", max_repeats=20)
     assert isinstance(repeat, RepeatCopyTask) and repeat.max_repeats == 20
     assert (repeat.input_width, repeat.output_width, repeat.max_steps) == (10, 9, 21 * 10 + 2)
+    ngrams = make_task("dynamic_ngrams", length=50)
+    assert isinstance(ngrams, DynamicNGramsTask) and ngrams.max_steps == 49
 
 
 def test_make_task_unknown_name():
