@@ -93,6 +93,11 @@ class DynamicNGramsTask(Task):
 
     Its optimal cost is 6 + 2 log2(4/3) + log2(6/5) = 7.093 bits.
 
+    At N = 200 the optimal cost averages 132.2 bits per sequence (measured on 100,000
+    sequences; standard error 0.1), over the 199 predicted bits. The paper's "about 133 bits
+    per sequence" is the same predictor within the precision of its figure; scoring x_0 as
+    well would add exactly 1 bit (any predictor without information pays 1 bit for it).
+
     The task has no training range of sizes: ``size`` in ``sample_batch`` is the sequence
     length N in bits (default ``length``), and the generalisation sizes are longer sequences,
     where the counts grow past those seen in training.
