@@ -12,6 +12,7 @@ from tasks.associative_recall import AssociativeRecallTask
 from tasks.base import Batch, Task
 from tasks.copy import CopyTask
 from tasks.dynamic_ngrams import DynamicNGramsTask
+from tasks.priority_sort import PrioritySortTask
 from tasks.repeat_copy import RepeatCopyTask
 
 __all__ = [
@@ -22,12 +23,20 @@ __all__ = [
     "RepeatCopyTask",
     "AssociativeRecallTask",
     "DynamicNGramsTask",
+    "PrioritySortTask",
     "make_task",
 ]
 
 #: Registry: task name -> task class.
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (CopyTask, RepeatCopyTask, AssociativeRecallTask, DynamicNGramsTask)
+    cls.name: cls
+    for cls in (
+        CopyTask,
+        RepeatCopyTask,
+        AssociativeRecallTask,
+        DynamicNGramsTask,
+        PrioritySortTask,
+    )
 }
 
 

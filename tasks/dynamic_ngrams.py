@@ -127,7 +127,7 @@ class DynamicNGramsTask(Task):
     ) -> Batch:
         """See ``Task.sample_batch``; ``size`` is the length N in bits of every sequence."""
         require_int("batch_size", batch_size, 1)
-        length = self.length if size is None else require_int("size (the length)", size, 2)
+        length = self.length if size is None else require_int("size (the length in bits)", size, 2)
         tables = draw_beta_half(generator, (batch_size, NUM_CONTEXTS))  # (B, 32)
         return self.layout(draw_sequences(generator, tables, length))
 

@@ -31,7 +31,7 @@ def options(group: str) -> list[str]:
 
 def test_every_group_has_options() -> None:
     assert options("task") == [
-        "associative_recall", "copy", "dynamic_ngrams", "repeat_copy"
+        "associative_recall", "copy", "dynamic_ngrams", "priority_sort", "repeat_copy"
     ]
     assert options("controller") == ["feedforward", "lstm"]
     assert options("memory") == ["default"]

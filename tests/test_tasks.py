@@ -16,6 +16,7 @@ from tasks import (
     Batch,
     CopyTask,
     DynamicNGramsTask,
+    PrioritySortTask,
     RepeatCopyTask,
     Task,
     make_task,
@@ -353,6 +354,7 @@ TASK_FACTORIES = [
     pytest.param(lambda: AssociativeRecallTask(), id="associative_recall"),
     pytest.param(lambda: RepeatCopyTask(), id="repeat_copy"),
     pytest.param(lambda: DynamicNGramsTask(), id="dynamic_ngrams"),
+    pytest.param(lambda: PrioritySortTask(), id="priority_sort"),
 ]
 
 
@@ -407,7 +409,9 @@ def test_optimal_cost_is_none_or_one_finite_cost_per_sequence(factory):
     assert torch.isfinite(cost).all() and (cost >= 0).all()
 
 
-@pytest.mark.parametrize("task", [CopyTask(), AssociativeRecallTask(), RepeatCopyTask()])
+@pytest.mark.parametrize(
+    "task", [CopyTask(), AssociativeRecallTask(), RepeatCopyTask(), PrioritySortTask()]
+)
 def test_targets_determined_by_inputs_have_no_optimal_cost(task):
     assert task.optimal_cost(task.sample_batch(generator(19), 3)) is None
 
@@ -438,6 +442,7 @@ def test_registry_names_and_make_task():
         "repeat_copy": RepeatCopyTask,
         "associative_recall": AssociativeRecallTask,
         "dynamic_ngrams": DynamicNGramsTask,
+        "priority_sort": PrioritySortTask,
     }
     assert all(cls.name == name and issubclass(cls, Task) for name, cls in TASKS.items())
     task = make_task("copy", width=4, max_length=5)
@@ -450,6 +455,8 @@ def test_registry_names_and_make_task():
     assert (repeat.input_width, repeat.output_width, repeat.max_steps) == (10, 9, 21 * 10 + 2)
     ngrams = make_task("dynamic_ngrams", length=50)
     assert isinstance(ngrams, DynamicNGramsTask) and ngrams.max_steps == 49
+    sort = make_task("priority_sort", num_inputs=30)
+    assert isinstance(sort, PrioritySortTask) and sort.max_steps == 30 + 16 + 1
 
 
 def test_make_task_unknown_name():
