@@ -215,8 +215,11 @@ def test_optimal_predictor_beats_other_counting_priors_and_loses_to_the_true_tab
 
 @pytest.mark.parametrize(
     ("params", "setting"),
-    [({"length": 1}, "task.length"), ({"length": 200.0}, "task.length"),
-     ({"length": True}, "task.length")],
+    [
+        ({"length": 1}, "task.length"),
+        ({"length": 200.0}, "task.length"),
+        ({"length": True}, "task.length"),
+    ],
 )
 def test_bad_settings_raise_one_sentence(params, setting):
     with pytest.raises(ValueError) as info:

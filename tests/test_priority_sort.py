@@ -86,8 +86,13 @@ def test_widths_shapes_and_mask():
 
 @pytest.mark.parametrize(
     ("width", "num_inputs", "num_outputs", "size", "seed"),
-    [(8, 20, 16, None, 1), (3, 5, 5, None, 2), (2, 6, 1, None, 3), (8, 20, 16, 40, 4),
-     (8, 20, 16, 7, 5)],
+    [
+        (8, 20, 16, None, 1),
+        (3, 5, 5, None, 2),
+        (2, 6, 1, None, 3),
+        (8, 20, 16, 40, 4),
+        (8, 20, 16, 7, 5),
+    ],
 )
 def test_layout_matches_per_row_sort_reference(width, num_inputs, num_outputs, size, seed):
     task = PrioritySortTask(width, num_inputs, num_outputs)

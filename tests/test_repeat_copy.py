@@ -28,8 +28,9 @@ def stack_padded(sequences: list[list[list[float]]]) -> torch.Tensor:
     return out
 
 
-def reference(vectors: list[list[list[float]]], repeats: list[int], width: int,
-              repeat_input: list[float]) -> Batch:
+def reference(
+    vectors: list[list[list[float]]], repeats: list[int], width: int, repeat_input: list[float]
+) -> Batch:
     """Step by step: vectors[b] is sequence b's list of L vectors, repeats[b] its n, and
     repeat_input[b] the value its delimiter step carries on the repeat channel."""
     inputs, targets, mask = [], [], []
@@ -162,7 +163,7 @@ def test_repeat_channel_is_standardised_over_the_training_range():
     values = task.normalised_repeats(torch.arange(1, 11))
     assert values.mean().item() == pytest.approx(0.0, abs=1e-6)
     assert values.var(unbiased=False).item() == pytest.approx(1.0, abs=1e-6)
-    assert task.repeat_mean == 5.5 and task.repeat_std ** 2 == pytest.approx(8.25)
+    assert task.repeat_mean == 5.5 and task.repeat_std**2 == pytest.approx(8.25)
     other = RepeatCopyTask(min_repeats=3, max_repeats=6)
     values = other.normalised_repeats(torch.arange(3, 7))
     assert values.mean().item() == pytest.approx(0.0, abs=1e-6)

@@ -416,6 +416,17 @@ def test_targets_determined_by_inputs_have_no_optimal_cost(task):
     assert task.optimal_cost(task.sample_batch(generator(19), 3)) is None
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("factory", TASK_FACTORIES)
+def test_batches_are_made_on_the_generators_device(factory):
+    task = factory()
+    batch = task.sample_batch(torch.Generator(device="cuda").manual_seed(20), 4)
+    for x in (batch.inputs, batch.targets, batch.mask):
+        assert x.device.type == "cuda"
+    cost = task.optimal_cost(batch)
+    assert cost is None or cost.device.type == "cuda"
+
+
 def test_batch_to_moves_all_tensors_and_is_frozen():
     batch = CopyTask(width=3).sample_batch(generator(15), 2)
     moved = batch.to("meta")
