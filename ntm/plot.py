@@ -467,9 +467,16 @@ def model_label(cfg: DictConfig) -> str:
     return f"NTM-{cfg.controller.kind}"
 
 
+# The task setting holding the top of the training range of each task's size (size_name).
+_TRAINING_SIZE = {"copy": "max_length", "associative_recall": "max_items",
+                  "repeat_copy": "max_repeats", "dynamic_ngrams": "length",
+                  "priority_sort": "num_inputs"}
+
+
 def largest_training_size(task: Task) -> int | None:
-    """The top of the task's training range (copy: max_length; recall: max_items)."""
-    return getattr(task, "max_length", getattr(task, "max_items", None))
+    """The top of the task's training range of its size (copy: max_length; associative
+    recall: max_items; repeat copy: max_repeats; N-grams: length; priority sort: num_inputs)."""
+    return getattr(task, _TRAINING_SIZE.get(task.name, ""), None)
 
 
 def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, task: Task, *,

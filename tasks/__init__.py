@@ -11,11 +11,33 @@ import inspect
 from tasks.associative_recall import AssociativeRecallTask
 from tasks.base import Batch, Task
 from tasks.copy import CopyTask
+from tasks.dynamic_ngrams import DynamicNGramsTask
+from tasks.priority_sort import PrioritySortTask
+from tasks.repeat_copy import RepeatCopyTask
 
-__all__ = ["TASKS", "Batch", "Task", "CopyTask", "AssociativeRecallTask", "make_task"]
+__all__ = [
+    "TASKS",
+    "Batch",
+    "Task",
+    "CopyTask",
+    "RepeatCopyTask",
+    "AssociativeRecallTask",
+    "DynamicNGramsTask",
+    "PrioritySortTask",
+    "make_task",
+]
 
 #: Registry: task name -> task class.
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (CopyTask, AssociativeRecallTask)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls
+    for cls in (
+        CopyTask,
+        RepeatCopyTask,
+        AssociativeRecallTask,
+        DynamicNGramsTask,
+        PrioritySortTask,
+    )
+}
 
 
 def make_task(name: str, **params: object) -> Task:

@@ -30,7 +30,9 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_options() -> None:
-    assert options("task") == ["associative_recall", "copy"]
+    assert options("task") == [
+        "associative_recall", "copy", "dynamic_ngrams", "priority_sort", "repeat_copy"
+    ]
     assert options("controller") == ["feedforward", "lstm"]
     assert options("memory") == ["default"]
     assert options("optim") == ["adam", "rmsprop"]
@@ -114,6 +116,13 @@ def test_associative_recall_applies_its_defaults() -> None:
     assert cfg.controller.kind == "feedforward"
     assert cfg.train.solved_bit_errors == 0.05
     build_task(cfg)
+
+
+def test_dynamic_ngrams_never_counts_as_solved_by_bit_errors() -> None:
+    cfg = compose_config(["task=dynamic_ngrams"])
+    assert OmegaConf.to_container(cfg.task) == {"name": "dynamic_ngrams", "length": 200}
+    assert cfg.train.solved_bit_errors is None
+    assert build_task(cfg).max_steps == 199
 
 
 @pytest.mark.parametrize("order", [0, 1])

@@ -10,7 +10,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import TASKS, AssociativeRecallTask, Batch, CopyTask, Task, make_task
+from tasks import (
+    TASKS,
+    AssociativeRecallTask,
+    Batch,
+    CopyTask,
+    DynamicNGramsTask,
+    PrioritySortTask,
+    RepeatCopyTask,
+    Task,
+    make_task,
+)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -342,6 +352,9 @@ def test_recall_size_fixes_item_count_beyond_training_range(size):
 TASK_FACTORIES = [
     pytest.param(lambda: CopyTask(), id="copy"),
     pytest.param(lambda: AssociativeRecallTask(), id="associative_recall"),
+    pytest.param(lambda: RepeatCopyTask(), id="repeat_copy"),
+    pytest.param(lambda: DynamicNGramsTask(), id="dynamic_ngrams"),
+    pytest.param(lambda: PrioritySortTask(), id="priority_sort"),
 ]
 
 
@@ -396,9 +409,22 @@ def test_optimal_cost_is_none_or_one_finite_cost_per_sequence(factory):
     assert torch.isfinite(cost).all() and (cost >= 0).all()
 
 
-@pytest.mark.parametrize("task", [CopyTask(), AssociativeRecallTask()])
+@pytest.mark.parametrize(
+    "task", [CopyTask(), AssociativeRecallTask(), RepeatCopyTask(), PrioritySortTask()]
+)
 def test_targets_determined_by_inputs_have_no_optimal_cost(task):
     assert task.optimal_cost(task.sample_batch(generator(19), 3)) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("factory", TASK_FACTORIES)
+def test_batches_are_made_on_the_generators_device(factory):
+    task = factory()
+    batch = task.sample_batch(torch.Generator(device="cuda").manual_seed(20), 4)
+    for x in (batch.inputs, batch.targets, batch.mask):
+        assert x.device.type == "cuda"
+    cost = task.optimal_cost(batch)
+    assert cost is None or cost.device.type == "cuda"
 
 
 def test_batch_to_moves_all_tensors_and_is_frozen():
@@ -422,13 +448,26 @@ def test_batch_rejects_mismatched_shapes():
 
 
 def test_registry_names_and_make_task():
-    assert TASKS == {"copy": CopyTask, "associative_recall": AssociativeRecallTask}
+    assert TASKS == {
+        "copy": CopyTask,
+        "repeat_copy": RepeatCopyTask,
+        "associative_recall": AssociativeRecallTask,
+        "dynamic_ngrams": DynamicNGramsTask,
+        "priority_sort": PrioritySortTask,
+    }
     assert all(cls.name == name and issubclass(cls, Task) for name, cls in TASKS.items())
     task = make_task("copy", width=4, max_length=5)
     assert isinstance(task, CopyTask)
     assert (task.input_width, task.output_width, task.max_steps) == (5, 4, 11)
     recall = make_task("associative_recall", max_items=20)
     assert isinstance(recall, AssociativeRecallTask) and recall.max_items == 20
+    repeat = make_task("repeat_copy", max_repeats=20)
+    assert isinstance(repeat, RepeatCopyTask) and repeat.max_repeats == 20
+    assert (repeat.input_width, repeat.output_width, repeat.max_steps) == (10, 9, 21 * 10 + 2)
+    ngrams = make_task("dynamic_ngrams", length=50)
+    assert isinstance(ngrams, DynamicNGramsTask) and ngrams.max_steps == 49
+    sort = make_task("priority_sort", num_inputs=30)
+    assert isinstance(sort, PrioritySortTask) and sort.max_steps == 30 + 16 + 1
 
 
 def test_make_task_unknown_name():
