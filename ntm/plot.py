@@ -38,7 +38,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from ntm import checkpoint  # noqa: E402
 from ntm.build import build_model, build_task  # noqa: E402
-from ntm.config import ConfigError, validate  # noqa: E402
+from ntm.config import Config, ConfigError, validate  # noqa: E402
 from ntm.model import NTM, Trace  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
@@ -405,6 +405,17 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
         raise mismatch
 
 
+def _add_new_settings(cfg: DictConfig) -> None:
+    """Settings added to the schema after a run was trained take their defaults, so run
+    directories written by an older ntm still load."""
+    schema = OmegaConf.structured(Config)
+    for group in ("model", "controller", "memory", "optim", "train"):
+        if isinstance(cfg.get(group), DictConfig):
+            for key, value in schema[group].items():
+                if key not in cfg[group]:
+                    cfg[group][key] = value
+
+
 def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
                                                                            nn.Module]:
     """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
@@ -424,6 +435,7 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
         cfg = OmegaConf.load(config_path)
     except Exception:  # yaml raises many kinds on a damaged file; all mean the same here
         raise ConfigError(f"{config_path} cannot be read: it is damaged.") from None
+    _add_new_settings(cfg)
     trained_locations = cfg.memory.N
     _check_overrides(cfg, overrides)
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))

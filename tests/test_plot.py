@@ -332,3 +332,15 @@ def test_largest_training_size_of_every_task() -> None:
     assert sorted(expected) == sorted(TASKS)
     for name, size in expected.items():
         assert largest_training_size(make_task(name)) == size, name
+
+
+def test_load_run_reads_a_run_from_before_a_setting_existed(run_dir, tmp_path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    del cfg.model["size"], cfg.model["layers"], cfg.train["lr_decay_patience"]
+    OmegaConf.save(cfg, old / "config.yaml")
+    (old / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    loaded, _, model = load_run(old)
+    assert loaded.model.size is None and loaded.train.lr_decay_patience is None
+    assert isinstance(model, torch.nn.Module)
