@@ -22,6 +22,7 @@ from ntm.threads import available_cpus, choose_threads
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
+REPO = CONF_DIR.parent  # sweeps run from the checkout, so that they train with its code
 #: TINY with the thread count left to the launcher (``train.threads=null``).
 TINY_SWEEP = [o for o in TINY if not o.startswith("train.threads=")] + ["train.threads=null"]
 
@@ -69,7 +70,7 @@ def test_joblib_sweep_runs_two_tiny_runs_side_by_side(tmp_path) -> None:
     done = subprocess.run(
         sweep(sweep_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
               "train.max_sequences=24"),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        cwd=REPO, capture_output=True, text=True, timeout=300)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log
     assert "is launching 2 jobs" in log and "n_jobs=2" in log, log
@@ -82,6 +83,11 @@ def test_joblib_sweep_runs_two_tiny_runs_side_by_side(tmp_path) -> None:
         assert f"torch threads: {threads} (" in run_log, run_log
         assert "2 parallel runs, hydra.launcher.n_jobs=2" in run_log, run_log
 
+    report = subprocess.run([sys.executable, "-m", "ntm.report", str(sweep_dir)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    text = (sweep_dir / "report.md").read_text()
+    assert "2 runs in 1 group." in text and "| 1 | all runs | 0 of 2 |" in text, text
 
 
 def task_processes(marker: str) -> list[int]:
@@ -109,7 +115,7 @@ def test_preempted_submitit_job_is_requeued_and_resumes_in_its_own_directory(tmp
     launched = subprocess.Popen(
         sweep(sweep_dir, "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1",
               "seed=0", f"train.eval_every={eval_every}", f"train.max_sequences={budget}"),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
