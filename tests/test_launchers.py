@@ -52,7 +52,7 @@ def test_joblib_launcher_config_composes() -> None:
 
 def sweep(sweep_dir: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "ntm.train", "-m", *TINY_SWEEP, "train.eval_every=3",
-            f"hydra.sweep.dir={sweep_dir}", *overrides]
+            f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides]
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -75,7 +75,7 @@ def test_joblib_sweep_runs_two_tiny_runs_side_by_side(tmp_path) -> None:
     assert done.returncode == 0, log
     assert "is launching 2 jobs" in log and "n_jobs=2" in log, log
     runs = job_dirs(sweep_dir)
-    assert [p.name.split("_")[0] for p in runs] == ["0", "1"]
+    assert [p.name for p in runs] == ["0", "1"]  # one job directory per seed
     threads = max(1, available_cpus() // 2)
     for run_dir in runs:
         assert steps(run_dir) == [3, 6]
