@@ -50,13 +50,13 @@ def test_joblib_launcher_config_composes() -> None:
     assert choose_threads(cfg.train.threads, cfg.hydra.launcher, True, 8)[0] == 4
 
 
-def sweep(sweep_dir: Path, *overrides: str) -> list[str]:
+def sweep(sweep_dir: Path | str, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "ntm.train", "-m", *TINY_SWEEP, "train.eval_every=3",
             f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides]
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    return sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
+    return sorted(p.parent for p in sweep_dir.glob("**/.hydra"))
 
 
 def steps(run_dir: Path) -> list[int]:
@@ -109,11 +109,13 @@ def test_preempted_submitit_job_is_requeued_and_resumes_in_its_own_directory(tmp
     """submitit_local runs the job the way SLURM does, signals included: the signal that SLURM
     sends before preempting (or timing out) a job makes submitit call the Hydra launcher's
     checkpoint method and requeue the job with the same overrides, so it re-enters the same
-    job directory and ``ntm.train`` resumes from ``checkpoint.pt``."""
+    job directory (the default sweep directory holds the time of the launch: it is not taken
+    again) and ``ntm.train`` resumes from ``checkpoint.pt``."""
     sweep_dir = tmp_path / "sweep"
     eval_every, budget = 5, 2000  # 500 steps, about ten seconds on one thread
     launched = subprocess.Popen(
-        sweep(sweep_dir, "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1",
+        sweep(f"{sweep_dir}/${{now:%H-%M-%S}}", "hydra/launcher=submitit_local",
+              "hydra.launcher.cpus_per_task=1",
               "seed=0", f"train.eval_every={eval_every}", f"train.max_sequences={budget}"),
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
