@@ -65,7 +65,8 @@ def carried_forward(runs: Sequence[Run], column: str) -> tuple[np.ndarray, np.nd
     """Every run's ``column`` on a common axis of sequences seen (each evaluation of any run):
     returns x [points] and values [runs, points]. A run that stopped (solved, out of budget or
     crashed) holds its last value to the right of its end; before its first evaluation it has
-    none (NaN)."""
+    none (NaN). Each run's evaluations are in the order ``ntm.train`` writes them (increasing
+    sequences)."""
     x = np.unique(np.concatenate([run.metrics["sequences"] for run in runs]))
     values = np.full((len(runs), len(x)), np.nan)
     for i, run in enumerate(runs):
@@ -95,7 +96,8 @@ def plot_group(group: Group, path: Path | None = None) -> Figure:
         ax.plot(x, median, "o-", color="C0", lw=2, markersize=3,
                 label=f"median of {len(runs)} runs")
         ax.plot([], [], color="0.6", lw=0.7, label="each run")
-        ax.plot([], [], "o", color="C2", markersize=4, label="solved")
+        if any(run.outcome().solved for run in runs):
+            ax.plot([], [], "o", color="C2", markersize=4, label="solved")
         _log_scale_if_it_helps(ax, values[np.isfinite(values)])
         ax.set(title=title, xlabel="Sequences seen", ylabel=unit)
         ax.grid(alpha=0.3)
