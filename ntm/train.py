@@ -23,6 +23,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -32,6 +33,7 @@ from ntm.build import build_model, build_optimizer, build_task, resolve_device
 from ntm.config import ConfigError, register_configs, validate
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.schedule import PlateauDecay
+from ntm.threads import available_cpus, choose_threads
 from tasks import Batch, Task
 
 __all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
@@ -305,7 +307,14 @@ def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) ->
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    # Runs that a launcher starts side by side share the CPUs (ntm/threads.py).
+    threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher,
+                                  hydra_cfg.mode == RunMode.MULTIRUN, available_cpus())
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
     try:
         result = train(cfg, run_dir)
     except (ConfigError, checkpoint.CheckpointError) as e:
