@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
 
+from ntm.build import build_model, build_task
 from ntm.evaluate import (
     FIELDS,
     PAPER_CURVES,
@@ -151,3 +152,18 @@ def test_a_missing_run_is_one_sentence(tmp_path, capsys) -> None:
         main([str(tmp_path / "nowhere")])
     assert stop.value.code == 2
     assert_one_sentence(capsys.readouterr().err.strip().removeprefix("error: "), "nowhere")
+
+
+def test_the_optimal_cost_is_reported_beside_the_model_s_for_n_grams() -> None:
+    cfg = compose_config(["task=dynamic_ngrams", "task.length=30", "memory.N=8", "memory.M=4",
+                          "controller.size=8"])
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    rows = evaluate_sizes(model, task, [30, 60], sequences=12, batch_size=5, seed=3)
+    for row, size in zip(rows, [30, 60], strict=True):
+        batch = task.sample_batch(torch.Generator().manual_seed(3 + size), 12, size)
+        assert batch.inputs.shape[0] == size - 1
+        assert row["optimal_cost"] == pytest.approx(float(task.optimal_cost(batch).mean()),
+                                                    rel=1e-6)
+        # Every one of the size - 1 predictions costs the optimal predictor about a bit or less.
+        assert 0 < row["optimal_cost"] < size - 1

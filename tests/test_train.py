@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 import ntm.checkpoint
 import ntm.train
+from ntm.build import build_task
 from ntm.config import ConfigError
 from ntm.train import METRICS_FIELDS, RunResult, train
 
@@ -361,3 +362,18 @@ def test_resume_with_a_stricter_solved_threshold_trains_on(tmp_path) -> None:
     assert first.solved and first.step == EVAL_EVERY
     second = train(tiny(12, "train.solved_bit_errors=0"), tmp_path)
     assert second.step > first.step
+
+
+@pytest.mark.parametrize("model", [[], ["model=lstm", "model.size=8", "model.layers=2"]])
+def test_n_grams_log_the_held_out_bayes_optimal_cost_beside_the_model_s(tmp_path, model) -> None:
+    tiny_not_copy = [o for o in TINY if not o.startswith("task.")]
+    cfg = compose_config([*tiny_not_copy, "task=dynamic_ngrams", "task.length=20",
+                          "train.eval_every=2", "train.max_sequences=16", *model])
+    train(cfg, tmp_path)
+    rows = read_rows(tmp_path)
+    optimal = {float(row["eval_optimal_cost"]) for row in rows}
+    assert len(rows) == 2 and len(optimal) == 1  # one held-out set, one optimal cost
+    task = build_task(cfg)
+    held_out = task.sample_batch(torch.Generator().manual_seed(cfg.train.eval_seed), 8)
+    assert optimal.pop() == pytest.approx(float(task.optimal_cost(held_out).mean()), rel=1e-6)
+    assert all(float(row["eval_cost"]) > 0 for row in rows)
