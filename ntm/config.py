@@ -140,7 +140,11 @@ def validate(cfg: DictConfig) -> None:
     """
     _choice(cfg, "model.kind", MODELS)
     if cfg.model.kind == "lstm":
-        _positive(cfg, "model.size", "model.layers")
+        for key in ("model.size", "model.layers"):
+            value = _get(cfg, key)
+            if value is None or value <= 0:
+                raise ConfigError(f"{key} is {value}; the LSTM baseline needs it greater than 0 "
+                                  "(choose it with model=lstm, which sets 256 x 3).")
     else:
         for key in ("model.size", "model.layers"):
             if _get(cfg, key) is not None:

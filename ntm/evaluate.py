@@ -4,14 +4,16 @@ Evaluates a trained run on held-out sequences of each of a range of task sizes (
 lengths; associative recall: items; the defaults are the task's ``generalisation_sizes``),
 also beyond the training range, and writes into the run directory:
 
-- ``generalisation.csv``: size, cost and bit errors per sequence, number of sequences, and
-  the Bayes-optimal cost where the task has one (dynamic N-grams);
+- ``generalisation.csv``: size, cost and bit errors per sequence, number of sequences, the
+  Bayes-optimal cost where the task has one (dynamic N-grams), the memory size (NTMs) and the
+  overrides given;
 - ``plots/generalisation.png``: cost and bit errors against size, beside the paper's curve
   where SPEC section 6 gives one;
 - ``plots/memory_use_size<S>.png``: for an NTM, one episode of the longest size.
 
 Overrides change the run's config for the evaluation: ``memory.N=256`` gives a longer copy
-room (an NTM's memory size is not a trained parameter unless ``memory.init=learned``).
+room (an NTM's memory size is not a trained parameter; a learned initial memory grows by
+locations that start from its mean row).
 Sequences of size S are drawn from the seed ``--seed + S`` (default ``train.eval_seed``), so
 every run evaluated with the same seed sees the same sequences.
 """
@@ -51,7 +53,7 @@ __all__ = ["GENERALISATION_NAME", "FIELDS", "PAPER_CURVES", "evaluate_sizes", "m
 log = logging.getLogger("ntm.evaluate")
 
 GENERALISATION_NAME = "generalisation.csv"
-FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost")
+FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides")
 
 #: SPEC section 6: the paper's generalisation, bits per sequence (cost) by size, read off its
 #: figures; keyed by (task, paper model name).
@@ -76,7 +78,7 @@ def _batches(task: Task, size: int, sequences: int, batch_size: int, seed: int,
     try:
         drawn = task.sample_batch(torch.Generator().manual_seed(seed + size), sequences, size)
     except ValueError as e:  # a size the task cannot lay out
-        raise ConfigError(str(e)) from None
+        raise ConfigError(f"--sizes has {size}, which the task refuses: {e}") from None
     for start in range(0, sequences, batch_size):
         part = slice(start, start + batch_size)
         yield Batch(drawn.inputs[:, part], drawn.targets[:, part], drawn.mask[:, part]).to(device)
@@ -106,8 +108,10 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
         optimal_cost = (math.nan if optimal[0] is None
                         else float(torch.cat(optimal).sum()) / result["sequences"])
         rows.append({"size": size, **result, "optimal_cost": optimal_cost})
-        log.info("size %d: cost %.3f bits/seq, %.3f bit errors/seq (%d sequences)", size,
-                 result["cost"], result["bit_errors"], result["sequences"])
+        log.info("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
+                 result["cost"], "" if math.isnan(optimal_cost)
+                 else f" (Bayes-optimal {optimal_cost:.3f})", result["bit_errors"],
+                 result["sequences"])
     return rows
 
 
@@ -190,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ConfigError("--device is cuda but no CUDA device is available; use auto or cpu.")
         sizes = _parse_sizes(args.sizes)
         cfg, task, model = load_run(args.run_dir, args.overrides)
+        trained_up_to = largest_training_size(load_run(args.run_dir)[1])  # before overrides
         sizes = sizes or list(task.generalisation_sizes)
         seed = cfg.train.eval_seed if args.seed is None else args.seed
         if not 0 <= seed < 2**63:
@@ -200,26 +205,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 
+    has_memory = isinstance(model, NTM)
+    for row in rows:
+        row["memory_N"] = cfg.memory.N if has_memory else ""
+        row["overrides"] = " ".join(args.overrides)
     out = args.run_dir / GENERALISATION_NAME
     write_csv(rows, out)
-    print(f"{'size':>6} {'cost':>10} {'bit errors':>11}   (bits per sequence, "
-          f"{args.sequences} sequences each)")
+    optimal = not math.isnan(rows[0]["optimal_cost"])
+    print(f"{'size':>6} {'cost':>10} {'bit errors':>11}" + (f" {'optimal':>10}" if optimal else "")
+          + f"   (bits per sequence, {args.sequences} sequences each)")
     for row in rows:
-        print(f"{row['size']:>6} {row['cost']:>10.3f} {row['bit_errors']:>11.3f}")
+        print(f"{row['size']:>6} {row['cost']:>10.3f} {row['bit_errors']:>11.3f}"
+              + (f" {row['optimal_cost']:>10.3f}" if optimal else ""))
     print(out)
     if args.no_pictures:
         return
     plots = args.run_dir / PLOTS_DIR
     plots.mkdir(exist_ok=True)
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
-    trained_up_to = largest_training_size(task)
+    memory = f"; memory.N = {cfg.memory.N}" if has_memory else ""
     plot_generalisation(
         rows, plots / "generalisation.png", trained_up_to=trained_up_to,
         paper=PAPER_CURVES.get((cfg.task.name, paper_model(cfg))),
-        title=f"{name}: generalisation ({task.size_name}; trained up to {trained_up_to}; "
-              f"memory.N = {cfg.memory.N})")
+        title=f"{name}: generalisation ({task.size_name}; trained up to {trained_up_to}{memory})")
     print(plots / "generalisation.png")
-    if isinstance(model, NTM):
+    if has_memory:
         longest = max(sizes)
         batch, logits, trace = episode(model, task, 0, longest)
         errors = int(((logits > 0).float() != batch.targets)[batch.mask > 0].sum())

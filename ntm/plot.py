@@ -386,12 +386,19 @@ def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
 def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
                   trained_locations: int) -> None:
     """The checkpoint's weights into ``model``; buffers that depend only on N (the constant
-    memory, the initial focus) are rebuilt when ``memory.N`` was overridden."""
+    memory, the initial focus) are rebuilt when ``memory.N`` was overridden. A learned initial
+    memory (``memory.init=learned``) can grow: the new locations start from the mean of the
+    learned rows (an evaluation-time extension; the paper does not say), and cannot shrink."""
     if cfg.memory.N != trained_locations:
-        if cfg.memory.init == "learned":
-            raise ConfigError(
-                f"memory.N is {cfg.memory.N} but this run learned its initial memory "
-                f"(memory.init=learned) for memory.N = {trained_locations}; keep that size.")
+        if cfg.memory.init == "learned" and "memory_bias" in weights:
+            if cfg.memory.N < trained_locations:
+                raise ConfigError(
+                    f"memory.N is {cfg.memory.N} but this run learned its initial memory "
+                    f"(memory.init=learned) for {trained_locations} locations; it may grow "
+                    "but not shrink.")
+            bias = weights["memory_bias"]
+            extra = bias.mean(0, keepdim=True).expand(cfg.memory.N - trained_locations, -1)
+            weights = {**weights, "memory_bias": torch.cat([bias, extra])}
         buffers = {name: b.shape for name, b in model.named_buffers()}
         weights = {k: v for k, v in weights.items() if buffers.get(k, v.shape) == v.shape}
     mismatch = ConfigError("the checkpoint's weights do not fit the model the overrides "
@@ -473,7 +480,8 @@ def episode(model: nn.Module, task: Task, seed: int,
 
 
 def model_label(cfg: DictConfig) -> str:
-    """The model of a run in the paper's words: NTM-LSTM, NTM-feedforward or LSTM."""
+    """A run's model for titles: ``NTM-lstm``/``NTM-feedforward`` (the controller kind), or
+    ``LSTM <layers> x <size>`` for the baseline."""
     if cfg.model.kind == "lstm":
         return f"LSTM {cfg.model.layers} x {cfg.model.size}"
     return f"NTM-{cfg.controller.kind}"

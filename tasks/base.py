@@ -74,10 +74,12 @@ class Task(ABC):
         Args:
             generator: the only source of randomness; tensors are made on its device.
             batch_size: B, an integer >= 1.
-            size: None: every sequence draws its own size uniformly from the task's training
-                range, both bounds included. An integer: every sequence has that size (what it
-                counts is ``size_name``: copy, the length; associative recall, the number of
-                items), also beyond the training range, for generalisation tests.
+            size: None: the task's training distribution (copy, associative recall, repeat
+                copy: every sequence draws its own size uniformly from the training range,
+                both bounds included; N-grams and priority sort: their configured size). An
+                integer: every sequence has that size (what it counts is ``size_name``: copy,
+                the length; associative recall, the number of items), also beyond the
+                training range, for generalisation tests.
 
         Returns:
             A ``Batch`` with T the length of the batch's longest sequence.

@@ -28,16 +28,23 @@ def test_every_layer_reads_the_input_and_the_output_reads_every_layer() -> None:
     model = LSTMBaseline(5, 2, hidden_size=4, layers=3)
     assert [lstm.input_size for lstm in model.layers] == [5, 9, 9]
     assert model.output.in_features == 12
-    # The input reaches the output through every layer: zeroing the output weights of all
-    # layers but one still leaves a gradient from the input.
-    inputs = torch.randn(6, 2, 5)
-    for layer in range(3):
-        with torch.no_grad():
-            model.output.weight.zero_()
-            model.output.weight[:, 4 * layer: 4 * layer + 4] = 1.0
-        x = inputs.clone().requires_grad_()
-        model(x).sum().backward()
-        assert x.grad.abs().sum() > 0, layer
+    # Skip connections: with layer 1 silenced (all its weights and biases zero, so its output
+    # is 0 whatever the input) and the output reading only the top layer, the input still
+    # reaches the output; in a plain stack it could not.
+    with torch.no_grad():
+        for parameter in model.layers[0].parameters():
+            parameter.zero_()
+        model.output.weight.zero_()
+        model.output.weight[:, 8:12] = 1.0
+    x = torch.randn(6, 2, 5, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+    # The output reads every layer: each layer's block of output weights gets a gradient.
+    model.zero_grad()
+    model(torch.randn(6, 2, 5)).sum().backward()
+    grad = model.output.weight.grad
+    assert all(grad[:, 4 * i: 4 * i + 4].abs().sum() > 0 for i in (1, 2))
+    assert grad[:, 0:4].abs().sum() == 0  # layer 1 is silenced: its block gets nothing
 
 
 def test_outputs_depend_only_on_the_past_and_on_their_own_sequence() -> None:

@@ -172,7 +172,7 @@ def test_every_experiment_is_checked() -> None:
 
 @pytest.mark.parametrize("experiment", sorted(PAPER))
 def test_experiment_sets_the_paper_settings(experiment) -> None:
-    task, heads, controller, size, layers, lr, paper_parameters = PAPER[experiment]
+    task, heads, controller, size, layers, lr, _paper_parameters = PAPER[experiment]
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.task.name == task
     if heads:  # an NTM

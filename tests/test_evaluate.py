@@ -102,9 +102,15 @@ def test_the_baseline_has_no_memory_picture(runs) -> None:
     assert not list((run / "plots").glob("memory_use_size*.png"))
 
 
-def test_default_sizes_are_the_task_s(runs) -> None:
-    _, task, _ = load_run(runs["ntm"])
-    assert task.generalisation_sizes == (10, 20, 30, 50, 80, 120)  # SPEC section 4 and beyond
+def test_default_sizes_are_the_task_s_and_the_settings_are_recorded(runs, capsys) -> None:
+    run = runs["ntm"]
+    main([str(run), "--sequences", "2", "--no-pictures", "memory.N=128"])
+    rows = read_rows(run / "generalisation.csv")
+    assert [int(r["size"]) for r in rows] == [10, 20, 30, 50, 80, 120]  # SPEC section 4, and 80
+    assert {(r["memory_N"], r["overrides"]) for r in rows} == {("128", "memory.N=128")}
+    main([str(runs["lstm"]), "--sequences", "2", "--sizes", "4", "--no-pictures"])
+    rows = read_rows(runs["lstm"] / "generalisation.csv")
+    assert [(r["memory_N"], r["overrides"]) for r in rows] == [("", "")]  # no memory
 
 
 def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
@@ -130,7 +136,7 @@ def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("args, setting", [
-    (["--sizes", "0"], "copy length"),
+    (["--sizes", "0"], "--sizes"),
     (["--sizes", "2,x"], "--sizes"),
     (["--sequences", "0"], "--sequences"),
     (["--batch-size", "0"], "--batch-size"),

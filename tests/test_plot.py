@@ -289,16 +289,21 @@ def test_load_run_errors_are_one_sentence(run_dir, tmp_path) -> None:
             load_run(path, overrides)
         assert_one_sentence(str(error.value), setting)
 
-    # A run that learned its initial memory cannot change its size.
+    # A run that learned its initial memory: it may grow (the new locations start from the
+    # mean learned row) but not shrink.
     learned = tmp_path / "learned"
     learned.mkdir()
     cfg = compose_config([*TINY, "memory.init=learned"])
     OmegaConf.save(cfg, learned / "config.yaml")
-    ntm.checkpoint.save(learned / "checkpoint.pt",
-                        {"model": build_model(cfg, build_task(cfg)).state_dict()})
+    trained = build_model(cfg, build_task(cfg)).state_dict()
+    ntm.checkpoint.save(learned / "checkpoint.pt", {"model": trained})
     assert load_run(learned)[2].config.memory_locations == 8
+    grown = load_run(learned, ["memory.N=12"])[2].memory_bias.detach()
+    assert grown.shape == (12, 4)
+    assert torch.equal(grown[:8], trained["memory_bias"])
+    assert torch.allclose(grown[8:], trained["memory_bias"].mean(0).expand(4, -1))
     with pytest.raises(ConfigError) as error:
-        load_run(learned, ["memory.N=16"])
+        load_run(learned, ["memory.N=6"])
     assert_one_sentence(str(error.value), "memory.init=learned")
 
     (learned / "checkpoint.pt").write_bytes(b"not a checkpoint")

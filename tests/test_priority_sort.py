@@ -124,7 +124,6 @@ def test_answers_are_whole_input_rows_in_priority_order_not_sorted_columns():
         ranked = priorities.argsort(descending=True)
         # Every answer is the input row of the j-th highest priority, whole.
         assert torch.equal(answers, vectors[ranked[:16]])
-        assert (priorities[ranked[:-1]] >= priorities[ranked[1:]]).all()
         differs_from_bug += not torch.equal(answers, column_wise_bug(vectors, priorities, 16))
     assert differs_from_bug == 64
 
