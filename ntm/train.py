@@ -29,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm import checkpoint
 from ntm.build import build_model, build_optimizer, build_task, resolve_device
-from ntm.config import ConfigError, register_configs, validate
+from ntm.config import ConfigError, check_overrides, register_configs, validate
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.schedule import PlateauDecay
 from tasks import Batch, Task
@@ -38,6 +38,7 @@ __all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
 
 log = logging.getLogger("ntm.train")
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "sequences_per_second", "learning_rate")
@@ -303,6 +304,11 @@ def _hydra_main(cfg: DictConfig) -> float:
 def main() -> None:
     """Console entry point ``ntm-train``."""
     register_configs()
+    try:  # the few overrides Hydra itself would answer with a traceback
+        check_overrides(sys.argv[1:], CONF_DIR)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     _hydra_main()
 
 
