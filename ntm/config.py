@@ -121,6 +121,7 @@ class TrainConfig:
     plot_every: int | None = None  # also draw pictures every this many evaluations
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
+    max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
 
 
 @dataclass
@@ -211,7 +212,7 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "device", DEVICES)
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
-              "train.eval_size", "train.eval_batch_size", "train.min_lr")
+              "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
               allow_none=True)

@@ -4,6 +4,11 @@ Trains on batches of mixed-length sequences, evaluates on a fixed held-out set e
 ``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
 evaluation, and stops when the task is solved or the budget is spent. Started on a run
 directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
+
+A step whose loss or gradients are not finite is skipped (``first_nonfinite``): parameters and
+optimizer state stay as they were, the step is logged and counted in the ``skipped_steps``
+column (steps skipped since the previous row), and ``train.max_bad_steps`` such steps in a row
+stop the run with a ``NonFiniteError``, leaving the last checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 import numpy as np
@@ -34,17 +40,23 @@ from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.schedule import PlateauDecay
 from tasks import Batch, Task
 
-__all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
+__all__ = ["METRICS_FIELDS", "NonFiniteError", "RunResult", "StepResult", "first_nonfinite",
+           "train", "train_step", "main"]
 
 log = logging.getLogger("ntm.train")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
-                  "eval_bit_errors", "sequences_per_second", "learning_rate")
+                  "eval_bit_errors", "sequences_per_second", "learning_rate", "skipped_steps")
 # Groups whose values fix what a checkpoint holds: a resumed run must not change them.
 FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
                    "optim.centered", "seed")
+
+
+class NonFiniteError(RuntimeError):
+    """``train.max_bad_steps`` steps in a row had a non-finite loss or gradient; the message
+    says where, in one sentence."""
 
 
 @dataclass
@@ -106,25 +118,59 @@ class MetricsLog:
             self.tensorboard.close()
 
 
+class StepResult(NamedTuple):
+    logits: torch.Tensor  # [T, B, out], detached
+    nonfinite: str | None  # None, or what was not finite: the step was skipped
+
+
+def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor) -> str | None:
+    """None when ``loss`` and every gradient of ``model`` are finite; else "the loss" or "the
+    gradient of NAME" for the first parameter, in model order, whose gradient is not.
+
+    The happy path is one fused norm per gradient and one sync with the device; parameters are
+    searched only when it fails. A gradient whose norm overflows float32 counts as not finite.
+    """
+    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    norms = torch._foreach_norm([grad for _, grad in named])  # what clip_grad_norm_ uses
+    if torch.isfinite(torch.stack([loss.detach(), *norms])).all():
+        return None
+    if not torch.isfinite(loss):
+        return "the loss"
+    return next((f"the gradient of {name}" for (name, _), norm in zip(named, norms, strict=True)
+                 if not torch.isfinite(norm)), "the gradient norm")
+
+
 def train_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     clip_grad_value: float | None = None,
     clip_grad_norm: float | None = None,
-) -> torch.Tensor:
-    """One optimisation step on ``batch``; returns the detached logits [T, B, out]."""
+) -> StepResult:
+    """One optimisation step on ``batch``, or none when the loss or a gradient is not finite:
+    then the parameters and the optimizer's state (Adam's step count and moments too) are
+    left exactly as they were, and ``nonfinite`` says what was not finite."""
     model.train()
     logits = model(batch.inputs)
     loss = training_loss(logits, batch.targets, batch.mask)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
+    if nonfinite is not None:
+        optimizer.zero_grad(set_to_none=True)
+        return StepResult(logits.detach(), nonfinite)
     if clip_grad_value is not None:
         torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
     if clip_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
-    return logits.detach()
+    return StepResult(logits.detach(), None)
+
+
+def _stop_message(step: int, nonfinite: str, limit: int) -> str:
+    return (f"training stopped at step {step} after {limit} steps in a row with a non-finite "
+            f"loss or gradient (train.max_bad_steps = {limit}; the last: {nonfinite}), leaving "
+            "the last checkpoint as it was; resume with a lower optim.lr or tighter clipping.")
 
 
 def _first_difference(old: object, new: object, key: str) -> tuple[str, object, object] | None:
@@ -184,6 +230,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     last = {"cost": math.nan, "bit_errors": math.nan, "sequences": 0}
     solved = False
     resume_step = None
+    bad_in_a_row = 0  # steps skipped in a row (non-finite loss or gradient)
     if ckpt_path.exists():
         # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
         state = checkpoint.load(ckpt_path)
@@ -198,6 +245,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
             decay.load_state_dict(state["lr_decay"])
             decay.apply(optimizer)
         checkpoint.restore_random_states(state["random"], data_generator)
+        bad_in_a_row = state.get("bad_steps_in_a_row", 0)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
         last, resume_step = state["last_eval"], step
         # Solved by this run's threshold, which may be stricter than the checkpoint's.
@@ -216,15 +264,28 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                disable=None if progress_on else True)
     session_start = time.perf_counter() - wall
     train_cost = train_seen = train_time = 0.0
+    cost_seen = skipped = 0  # since the last row: sequences in train_cost, steps skipped
     with logging_redirect_tqdm() if not bar.disable else nullcontext():
         while not out_of_budget():
             started = time.perf_counter()
             batch = task.sample_batch(data_generator, t.batch_size).to(device)
-            logits = train_step(model, optimizer, batch, t.clip_grad_value, t.clip_grad_norm)
-            cost = cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
-            train_cost += cost
-            train_seen += t.batch_size
+            logits, nonfinite = train_step(model, optimizer, batch, t.clip_grad_value,
+                                           t.clip_grad_norm)
             step += 1
+            if nonfinite is None:
+                bad_in_a_row = 0
+                cost = cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
+                train_cost += cost
+                cost_seen += t.batch_size
+            else:
+                bad_in_a_row, skipped, cost = bad_in_a_row + 1, skipped + 1, math.nan
+                log.warning("Step %d skipped: %s is not finite (%d in a row).", step, nonfinite,
+                            bad_in_a_row)
+                if bad_in_a_row >= t.max_bad_steps:
+                    bar.close()
+                    metrics.close()
+                    raise NonFiniteError(_stop_message(step, nonfinite, t.max_bad_steps))
+            train_seen += t.batch_size
             sequences += t.batch_size
             train_time += time.perf_counter() - started
             wall = time.perf_counter() - session_start
@@ -238,10 +299,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                 wall = time.perf_counter() - session_start
                 row = {
                     "step": step, "sequences": sequences, "wall_seconds": round(wall, 3),
-                    "train_cost": train_cost / train_seen, "eval_cost": last["cost"],
-                    "eval_bit_errors": last["bit_errors"],
+                    "train_cost": train_cost / cost_seen if cost_seen else math.nan,
+                    "eval_cost": last["cost"], "eval_bit_errors": last["bit_errors"],
                     "sequences_per_second": round(train_seen / train_time, 2),
-                    "learning_rate": optimizer.param_groups[0]["lr"],
+                    "learning_rate": optimizer.param_groups[0]["lr"], "skipped_steps": skipped,
                 }
                 if decay is not None and decay.step(last["cost"]):
                     decay.apply(optimizer)
@@ -251,7 +312,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                 checkpoint.save(ckpt_path, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "step": step, "sequences": sequences, "wall_seconds": wall,
-                    "last_eval": last, "solved": solved,
+                    "last_eval": last, "solved": solved, "bad_steps_in_a_row": bad_in_a_row,
                     "lr_decay": decay.state_dict() if decay is not None else None,
                     "random": checkpoint.random_states(data_generator),
                     "config": OmegaConf.to_container(cfg, resolve=True),
@@ -261,6 +322,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                          wall, last["cost"], last["bit_errors"], row["train_cost"],
                          row["sequences_per_second"])
                 train_cost = train_seen = train_time = 0.0
+                cost_seen = skipped = 0
                 evaluations = step // t.eval_every
                 drawing_due = t.plot_every and evaluations % t.plot_every == 0
                 if t.pictures and drawing_due and not out_of_budget():
@@ -295,7 +357,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = train(cfg, run_dir)
-    except (ConfigError, checkpoint.CheckpointError) as e:
+    except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     return result.eval_bit_errors
