@@ -32,8 +32,10 @@ __all__ = [
     "OPTIMIZERS",
     "DEVICES",
     "LIMITS",
+    "CHECKPOINT_SETTINGS",
     "validate",
     "check_overrides",
+    "checkpoint_mismatch",
     "register_configs",
 ]
 
@@ -61,6 +63,11 @@ LIMITS: dict[str, int | float] = {
     "train.clip_grad_norm": 1e6,
     "train.clip_grad_value": 1e6,
 }
+
+#: Settings that fix what a checkpoint holds (the model's shapes, the optimizer's state, the
+#: data): a run resumes, and a checkpoint is loaded, only with a config that agrees on them.
+CHECKPOINT_SETTINGS = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
+                       "optim.centered", "seed")
 
 
 class ConfigError(ValueError):
@@ -258,6 +265,33 @@ def validate(cfg: DictConfig) -> None:
         if not torch.cuda.is_available():
             raise ConfigError("device is 'cuda' but no CUDA device is available; "
                               "use device=cpu or device=auto.")
+
+
+def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | None:
+    """The first leaf setting (dotted key) where two config trees differ, or None; a section's
+    ``name`` or ``kind`` comes first, so another task is reported as such."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for part in sorted(set(old) | set(new), key=lambda k: (k not in ("name", "kind"), k)):
+            found = _first_difference(old.get(part), new.get(part), f"{key}.{part}")
+            if found:
+                return found
+        return None
+    return None if old == new else (key, old, new)
+
+
+def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
+    """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
+    saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
+    value) of the first difference, or None."""
+    for key in CHECKPOINT_SETTINGS:
+        old, new = trained, current
+        for part in key.split("."):
+            old = old.get(part) if isinstance(old, dict) else None
+            new = new.get(part) if isinstance(new, dict) else None
+        found = _first_difference(old, new, key)
+        if found:
+            return found
+    return None
 
 
 def check_overrides(overrides: Sequence[str], conf_dir: str | Path) -> None:

@@ -35,7 +35,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm import checkpoint
 from ntm.build import build_model, build_optimizer, build_task, resolve_device
-from ntm.config import ConfigError, check_overrides, register_configs, validate
+from ntm.config import (
+    ConfigError,
+    check_overrides,
+    checkpoint_mismatch,
+    register_configs,
+    validate,
+)
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.schedule import PlateauDecay
 from tasks import Batch, Task
@@ -49,9 +55,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "sequences_per_second", "learning_rate", "skipped_steps")
-# Groups whose values fix what a checkpoint holds: a resumed run must not change them.
-FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
-                   "optim.centered", "seed")
+# What a checkpoint must hold to be resumed.
+RESUME_KEYS = ("model", "optimizer", "step", "sequences", "wall_seconds", "last_eval", "random",
+               "config")
 
 
 class NonFiniteError(RuntimeError):
@@ -173,29 +179,13 @@ def _stop_message(step: int, nonfinite: str, limit: int) -> str:
             "the last checkpoint as it was; resume with a lower optim.lr or tighter clipping.")
 
 
-def _first_difference(old: object, new: object, key: str) -> tuple[str, object, object] | None:
-    """The first leaf setting (dotted key) where two config trees differ, or None."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for part in sorted(set(old) | set(new)):
-            found = _first_difference(old.get(part), new.get(part), f"{key}.{part}")
-            if found:
-                return found
-        return None
-    return None if old == new else (key, old, new)
-
-
 def _check_resume_config(saved: dict, cfg: DictConfig) -> None:
-    current = OmegaConf.to_container(cfg, resolve=True)
-    for key in FIXED_ON_RESUME:
-        old, new = saved, current
-        for part in key.split("."):
-            old, new = old.get(part), new.get(part)
-        found = _first_difference(old, new, key)
-        if found:
-            raise ConfigError(
-                f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
-                f"{found[1]!r}; resume with the run's own settings or start a new run directory."
-            )
+    found = checkpoint_mismatch(saved, OmegaConf.to_container(cfg, resolve=True))
+    if found:
+        raise ConfigError(
+            f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
+            f"{found[1]!r}; resume with the run's own settings or start a new run directory."
+        )
 
 
 def _seed_everything(seed: int) -> torch.Generator:
@@ -234,17 +224,28 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     if ckpt_path.exists():
         # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
         state = checkpoint.load(ckpt_path)
+        missing = [key for key in RESUME_KEYS if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"{ckpt_path} holds no {missing[0]!r}, so it was "
+                                             "not written by ntm.train and cannot be resumed.")
         _check_resume_config(state["config"], cfg)
-        model.load_state_dict(state["model"])
-        # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
-        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-        optimizer.load_state_dict(state["optimizer"])
-        for group, setting in zip(optimizer.param_groups, settings, strict=True):
-            group.update(setting)
-        if decay is not None and state.get("lr_decay"):
-            decay.load_state_dict(state["lr_decay"])
-            decay.apply(optimizer)
-        checkpoint.restore_random_states(state["random"], data_generator)
+        try:
+            model.load_state_dict(state["model"])
+            # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
+            settings = [{k: v for k, v in g.items() if k != "params"}
+                        for g in optimizer.param_groups]
+            optimizer.load_state_dict(state["optimizer"])
+            for group, setting in zip(optimizer.param_groups, settings, strict=True):
+                group.update(setting)
+            if decay is not None and state.get("lr_decay"):
+                decay.load_state_dict(state["lr_decay"])
+                decay.apply(optimizer)
+            checkpoint.restore_random_states(state["random"], data_generator)
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise checkpoint.CheckpointError(
+                f"{ckpt_path} does not fit the model and optimizer its own config describes, "
+                "so it is damaged or was written by another version of ntm."
+            ) from None
         bad_in_a_row = state.get("bad_steps_in_a_row", 0)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
         last, resume_step = state["last_eval"], step
