@@ -43,6 +43,7 @@ from ntm.config import (
     validate,
 )
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
+from ntm.run_dir import check_writable
 from ntm.schedule import PlateauDecay
 from tasks import Batch, Task
 
@@ -200,6 +201,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     run_dir = Path(run_dir)
     validate(cfg)
     task = build_task(cfg)
+    check_writable(run_dir)
     device = resolve_device(cfg.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -211,7 +213,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     decay = None
     if t.lr_decay_patience:
         decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
     threshold = t.solved_bit_errors
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
