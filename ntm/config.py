@@ -188,12 +188,17 @@ def _resolvable(cfg: DictConfig) -> None:
 
 
 def _known_keys(cfg: DictConfig, prefix: str = "") -> None:
-    """No key outside the schema: ``+memory.size=3`` would otherwise be accepted and ignored.
-    Sections without a schema (``task``, whose keys the task checks) are left alone."""
+    """The keys of the schema, no more (``+memory.size=3`` would otherwise be accepted and
+    ignored) and no fewer (``~seed`` removes one). Sections without a schema (``task``, whose
+    keys the task checks) are left alone."""
     schema = OmegaConf.get_type(cfg)
     if not is_dataclass(schema):
         return
     allowed = [f.name for f in fields(schema)]
+    for key in allowed:
+        if key not in cfg:
+            raise ConfigError(f"{prefix}{key} is not set; every run needs it, so do not remove "
+                              f"it with ~{prefix}{key}.")
     for key in cfg:
         name = f"{prefix}{key}"
         if key not in allowed:

@@ -261,6 +261,8 @@ BAD_VALUES = [
     (["train.threads=100000"], "train.threads"),  # OpenMP crashed the process
     (["+memory.size=3"], "memory.size"),
     (["+colour=red"], "colour"),
+    (["~seed"], "seed"),
+    (["~device"], "device"),
     (["memory.N=${oc.env:NTM_TEST_UNSET}"], "memory.N"),
     (["task.name=[copy]"], "task.name"),
     (["task.max_length=1000000000"], "task.max_length"),
