@@ -15,21 +15,39 @@ from torch import nn
 from ntm.baseline import LSTMBaseline
 from ntm.config import ConfigError
 from ntm.model import NTM, NTMConfig
-from tasks import Task, make_task
+from tasks import TASKS, Task, make_task
 
-__all__ = ["build_task", "build_model", "build_optimizer", "resolve_device"]
+__all__ = ["MAX_STEPS", "MAX_WIDTH", "build_task", "build_model", "build_optimizer",
+           "resolve_device"]
+
+#: Bounds on what a task's settings may ask for, far above the paper's tasks (copy: up to 41
+#: steps of 9 bits); the memory a batch needs for backpropagation grows with both.
+MAX_STEPS = 10_000
+MAX_WIDTH = 4096
 
 
 def build_task(cfg: DictConfig, **overrides: Any) -> Task:
-    """The task named by ``cfg.task.name`` with its parameters (and ``overrides``)."""
+    """The task named by ``cfg.task.name`` with its parameters (and ``overrides``), whose
+    sequences are at most ``MAX_STEPS`` long and ``MAX_WIDTH`` wide."""
     params = OmegaConf.to_container(cfg.task, resolve=True)
-    assert isinstance(params, dict)
+    if not isinstance(params, dict):
+        raise ConfigError(f"task is {params!r}; it must be a task's settings, like task=copy.")
     params.update(overrides)
     name = params.pop("name", None)
+    if not isinstance(name, str) or name not in TASKS:
+        raise ConfigError(f"task.name is {name!r}; it must be one of: {', '.join(sorted(TASKS))}.")
     try:
-        return make_task(name, **params)
+        task = make_task(name, **params)
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
+    settings = ", ".join(f"task.{key} = {value}" for key, value in params.items())
+    if task.max_steps > MAX_STEPS:
+        raise ConfigError(f"the task's settings ({settings}) make sequences of up to "
+                          f"{task.max_steps} steps; at most {MAX_STEPS} are allowed.")
+    if max(task.input_width, task.output_width) > MAX_WIDTH:
+        raise ConfigError(f"the task's settings ({settings}) make inputs of "
+                          f"{task.input_width} bits; at most {MAX_WIDTH} are allowed.")
+    return task
 
 
 def model_config(cfg: DictConfig, task: Task) -> NTMConfig:

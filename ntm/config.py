@@ -2,17 +2,25 @@
 
 The YAML files under ``conf/`` fill these dataclasses; Hydra rejects a value of the wrong
 type (``memory.N=abc``) while composing. ``validate`` then checks what types cannot
-(``memory.N=0``, a shift radius too large for the memory) and raises a ``ConfigError``
+(``memory.N=0``, ``optim.lr=nan``, a shift radius too large for the memory, a size that would
+ask for terabytes, a key added with ``+`` that no code reads) and raises a ``ConfigError``
 whose message is one sentence naming the setting and what is allowed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ntm.controller import CONTROLLERS
 from ntm.memory import MEMORY_INITS
@@ -23,13 +31,43 @@ __all__ = [
     "MODELS",
     "OPTIMIZERS",
     "DEVICES",
+    "LIMITS",
+    "CHECKPOINT_SETTINGS",
     "validate",
+    "check_overrides",
+    "checkpoint_mismatch",
     "register_configs",
 ]
 
 MODELS = ("ntm", "lstm")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
+
+#: Upper bounds of the sizes, far above any published NTM (the paper: N = 128, M = 20, a
+#: controller of 100 to 256, up to 4 head pairs, batch 1) yet low enough that one mistyped
+#: override cannot ask for terabytes: each at its bound, the others at their defaults, still
+#: fits in a few GiB. ``train.threads`` beyond about 10^4 crashes OpenMP outright; clipping
+#: bounds become float32 tensors (1e300 overflows), and 1e6 is as good as no clipping.
+LIMITS: dict[str, int | float] = {
+    "memory.N": 16_384,
+    "memory.M": 4096,
+    "controller.size": 4096,
+    "controller.layers": 64,
+    "model.read_heads": 64,
+    "model.write_heads": 64,
+    "train.batch_size": 16_384,
+    "train.eval_size": 100_000,
+    "train.eval_batch_size": 16_384,
+    "train.threads": 1024,
+    "model.clip": 1e6,
+    "train.clip_grad_norm": 1e6,
+    "train.clip_grad_value": 1e6,
+}
+
+#: Settings that fix what a checkpoint holds (the model's shapes, the optimizer's state, the
+#: data): a run resumes, and a checkpoint is loaded, only with a config that agrees on them.
+CHECKPOINT_SETTINGS = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
+                       "optim.centered", "seed")
 
 
 class ConfigError(ValueError):
@@ -92,6 +130,7 @@ class TrainConfig:
     plot_every: int | None = None  # also draw pictures every this many evaluations
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
+    max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
 
 
 @dataclass
@@ -111,13 +150,28 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="config_schema", node=Config)
 
 
+def _get(cfg: DictConfig, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
 def _positive(cfg: DictConfig, *keys: str, allow_none: bool = False) -> None:
+    """Each of ``keys`` is a finite number above 0 and at most its ``LIMITS`` entry (or null,
+    with ``allow_none``)."""
     for key in keys:
         value = _get(cfg, key)
         if value is None and allow_none:
             continue
-        if value is None or value <= 0:
-            raise ConfigError(f"{key} is {value}; it must be greater than 0.")
+        high = LIMITS.get(key, math.inf)
+        finite = not isinstance(value, float) or math.isfinite(value)  # ints may exceed floats
+        if value is None or not finite or not 0 < value <= high:
+            allowed = ("a finite number greater than 0" if high == math.inf
+                       else f"greater than 0 and at most {high:g}" if isinstance(high, float)
+                       else f"an integer from 1 to {high}")
+            raise ConfigError(f"{key} is {value}; it must be {allowed}"
+                              f"{', or null' if allow_none else ''}.")
 
 
 def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...] | list[str]) -> None:
@@ -126,18 +180,45 @@ def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...] | list[str]) -> 
         raise ConfigError(f"{key} is {value!r}; allowed values are {', '.join(allowed)}.")
 
 
-def _get(cfg: DictConfig, key: str) -> Any:
-    node: Any = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
+def _resolvable(cfg: DictConfig) -> None:
+    """Every interpolation (``memory.N=${oc.env:SIZE}``) resolves to a value of its type."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        reason = str(e.msg).splitlines()[0].rstrip(".").replace(". ", "; ")
+        raise ConfigError(f"{e.full_key} cannot be resolved: {reason}.") from None
+
+
+def _known_keys(cfg: DictConfig, prefix: str = "") -> None:
+    """The keys of the schema, no more (``+memory.size=3`` would otherwise be accepted and
+    ignored) and no fewer (``~seed`` removes one). Sections without a schema (``task``, whose
+    keys the task checks) are left alone."""
+    schema = OmegaConf.get_type(cfg)
+    if not is_dataclass(schema):
+        return
+    allowed = [f.name for f in fields(schema)]
+    for key in allowed:
+        if key not in cfg:
+            raise ConfigError(f"{prefix}{key} is not set; every run needs it, so do not remove "
+                              f"it with ~{prefix}{key}.")
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in allowed:
+            where = f"of {prefix[:-1]} are" if prefix else "at the top level are"
+            raise ConfigError(f"{name} is not a setting; the settings {where} "
+                              f"{', '.join(allowed)}.")
+        if isinstance(cfg[key], DictConfig):
+            _known_keys(cfg[key], f"{name}.")
 
 
 def validate(cfg: DictConfig) -> None:
     """Checks every value a user can set; raises ``ConfigError`` on the first bad one.
 
-    Task parameters are checked by the task's own constructor (``tasks.make_task``).
+    Task parameters are checked by the task's own constructor (``tasks.make_task``), and the
+    length of its sequences by ``ntm.build.build_task``.
     """
+    _resolvable(cfg)
+    _known_keys(cfg)
     _choice(cfg, "model.kind", MODELS)
     if cfg.model.kind == "lstm":
         for key in ("model.size", "model.layers"):
@@ -156,16 +237,23 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "device", DEVICES)
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
-              "train.eval_size", "train.eval_batch_size", "train.min_lr")
+              "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
               allow_none=True)
+    for key in ("optim.lr", "train.min_lr"):  # above 1 is a typo (2e3 for 2e-3): it diverges
+        if _get(cfg, key) > 1:
+            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be at most 1.")
     if not 0 < cfg.train.lr_decay_factor < 1:
         raise ConfigError(f"train.lr_decay_factor is {cfg.train.lr_decay_factor}; "
                           "it must be in (0, 1).")
-    for key in ("model.read_heads", "model.write_heads", "model.shift_radius"):
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be 0 or more.")
+    for key in ("model.read_heads", "model.write_heads"):
+        if not 0 <= _get(cfg, key) <= LIMITS[key]:
+            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
+                              f"{LIMITS[key]}.")
+    if cfg.model.shift_radius < 0:
+        raise ConfigError(f"model.shift_radius is {cfg.model.shift_radius}; "
+                          "it must be 0 or more.")
     if cfg.model.read_heads + cfg.model.write_heads == 0:
         raise ConfigError("model.read_heads and model.write_heads are both 0; "
                           "at least one of them must be 1 or more.")
@@ -186,12 +274,64 @@ def validate(cfg: DictConfig) -> None:
         if not 0 <= _get(cfg, key) < 2**63:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer in [0, 2**63).")
     threshold = cfg.train.solved_bit_errors
-    if threshold is not None and threshold < 0:
-        raise ConfigError(f"train.solved_bit_errors is {threshold}; it must be 0 or more, "
-                          "or null to train for the whole budget.")
+    if threshold is not None and not 0 <= threshold < math.inf:
+        raise ConfigError(f"train.solved_bit_errors is {threshold}; it must be a finite number, "
+                          "0 or more, or null to train for the whole budget.")
     if cfg.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("device is 'cuda' but no CUDA device is available; "
                               "use device=cpu or device=auto.")
+
+
+def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | None:
+    """The first leaf setting (dotted key) where two config trees differ, or None; a section's
+    ``name`` or ``kind`` comes first, so another task is reported as such."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for part in sorted(set(old) | set(new), key=lambda k: (k not in ("name", "kind"), k)):
+            found = _first_difference(old.get(part), new.get(part), f"{key}.{part}")
+            if found:
+                return found
+        return None
+    return None if old == new else (key, old, new)
+
+
+def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
+    """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
+    saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
+    value) of the first difference, or None."""
+    for key in CHECKPOINT_SETTINGS:
+        old, new = trained, current
+        for part in key.split("."):
+            old = old.get(part) if isinstance(old, dict) else None
+            new = new.get(part) if isinstance(new, dict) else None
+        found = _first_difference(old, new, key)
+        if found:
+            return found
+    return None
+
+
+def check_overrides(overrides: Sequence[str], conf_dir: str | Path) -> None:
+    """Command-line overrides that Hydra would answer with a traceback rather than a message:
+    a config group (a folder of ``conf_dir``) given something other than an option name
+    (``controller=null``, ``task=0``), or an integer too large for a float (Hydra overflows
+    converting it); ``ConfigError`` in one sentence. Anything else, parsed or not, is left to
+    Hydra, which reports its own errors in a few lines."""
+    groups = {p.name: sorted(q.stem for q in p.glob("*.yaml"))
+              for p in Path(conf_dir).iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    for item in overrides:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except (HydraException, ValueError):  # a flag (-m, --cfg job) or Hydra's to report
+            continue
+        if override.is_sweep_override() or override.is_delete():
+            continue
+        key, value = override.key_or_group, override.value()
+        if key in groups and not isinstance(value, str | list | dict):
+            raise ConfigError(f"{key} is {item.partition('=')[2]!r}, which is not an option "
+                              f"name; choose one of {', '.join(groups[key])}.")
+        if isinstance(value, int) and abs(value) > sys.float_info.max:
+            raise ConfigError(f"{key} is a {len(str(abs(value)))}-digit number; no setting "
+                              "takes numbers that large.")

@@ -38,7 +38,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from ntm import checkpoint  # noqa: E402
 from ntm.build import build_model, build_task  # noqa: E402
-from ntm.config import Config, ConfigError, validate  # noqa: E402
+from ntm.config import Config, ConfigError, checkpoint_mismatch, validate  # noqa: E402
 from ntm.model import NTM, Trace  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
@@ -412,44 +412,45 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
         raise mismatch
 
 
-def _add_new_settings(cfg: DictConfig) -> None:
-    """Settings added to the schema after a run was trained take their defaults, so run
-    directories written by an older ntm still load."""
-    schema = OmegaConf.structured(Config)
-    for group in ("model", "controller", "memory", "optim", "train"):
-        if isinstance(cfg.get(group), DictConfig):
-            for key, value in schema[group].items():
-                if key not in cfg[group]:
-                    cfg[group][key] = value
-
-
 def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
                                                                            nn.Module]:
     """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
     CPU, eval mode) of a run directory written by ``ntm.train``.
 
-    Raises ``ConfigError`` or ``CheckpointError``, in one sentence, for a missing run
-    directory or config, a bad override, or a missing or damaged checkpoint.
+    Raises ``ConfigError`` or ``CheckpointError``, in one sentence and before any work, for a
+    missing run directory or config, a bad override, a missing, damaged or foreign checkpoint,
+    or a checkpoint trained with other settings (task, model, memory, ...) than the config.
+    Nothing in the run directory is executed: the config is YAML (plain values only), the
+    checkpoint is read with ``weights_only=True``.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
     if not run_dir.is_dir():
-        raise ConfigError(f"run directory {run_dir} does not exist; give one made by ntm.train.")
+        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
+        raise ConfigError(f"run directory {run_dir} {what}; give one made by ntm.train.")
     if not config_path.is_file():
         raise ConfigError(f"{config_path} does not exist; give a run directory made by "
                           "ntm.train.")
-    try:
-        cfg = OmegaConf.load(config_path)
-    except Exception:  # yaml raises many kinds on a damaged file; all mean the same here
-        raise ConfigError(f"{config_path} cannot be read: it is damaged.") from None
-    _add_new_settings(cfg)
+    try:  # onto the schema: types are checked, settings newer than the run get defaults
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(config_path))
+    except Exception:  # yaml and omegaconf raise many kinds; all mean the same here
+        raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
+                          "damaged or was not written by ntm.train.") from None
     trained_locations = cfg.memory.N
     _check_overrides(cfg, overrides)
+    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
+    state = checkpoint.load(ckpt_path)
+    if not isinstance(state.get("model"), dict):
+        raise checkpoint.CheckpointError(f"{ckpt_path} holds no model weights.")
+    if isinstance(state.get("config"), dict):  # written by ntm.train: it says what it learned
+        found = checkpoint_mismatch(state["config"], OmegaConf.to_container(cfg, resolve=True))
+        if found:
+            raise ConfigError(f"{ckpt_path} was trained with {found[0]} = {found[1]!r} but "
+                              f"{config_path} has {found[2]!r}; they come from different runs.")
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     cfg.device = "cpu"  # one short episode: the CPU is enough, and always there
     validate(cfg)
     task = build_task(cfg)
-    state = checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
     with torch.random.fork_rng(devices=[]):  # initialisation must not move the global RNG
         model = build_model(cfg, task)
     _load_weights(model, state["model"], cfg, trained_locations)

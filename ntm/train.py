@@ -4,6 +4,11 @@ Trains on batches of mixed-length sequences, evaluates on a fixed held-out set e
 ``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
 evaluation, and stops when the task is solved or the budget is spent. Started on a run
 directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
+
+A step whose loss or gradients are not finite is skipped (``first_nonfinite``): parameters and
+optimizer state stay as they were, the step is logged and counted in the ``skipped_steps``
+column (steps skipped since the previous row), and ``train.max_bad_steps`` such steps in a row
+stop the run with a ``NonFiniteError``, leaving the last checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 import numpy as np
@@ -30,23 +36,37 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm import checkpoint
 from ntm.build import build_model, build_optimizer, build_task, resolve_device
-from ntm.config import ConfigError, register_configs, validate
+from ntm.config import (
+    ConfigError,
+    check_overrides,
+    checkpoint_mismatch,
+    register_configs,
+    validate,
+)
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
+from ntm.run_dir import check_writable
 from ntm.schedule import PlateauDecay
 from ntm.threads import available_cpus, choose_threads
 from tasks import Batch, Task
 
-__all__ = ["METRICS_FIELDS", "RunResult", "train", "train_step", "main"]
+__all__ = ["METRICS_FIELDS", "NonFiniteError", "RunResult", "StepResult", "first_nonfinite",
+           "train", "train_step", "main"]
 
 log = logging.getLogger("ntm.train")
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
-                  "learning_rate")
-# Groups whose values fix what a checkpoint holds: a resumed run must not change them.
-FIXED_ON_RESUME = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
-                   "optim.centered", "seed")
+                  "learning_rate", "skipped_steps")
+# What a checkpoint must hold to be resumed.
+RESUME_KEYS = ("model", "optimizer", "step", "sequences", "wall_seconds", "last_eval", "random",
+               "config")
+
+
+class NonFiniteError(RuntimeError):
+    """``train.max_bad_steps`` steps in a row had a non-finite loss or gradient; the message
+    says where, in one sentence."""
 
 
 @dataclass
@@ -118,50 +138,68 @@ class MetricsLog:
             self.tensorboard.close()
 
 
+class StepResult(NamedTuple):
+    logits: torch.Tensor  # [T, B, out], detached
+    nonfinite: str | None  # None, or what was not finite: the step was skipped
+
+
+def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor) -> str | None:
+    """None when ``loss`` and every gradient of ``model`` are finite; else "the loss" or "the
+    gradient of NAME" for the first parameter, in model order, whose gradient is not.
+
+    The happy path is one fused norm per gradient and one sync with the device; parameters are
+    searched only when it fails. A gradient whose norm overflows float32 counts as not finite.
+    """
+    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    norms = torch._foreach_norm([grad for _, grad in named])  # what clip_grad_norm_ uses
+    if torch.isfinite(torch.stack([loss.detach(), *norms])).all():
+        return None
+    if not torch.isfinite(loss):
+        return "the loss"
+    return next((f"the gradient of {name}" for (name, _), norm in zip(named, norms, strict=True)
+                 if not torch.isfinite(norm)), "the gradient norm")
+
+
 def train_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     clip_grad_value: float | None = None,
     clip_grad_norm: float | None = None,
-) -> torch.Tensor:
-    """One optimisation step on ``batch``; returns the detached logits [T, B, out]."""
+) -> StepResult:
+    """One optimisation step on ``batch``, or none when the loss or a gradient is not finite:
+    then the parameters and the optimizer's state (Adam's step count and moments too) are
+    left exactly as they were, and ``nonfinite`` says what was not finite."""
     model.train()
     logits = model(batch.inputs)
     loss = training_loss(logits, batch.targets, batch.mask)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
+    if nonfinite is not None:
+        optimizer.zero_grad(set_to_none=True)
+        return StepResult(logits.detach(), nonfinite)
     if clip_grad_value is not None:
         torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
     if clip_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
-    return logits.detach()
+    return StepResult(logits.detach(), None)
 
 
-def _first_difference(old: object, new: object, key: str) -> tuple[str, object, object] | None:
-    """The first leaf setting (dotted key) where two config trees differ, or None."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for part in sorted(set(old) | set(new)):
-            found = _first_difference(old.get(part), new.get(part), f"{key}.{part}")
-            if found:
-                return found
-        return None
-    return None if old == new else (key, old, new)
+def _stop_message(step: int, nonfinite: str, limit: int) -> str:
+    return (f"training stopped at step {step} after {limit} steps in a row with a non-finite "
+            f"loss or gradient (train.max_bad_steps = {limit}; the last: {nonfinite}), leaving "
+            "the last checkpoint as it was; resume with a lower optim.lr or tighter clipping.")
 
 
 def _check_resume_config(saved: dict, cfg: DictConfig) -> None:
-    current = OmegaConf.to_container(cfg, resolve=True)
-    for key in FIXED_ON_RESUME:
-        old, new = saved, current
-        for part in key.split("."):
-            old, new = old.get(part), new.get(part)
-        found = _first_difference(old, new, key)
-        if found:
-            raise ConfigError(
-                f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
-                f"{found[1]!r}; resume with the run's own settings or start a new run directory."
-            )
+    found = checkpoint_mismatch(saved, OmegaConf.to_container(cfg, resolve=True))
+    if found:
+        raise ConfigError(
+            f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
+            f"{found[1]!r}; resume with the run's own settings or start a new run directory."
+        )
 
 
 def _seed_everything(seed: int) -> torch.Generator:
@@ -176,6 +214,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     run_dir = Path(run_dir)
     validate(cfg)
     task = build_task(cfg)
+    check_writable(run_dir)
     device = resolve_device(cfg.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -188,7 +227,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     decay = None
     if t.lr_decay_patience:
         decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
     threshold = t.solved_bit_errors
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
@@ -197,20 +235,33 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     last = {"cost": math.nan, "bit_errors": math.nan, "sequences": 0}
     solved = False
     resume_step = None
+    bad_in_a_row = 0  # steps skipped in a row (non-finite loss or gradient)
     if ckpt_path.exists():
         # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
         state = checkpoint.load(ckpt_path)
+        missing = [key for key in RESUME_KEYS if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"{ckpt_path} holds no {missing[0]!r}, so it was "
+                                             "not written by ntm.train and cannot be resumed.")
         _check_resume_config(state["config"], cfg)
-        model.load_state_dict(state["model"])
-        # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
-        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-        optimizer.load_state_dict(state["optimizer"])
-        for group, setting in zip(optimizer.param_groups, settings, strict=True):
-            group.update(setting)
-        if decay is not None and state.get("lr_decay"):
-            decay.load_state_dict(state["lr_decay"])
-            decay.apply(optimizer)
-        checkpoint.restore_random_states(state["random"], data_generator)
+        try:
+            model.load_state_dict(state["model"])
+            # The optimizer's moments come from the checkpoint, its settings (lr, ...) from cfg.
+            settings = [{k: v for k, v in g.items() if k != "params"}
+                        for g in optimizer.param_groups]
+            optimizer.load_state_dict(state["optimizer"])
+            for group, setting in zip(optimizer.param_groups, settings, strict=True):
+                group.update(setting)
+            if decay is not None and state.get("lr_decay"):
+                decay.load_state_dict(state["lr_decay"])
+                decay.apply(optimizer)
+            checkpoint.restore_random_states(state["random"], data_generator)
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise checkpoint.CheckpointError(
+                f"{ckpt_path} does not fit the model and optimizer its own config describes, "
+                "so it is damaged or was written by another version of ntm."
+            ) from None
+        bad_in_a_row = state.get("bad_steps_in_a_row", 0)
         step, sequences, wall = state["step"], state["sequences"], state["wall_seconds"]
         last, resume_step = state["last_eval"], step
         # Solved by this run's threshold, which may be stricter than the checkpoint's.
@@ -229,15 +280,28 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                disable=None if progress_on else True)
     session_start = time.perf_counter() - wall
     train_cost = train_seen = train_time = 0.0
+    cost_seen = skipped = 0  # since the last row: sequences in train_cost, steps skipped
     with logging_redirect_tqdm() if not bar.disable else nullcontext():
         while not out_of_budget():
             started = time.perf_counter()
             batch = task.sample_batch(data_generator, t.batch_size).to(device)
-            logits = train_step(model, optimizer, batch, t.clip_grad_value, t.clip_grad_norm)
-            cost = cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
-            train_cost += cost
-            train_seen += t.batch_size
+            logits, nonfinite = train_step(model, optimizer, batch, t.clip_grad_value,
+                                           t.clip_grad_norm)
             step += 1
+            if nonfinite is None:
+                bad_in_a_row = 0
+                cost = cost_per_sequence(logits, batch.targets, batch.mask).sum().item()
+                train_cost += cost
+                cost_seen += t.batch_size
+            else:
+                bad_in_a_row, skipped, cost = bad_in_a_row + 1, skipped + 1, math.nan
+                log.warning("Step %d skipped: %s is not finite (%d in a row).", step, nonfinite,
+                            bad_in_a_row)
+                if bad_in_a_row >= t.max_bad_steps:
+                    bar.close()
+                    metrics.close()
+                    raise NonFiniteError(_stop_message(step, nonfinite, t.max_bad_steps))
+            train_seen += t.batch_size
             sequences += t.batch_size
             train_time += time.perf_counter() - started
             wall = time.perf_counter() - session_start
@@ -251,11 +315,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                 wall = time.perf_counter() - session_start
                 row = {
                     "step": step, "sequences": sequences, "wall_seconds": round(wall, 3),
-                    "train_cost": train_cost / train_seen, "eval_cost": last["cost"],
-                    "eval_bit_errors": last["bit_errors"],
+                    "train_cost": train_cost / cost_seen if cost_seen else math.nan,
+                    "eval_cost": last["cost"], "eval_bit_errors": last["bit_errors"],
                     "eval_optimal_cost": "" if eval_optimal is None else eval_optimal,
                     "sequences_per_second": round(train_seen / train_time, 2),
-                    "learning_rate": optimizer.param_groups[0]["lr"],
+                    "learning_rate": optimizer.param_groups[0]["lr"], "skipped_steps": skipped,
                 }
                 if decay is not None and decay.step(last["cost"]):
                     decay.apply(optimizer)
@@ -265,7 +329,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                 checkpoint.save(ckpt_path, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "step": step, "sequences": sequences, "wall_seconds": wall,
-                    "last_eval": last, "solved": solved,
+                    "last_eval": last, "solved": solved, "bad_steps_in_a_row": bad_in_a_row,
                     "lr_decay": decay.state_dict() if decay is not None else None,
                     "random": checkpoint.random_states(data_generator),
                     "config": OmegaConf.to_container(cfg, resolve=True),
@@ -276,6 +340,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
                          "" if eval_optimal is None else f" (Bayes-optimal {eval_optimal:.3f})",
                          last["bit_errors"], row["train_cost"], row["sequences_per_second"])
                 train_cost = train_seen = train_time = 0.0
+                cost_seen = skipped = 0
                 evaluations = step // t.eval_every
                 drawing_due = t.plot_every and evaluations % t.plot_every == 0
                 if t.pictures and drawing_due and not out_of_budget():
@@ -305,7 +370,7 @@ def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) ->
         log.info("Pictures: %s", ", ".join(str(p) for p in paths))
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -317,7 +382,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
     try:
         result = train(cfg, run_dir)
-    except (ConfigError, checkpoint.CheckpointError) as e:
+    except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     return result.eval_bit_errors
@@ -326,6 +391,11 @@ def _hydra_main(cfg: DictConfig) -> float:
 def main() -> None:
     """Console entry point ``ntm-train``."""
     register_configs()
+    try:  # the few overrides Hydra itself would answer with a traceback
+        check_overrides(sys.argv[1:], CONF_DIR)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     _hydra_main()
 
 

@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from ntm.build import build_model, build_optimizer, build_task
-from ntm.config import ConfigError, TrainConfig, validate
+from ntm.config import ConfigError, TrainConfig, check_overrides, validate
 from ntm.metrics import training_loss
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
@@ -279,6 +279,36 @@ BAD_VALUES = [
     (["task=associative_recall", "task.min_items=5", "task.max_items=3"], "task.min_items"),
     (["task=associative_recall", "task.item_length=0"], "task.item_length"),
     (["task=associative_recall", "+task.max_length=3"], "task.max_length"),
+    # Found by fuzzing (tests/test_fuzz.py): each was accepted, or a traceback, before.
+    (["optim.lr=nan"], "optim.lr"),
+    (["optim.lr=inf"], "optim.lr"),
+    (["optim.lr=2"], "optim.lr"),
+    (["optim.eps=inf"], "optim.eps"),
+    (["train.min_lr=nan"], "train.min_lr"),
+    (["train.max_minutes=nan"], "train.max_minutes"),
+    (["train.clip_grad_norm=nan"], "train.clip_grad_norm"),
+    (["train.clip_grad_value=1e300"], "train.clip_grad_value"),
+    (["model.clip=nan"], "model.clip"),
+    (["model.clip=1e300"], "model.clip"),
+    (["train.solved_bit_errors=nan"], "train.solved_bit_errors"),
+    (["memory.N=100000"], "memory.N"),
+    (["memory.M=100000"], "memory.M"),
+    (["controller.size=100000"], "controller.size"),
+    (["controller.layers=1000"], "controller.layers"),
+    (["model.read_heads=1000"], "model.read_heads"),
+    (["train.batch_size=1000000000"], "train.batch_size"),
+    (["train.eval_size=1000000000"], "train.eval_size"),
+    (["train.eval_batch_size=1000000000"], "train.eval_batch_size"),
+    (["train.threads=100000"], "train.threads"),  # OpenMP crashed the process
+    (["+memory.size=3"], "memory.size"),
+    (["+colour=red"], "colour"),
+    (["~seed"], "seed"),
+    (["~device"], "device"),
+    (["memory.N=${oc.env:NTM_TEST_UNSET}"], "memory.N"),
+    (["task.name=[copy]"], "task.name"),
+    (["task.max_length=1000000000"], "task.max_length"),
+    (["task.width=100000"], "task.width"),
+    (["task=associative_recall", "task.max_items=1000000000"], "task.max_items"),
 ]
 
 
@@ -310,6 +340,8 @@ def test_seed_out_of_torch_range_is_a_config_error(seed) -> None:
     ["device=cpu"],
     ["memory.init=learned"],
     ["memory.init=random"],
+    ["memory.N=16384", "memory.M=1", "optim.lr=1", "train.threads=1024"],  # at the limits
+    ["model.clip=1000000", "train.max_sequences=1000000000000000000000"],
 ])
 def test_edge_values_are_accepted(overrides) -> None:
     build_and_run(compose_config([*overrides, "controller.size=8"]))
@@ -369,3 +401,20 @@ def test_command_line_config_error_is_one_line(command_line_runs, override) -> N
     message = run.stderr.strip()
     assert message.startswith("error: ") and "\n" not in message, run.stderr
     assert_one_sentence(message.removeprefix("error: "), COMMAND_LINE_ERRORS[override])
+
+
+@pytest.mark.parametrize("override, setting", [
+    ("controller=null", "controller"), ("task=0", "task"), ("experiment=true", "experiment"),
+    ("optim.eps=1" + "0" * 400, "optim.eps"),
+])
+def test_overrides_hydra_would_answer_with_a_traceback_are_refused_first(override,
+                                                                         setting) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_overrides([override], CONF_DIR)
+    assert_one_sentence(str(info.value), setting)
+
+
+def test_other_overrides_are_left_to_hydra() -> None:
+    check_overrides(["-m", "--cfg", "job", "seed=0,1,2", "task=copy", "~experiment",
+                     "controller=lstm,feedforward", "memory.N=abc", "memory.N=[", "+a.b=1"],
+                    CONF_DIR)

@@ -1,0 +1,73 @@
+"""The run directory is checked at start-up, before any work: one that cannot be written (a
+read-only folder, a file where it should be, a folder where a run writes a file) fails in one
+sentence then, not at the first checkpoint an hour later.
+
+``train`` checks its directory itself; from the command line, ``RunDirCheck`` (a Hydra
+callback named in ``conf/config.yaml``) checks it earlier still, before Hydra writes its own
+files there, which would otherwise fail with Hydra's traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from ntm.checkpoint import CHECKPOINT_NAME
+from ntm.config import ConfigError
+
+__all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
+
+#: What a run writes into its directory (ntm.train, ntm.checkpoint, Hydra's log and record).
+FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, f".{CHECKPOINT_NAME}.tmp", "train.log")
+FOLDERS = (".hydra", "plots", "tensorboard")
+
+
+def check_writable(run_dir: str | Path) -> None:
+    """Makes ``run_dir`` if needed and checks that files can be made in it and that nothing is
+    in the way of what a run writes there; ``ConfigError`` in one sentence otherwise."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} is a file; choose another hydra.run.dir.")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"run directory {run_dir} cannot be written ({e.strerror or e}); "
+                          "choose another hydra.run.dir.") from None
+    for name in FILES:
+        if (run_dir / name).is_dir():
+            raise ConfigError(f"{run_dir / name} is a folder where the run writes a file; "
+                              "move it away or choose another hydra.run.dir.")
+    for name in FOLDERS:
+        if (run_dir / name).exists() and not (run_dir / name).is_dir():
+            raise ConfigError(f"{run_dir / name} is a file where the run writes a folder; "
+                              "move it away or choose another hydra.run.dir.")
+
+
+class RunDirCheck(Callback):
+    """Checks ``hydra.run.dir`` (or a sweep's ``hydra.sweep.dir``) before Hydra writes into
+    it; a failure is one line on stderr and exit status 2, like every other bad setting."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(config: DictConfig, key: str) -> None:
+        try:
+            path = config.hydra.run.dir if key == "hydra.run.dir" else config.hydra.sweep.dir
+        except Exception:  # an interpolation only Hydra can resolve later; it checks then
+            return
+        try:
+            check_writable(path)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)

@@ -1,0 +1,287 @@
+"""Tests for mismatches between a config and a checkpoint: resuming with settings that change
+what the checkpoint holds, and loading a run directory (``ntm.plot``, ``load_run``) whose
+checkpoint belongs to another model or task or is not a checkpoint at all. Each fails before
+any work with one sentence naming what differs."""
+
+from __future__ import annotations
+
+import copy
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from omegaconf import DictConfig, OmegaConf
+
+import ntm.checkpoint
+import ntm.plot
+from ntm.build import build_model, build_optimizer, build_task
+from ntm.checkpoint import CheckpointError
+from ntm.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
+from ntm.plot import load_run
+from ntm.train import train
+
+pytestmark = pytest.mark.usefixtures("isolated_torch")
+
+BATCH = 4  # train.batch_size in TINY
+
+
+def tiny(steps: int, *overrides: str) -> DictConfig:
+    base = TINY
+    if "task=associative_recall" in overrides:  # TINY's task.max_length is copy's
+        base = [o for o in TINY if not o.startswith("task.")] + ["task.max_items=3"]
+    return compose_config([*base, "train.eval_every=3", f"train.max_sequences={steps * BATCH}",
+                           *overrides])
+
+
+@pytest.fixture(scope="module")
+def copy_run(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("copy")
+    with torch_isolated():
+        train(tiny(3), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def recall_run(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("recall")
+    with torch_isolated():
+        train(tiny(3, "task=associative_recall"), path)
+    return path
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+# --- Resuming. ---
+
+
+def what_a_checkpoint_holds(cfg: DictConfig) -> dict[str, tuple]:
+    """The shape of every tensor of the model's state and of the optimizer's state after one
+    step: what a checkpoint of ``cfg`` holds."""
+    task = build_task(cfg)
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(cfg, task)
+        optimizer = build_optimizer(cfg, model.parameters())
+        batch = task.sample_batch(torch.Generator().manual_seed(0), 2)
+        model(batch.inputs).sum().backward()
+        optimizer.step()
+    held = {f"model {k}": tuple(v.shape) for k, v in model.state_dict().items()}
+    for index, state in optimizer.state_dict()["state"].items():
+        held |= {f"optimizer {index} {k}": tuple(torch.as_tensor(v).shape)
+                 for k, v in state.items()}
+    return held
+
+
+def changed(value, key: str):
+    """Another valid value of a setting."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.5
+    if value is None:
+        return 1
+    return {"controller.kind": "feedforward", "memory.init": "learned", "optim.name": "rmsprop",
+            "task.name": "associative_recall", "device": "cpu"}.get(key, value)
+
+
+def leaves(cfg: DictConfig, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        out += leaves(value, f"{name}.") if isinstance(value, DictConfig) else [name]
+    return out
+
+
+@pytest.mark.parametrize("base", [["optim=adam"], ["optim=rmsprop", "optim.momentum=0",
+                                                   "optim.centered=false"]])
+def test_every_setting_that_changes_what_a_checkpoint_holds_is_fixed_on_resume(base) -> None:
+    """Each setting, changed alone: when the model's or the optimizer's tensors change shape
+    or number, ``checkpoint_mismatch`` (the resume check) names exactly that setting."""
+    cfg = compose_config([*TINY, *base])
+    held = what_a_checkpoint_holds(cfg)
+    trained = OmegaConf.to_container(cfg, resolve=True)
+    shape_changing = []
+    for key in leaves(cfg):
+        if key == "task.name":  # another task: its settings differ too (next test)
+            continue
+        other = copy.deepcopy(cfg)
+        OmegaConf.update(other, key, changed(OmegaConf.select(cfg, key), key))
+        try:
+            validate(other)
+            other_held = what_a_checkpoint_holds(other)
+        except ConfigError:
+            continue
+        if other_held != held:
+            shape_changing.append(key)
+            found = checkpoint_mismatch(trained, OmegaConf.to_container(other, resolve=True))
+            assert found is not None and found[0] == key, (key, found)
+    assert {"memory.N", "memory.M", "memory.init", "controller.kind", "controller.size",
+            "model.read_heads", "task.width"} <= set(shape_changing)
+    if "rmsprop" in base[0]:
+        assert {"optim.momentum", "optim.centered"} <= set(shape_changing)
+
+
+@pytest.mark.parametrize("override, setting", [
+    ("task=associative_recall", "task.name"),
+    ("controller=feedforward", "controller.kind"),
+    ("memory.init=learned", "memory.init"),
+    ("memory.M=5", "memory.M"),
+    ("controller.layers=2", "controller.layers"),
+    ("model.write_heads=2", "model.write_heads"),
+    ("model.shift_radius=2", "model.shift_radius"),
+    ("task.width=4", "task.width"),
+])
+def test_resume_with_a_shape_changing_setting_names_it_and_changes_nothing(
+        copy_run, tmp_path, override, setting) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name, data in snapshot(copy_run).items():
+        (run_dir / name).write_bytes(data)
+    before = snapshot(run_dir)
+    with pytest.raises(ConfigError) as info:
+        train(tiny(6, override), run_dir)
+    assert_one_sentence(str(info.value), setting)
+    assert f"{setting} is " in str(info.value)
+    assert snapshot(run_dir) == before
+
+
+def resumable(copy_run: Path, tmp_path: Path, state: dict) -> Path:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_bytes((copy_run / "config.yaml").read_bytes())
+    ntm.checkpoint.save(run_dir / "checkpoint.pt", state)
+    return run_dir
+
+
+@pytest.mark.parametrize("drop", ["optimizer", "random", "config"])
+def test_resume_from_a_checkpoint_not_written_by_training_is_refused(copy_run, tmp_path,
+                                                                     drop) -> None:
+    state = ntm.checkpoint.load(copy_run / "checkpoint.pt")
+    del state[drop]
+    run_dir = resumable(copy_run, tmp_path, state)
+    with pytest.raises(CheckpointError) as info:
+        train(tiny(6), run_dir)
+    assert_one_sentence(str(info.value), repr(drop))
+    assert not (run_dir / "metrics.csv").exists()
+
+
+def test_resume_from_weights_that_do_not_fit_their_config_is_refused(copy_run, tmp_path) -> None:
+    state = ntm.checkpoint.load(copy_run / "checkpoint.pt")
+    other = tiny(3, "controller.size=9")
+    state["model"] = build_model(other, build_task(other)).state_dict()  # config still says 8
+    run_dir = resumable(copy_run, tmp_path, state)
+    with pytest.raises(CheckpointError) as info:
+        train(tiny(6), run_dir)
+    assert_one_sentence(str(info.value), "checkpoint.pt")
+    assert not (run_dir / "metrics.csv").exists()
+
+
+# --- Loading a run: ntm.plot, and load_run that ntm.evaluate shares. ---
+
+
+def mixed(tmp_path: Path, config_from: Path, checkpoint_from: Path) -> Path:
+    run_dir = tmp_path / "mixed"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_bytes((config_from / "config.yaml").read_bytes())
+    (run_dir / "checkpoint.pt").write_bytes((checkpoint_from / "checkpoint.pt").read_bytes())
+    return run_dir
+
+
+def test_load_run_names_the_setting_where_config_and_checkpoint_differ(
+        copy_run, recall_run, tmp_path) -> None:
+    run_dir = mixed(tmp_path, copy_run, recall_run)
+    with pytest.raises(ConfigError) as info:
+        load_run(run_dir)
+    message = str(info.value)
+    assert_one_sentence(message, "task.name")
+    assert "'associative_recall'" in message and "'copy'" in message
+    assert str(run_dir / "checkpoint.pt") in message and str(run_dir / "config.yaml") in message
+
+
+def test_load_run_refuses_a_checkpoint_of_another_model(copy_run, tmp_path) -> None:
+    other = tmp_path / "other"
+    with torch_isolated():
+        train(tiny(3, "controller=feedforward"), other)
+    with pytest.raises(ConfigError) as info:
+        load_run(mixed(tmp_path, copy_run, other))
+    assert_one_sentence(str(info.value), "controller.kind")
+
+
+def test_plot_command_refuses_a_mixed_run_in_one_line(copy_run, recall_run, tmp_path,
+                                                      capsys) -> None:
+    run_dir = mixed(tmp_path, recall_run, copy_run)
+    with pytest.raises(SystemExit) as info:
+        ntm.plot.main([str(run_dir)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert_one_sentence(err.strip().removeprefix("error: "), "task.name")
+    assert not (run_dir / "plots").exists()  # no work done
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"not a checkpoint", "cannot be read"),
+    (b"", "cannot be read"),
+])
+def test_load_run_refuses_a_file_that_is_not_a_checkpoint(copy_run, tmp_path, content,
+                                                          what) -> None:
+    run_dir = mixed(tmp_path, copy_run, copy_run)
+    (run_dir / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load_run(run_dir)
+    assert_one_sentence(str(info.value), "checkpoint.pt")
+    assert what in str(info.value)
+
+
+def test_load_run_refuses_a_checkpoint_without_weights(copy_run, tmp_path) -> None:
+    run_dir = mixed(tmp_path, copy_run, copy_run)
+    ntm.checkpoint.save(run_dir / "checkpoint.pt", {"step": 3})
+    with pytest.raises(CheckpointError) as info:
+        load_run(run_dir)
+    assert_one_sentence(str(info.value), "model weights")
+
+
+def test_load_run_refuses_a_file_given_as_the_run_directory(copy_run) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_run(copy_run / "checkpoint.pt")
+    assert_one_sentence(str(info.value), "is a file, not a run directory")
+
+
+@pytest.mark.parametrize("text", ["[1, 2]\n", "just words\n", "model: {kind: 3\n",
+                                  "colour: red\n", "memory: {N: abc}\n"])
+def test_load_run_refuses_a_config_that_is_not_a_run_config(copy_run, tmp_path, text) -> None:
+    run_dir = mixed(tmp_path, copy_run, copy_run)
+    (run_dir / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_run(run_dir)
+    assert_one_sentence(str(info.value), "config.yaml")
+
+
+def test_load_run_reads_a_run_from_before_newer_settings(copy_run, tmp_path) -> None:
+    """A config.yaml written before a setting existed (here train.max_bad_steps) still loads;
+    the setting takes its default."""
+    run_dir = mixed(tmp_path, copy_run, copy_run)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    del cfg.train["max_bad_steps"]
+    OmegaConf.save(cfg, run_dir / "config.yaml")
+    loaded, _, _ = load_run(run_dir)
+    assert loaded.train.max_bad_steps == 10
+
+
+def test_the_fixed_settings_are_the_documented_ones() -> None:
+    assert CHECKPOINT_SETTINGS == ("task", "model", "controller", "memory", "optim.name",
+                                   "optim.momentum", "optim.centered", "seed")
+
+
+def test_metrics_rows_of_a_refused_resume_are_kept(copy_run, tmp_path) -> None:
+    run_dir = mixed(tmp_path, copy_run, copy_run)
+    (run_dir / "metrics.csv").write_bytes((copy_run / "metrics.csv").read_bytes())
+    with pytest.raises(ConfigError):
+        train(tiny(6, "memory.N=9"), run_dir)
+    with open(run_dir / "metrics.csv", newline="") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [3]
