@@ -352,6 +352,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     result = RunResult(solved, step, sequences, wall, last["cost"], last["bit_errors"])
     if solved:
         log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
+    elif threshold is None:
+        log.info("Finished %s after %d sequences, %.0f s (no solved threshold); held-out cost "
+                 "%.3f bits and %.3f bit errors per sequence.", task.name, sequences, wall,
+                 last["cost"], last["bit_errors"])
     else:
         log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
                  "per sequence.", task.name, sequences, wall, last["bit_errors"])
@@ -374,13 +378,14 @@ def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) ->
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    # Runs that a launcher starts side by side share the CPUs (ntm/threads.py).
-    threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher,
-                                  hydra_cfg.mode == RunMode.MULTIRUN, available_cpus())
-    if threads:
-        torch.set_num_threads(threads)
-    log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
     try:
+        validate(cfg)  # before the thread count is used (100000 threads crash OpenMP)
+        # Runs that a launcher starts side by side share the CPUs (ntm/threads.py).
+        threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher,
+                                      hydra_cfg.mode == RunMode.MULTIRUN, available_cpus())
+        if threads:
+            torch.set_num_threads(threads)
+        log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
         result = train(cfg, run_dir)
     except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
