@@ -40,6 +40,7 @@ from ntm.metrics import evaluate_batches
 from ntm.model import NTM
 from ntm.plot import (
     PLOTS_DIR,
+    _log_scale_if_it_helps,
     episode,
     largest_training_size,
     load_run,
@@ -143,8 +144,12 @@ def plot_generalisation(rows: list[dict[str, float]], path: Path, *, title: str,
     error_ax.plot(sizes, [r["bit_errors"] for r in rows], "o-", color="C2", label="this run")
     cost_ax.set(title="Cost", ylabel="bits per sequence")
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
+    costs = [r["cost"] for r in rows] + list((paper or {}).values())
+    _log_scale_if_it_helps(cost_ax, np.array(costs))  # log or symlog when values span decades
+    _log_scale_if_it_helps(error_ax, np.array([r["bit_errors"] for r in rows]))
     for ax in (cost_ax, error_ax):
-        ax.set_yscale("symlog", linthresh=1.0)  # 0 stays visible, large errors stay readable
+        if ax.get_yscale() == "linear":
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("size")
         if trained_up_to is not None:
             ax.axvline(trained_up_to, color="0.6", linestyle=":", label="largest trained size")
