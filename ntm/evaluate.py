@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 from torch import nn
 
 from ntm import checkpoint
-from ntm.build import resolve_device
+from ntm.build import build_task, resolve_device
 from ntm.config import ConfigError
 from ntm.metrics import evaluate_batches
 from ntm.model import NTM
@@ -42,9 +42,9 @@ from ntm.plot import (
     PLOTS_DIR,
     _log_scale_if_it_helps,
     episode,
-    largest_training_size,
     load_run,
     model_label,
+    paper_model,
     plot_memory_use,
 )
 from tasks import Batch, Task
@@ -63,13 +63,6 @@ PAPER_CURVES: dict[tuple[str, str], dict[int, float]] = {
     ("associative_recall", "NTM-LSTM"): {6: 0.0, 10: 1.8, 15: 4.8, 20: 7.0},
     ("associative_recall", "LSTM"): {6: 2.0, 10: 36.5, 15: 40.0, 20: 38.5},
 }
-
-
-def paper_model(cfg: DictConfig) -> str:
-    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM."""
-    if cfg.model.kind == "lstm":
-        return "LSTM"
-    return "NTM-FF" if cfg.controller.kind == "feedforward" else "NTM-LSTM"
 
 
 def _batches(task: Task, size: int, sequences: int, batch_size: int, seed: int,
@@ -199,7 +192,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ConfigError("--device is cuda but no CUDA device is available; use auto or cpu.")
         sizes = _parse_sizes(args.sizes)
         cfg, task, model = load_run(args.run_dir, args.overrides)
-        trained_up_to = largest_training_size(load_run(args.run_dir)[1])  # before overrides
+        # The run's own training range, before overrides such as task.max_length=50.
+        trained = build_task(OmegaConf.load(args.run_dir / "config.yaml"))
+        trained_up_to = trained.largest_training_size
         sizes = sizes or list(task.generalisation_sizes)
         seed = cfg.train.eval_seed if args.seed is None else args.seed
         if not 0 <= seed < 2**63:

@@ -480,24 +480,18 @@ def episode(model: nn.Module, task: Task, seed: int,
     return batch, logits, trace
 
 
+def paper_model(cfg: DictConfig) -> str:
+    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM."""
+    if cfg.model.kind == "lstm":
+        return "LSTM"
+    return "NTM-FF" if cfg.controller.kind == "feedforward" else "NTM-LSTM"
+
+
 def model_label(cfg: DictConfig) -> str:
-    """A run's model for titles: ``NTM-lstm``/``NTM-feedforward`` (the controller kind), or
-    ``LSTM <layers> x <size>`` for the baseline."""
+    """A run's model for titles: the paper's name, with the LSTM baseline's size."""
     if cfg.model.kind == "lstm":
         return f"LSTM {cfg.model.layers} x {cfg.model.size}"
-    return f"NTM-{cfg.controller.kind}"
-
-
-# The task setting holding the top of the training range of each task's size (size_name).
-_TRAINING_SIZE = {"copy": "max_length", "associative_recall": "max_items",
-                  "repeat_copy": "max_repeats", "dynamic_ngrams": "length",
-                  "priority_sort": "num_inputs"}
-
-
-def largest_training_size(task: Task) -> int | None:
-    """The top of the task's training range of its size (copy: max_length; associative
-    recall: max_items; repeat copy: max_repeats; N-grams: length; priority sort: num_inputs)."""
-    return getattr(task, _TRAINING_SIZE.get(task.name, ""), None)
+    return paper_model(cfg)
 
 
 def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, task: Task, *,
@@ -526,7 +520,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     if not isinstance(model, NTM):
         return written
 
-    size = largest_training_size(task) if size is None else size
+    size = task.largest_training_size if size is None else size
     batch, logits, trace = episode(model, task, episode_seed, size)
     errors = int(((logits > 0).float() != batch.targets)[batch.mask > 0].sum())
     title = (f"{name}: one episode (size {size}, seed {episode_seed}, "

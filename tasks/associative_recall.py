@@ -79,6 +79,10 @@ class AssociativeRecallTask(Task):
     def max_steps(self) -> int:
         return self.num_steps(self.max_items)
 
+    @property
+    def largest_training_size(self) -> int:
+        return self.max_items
+
     def sample_batch(
         self, generator: torch.Generator, batch_size: int, size: int | None = None
     ) -> Batch:

@@ -90,6 +90,11 @@ class Task(ABC):
     def max_steps(self) -> int:
         """T of the longest sequence in the training range."""
 
+    @property
+    @abstractmethod
+    def largest_training_size(self) -> int:
+        """The largest ``size`` (in ``size_name`` units) the task trains on."""
+
     def optimal_cost(self, batch: Batch) -> Tensor | None:
         """The cost of the Bayes-optimal predictor on ``batch``, or None if the task has none.
 

@@ -54,6 +54,10 @@ class CopyTask(Task):
     def max_steps(self) -> int:
         return 2 * self.max_length + 1
 
+    @property
+    def largest_training_size(self) -> int:
+        return self.max_length
+
     def sample_batch(
         self, generator: torch.Generator, batch_size: int, size: int | None = None
     ) -> Batch:

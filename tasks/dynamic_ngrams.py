@@ -122,6 +122,10 @@ class DynamicNGramsTask(Task):
     def max_steps(self) -> int:
         return self.length - 1
 
+    @property
+    def largest_training_size(self) -> int:
+        return self.length
+
     def sample_batch(
         self, generator: torch.Generator, batch_size: int, size: int | None = None
     ) -> Batch:

@@ -74,6 +74,10 @@ class PrioritySortTask(Task):
     def max_steps(self) -> int:
         return self.num_steps(self.num_inputs)
 
+    @property
+    def largest_training_size(self) -> int:
+        return self.num_inputs
+
     def sample_batch(
         self, generator: torch.Generator, batch_size: int, size: int | None = None
     ) -> Batch:

@@ -98,6 +98,10 @@ class RepeatCopyTask(Task):
     def max_steps(self) -> int:
         return self.num_steps(self.max_length, self.max_repeats)
 
+    @property
+    def largest_training_size(self) -> int:
+        return self.max_repeats
+
     def normalised_repeats(self, repeats: Tensor) -> Tensor:
         """The repeat channel's value: (n - mean) / standard deviation of the uniform
         distribution over the training range of n, whatever n is.

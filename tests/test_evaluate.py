@@ -17,11 +17,10 @@ from ntm.evaluate import (
     PAPER_CURVES,
     evaluate_sizes,
     main,
-    paper_model,
     plot_generalisation,
 )
 from ntm.metrics import bit_errors_per_sequence, cost_per_sequence
-from ntm.plot import load_run
+from ntm.plot import load_run, paper_model
 from ntm.train import train
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")

@@ -28,7 +28,6 @@ from ntm.plot import (
     COLORBAR,
     animate_memory,
     episode,
-    largest_training_size,
     load_run,
     plot_learning_curves,
     plot_memory_contents,
@@ -36,7 +35,7 @@ from ntm.plot import (
     write_run_pictures,
 )
 from ntm.train import METRICS_FIELDS, train
-from tasks import TASKS, Batch, CopyTask, make_task
+from tasks import Batch, CopyTask, make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -330,13 +329,6 @@ def test_command_line(run_dir, tmp_path) -> None:
     assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
     assert_one_sentence(bad.stderr.strip().removeprefix("error: "), "missing")
 
-
-def test_largest_training_size_of_every_task() -> None:
-    expected = {"copy": 20, "associative_recall": 6, "repeat_copy": 10, "dynamic_ngrams": 200,
-                "priority_sort": 20}
-    assert sorted(expected) == sorted(TASKS)
-    for name, size in expected.items():
-        assert largest_training_size(make_task(name)) == size, name
 
 
 def test_load_run_reads_a_run_from_before_a_setting_existed(run_dir, tmp_path) -> None:

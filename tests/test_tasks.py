@@ -534,3 +534,11 @@ def test_bad_batch_arguments(task, batch_size, size, setting):
     with pytest.raises(ValueError) as info:
         task.sample_batch(generator(0), batch_size, size=size)
     assert_one_sentence(str(info.value), setting)
+
+
+def test_largest_training_size_of_every_task():
+    expected = {"copy": 20, "associative_recall": 6, "repeat_copy": 10, "dynamic_ngrams": 200,
+                "priority_sort": 20}
+    assert sorted(expected) == sorted(TASKS)
+    for name, size in expected.items():
+        assert make_task(name).largest_training_size == size, name
