@@ -35,6 +35,19 @@ TINY = [
 ]
 
 
+def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str,
+                *overrides: str) -> Path:
+    """A tiny copy run trained in a fresh folder: 4 steps, evaluated twice, lengths 1..3,
+    N = 8 (``overrides`` change it); for module-scoped fixtures of tests that read runs."""
+    from ntm.train import train  # the app is imported by the tests that need a run only
+
+    path = tmp_path_factory.mktemp(name)
+    with torch_isolated():
+        train(compose_config([*TINY, "train.eval_every=2", "train.max_sequences=16",
+                              *overrides]), path)
+    return path
+
+
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """``conf/config.yaml`` composed with ``overrides``, as ``python -m ntm.train`` sees it."""
     register_configs()

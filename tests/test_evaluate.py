@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import (
+    assert_one_sentence,
+    compose_config,
+    trained_run,
+)
 
 from ntm.build import build_model, build_task
 from ntm.evaluate import (
@@ -21,23 +25,15 @@ from ntm.evaluate import (
 )
 from ntm.metrics import bit_errors_per_sequence, cost_per_sequence
 from ntm.plot import load_run, paper_model
-from ntm.train import train
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
-
-SHORT = [*TINY, "train.eval_every=2", "train.max_sequences=16"]
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Tiny trained copy runs (lengths 1..3, N = 8): an NTM and the LSTM baseline."""
-    paths = {}
-    with torch_isolated():
-        for name, overrides in (("ntm", []), ("lstm", ["model=lstm", "model.size=8",
-                                                       "model.layers=2"])):
-            paths[name] = tmp_path_factory.mktemp(name)
-            train(compose_config([*SHORT, *overrides]), paths[name])
-    return paths
+    return {"ntm": trained_run(tmp_path_factory, "ntm"),
+            "lstm": trained_run(tmp_path_factory, "lstm", "model=lstm", "model.size=8",
+                                "model.layers=2")}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -15,7 +15,12 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import (
+    TINY,
+    assert_one_sentence,
+    compose_config,
+    trained_run,
+)
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -34,7 +39,7 @@ from ntm.plot import (
     plot_memory_use,
     write_run_pictures,
 )
-from ntm.train import METRICS_FIELDS, train
+from ntm.train import METRICS_FIELDS
 from tasks import Batch, CopyTask, make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
@@ -45,10 +50,7 @@ PICTURES = {"learning_curves.png", "memory_use.png", "memory_contents.png"}
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A tiny trained copy run (4 steps, 2 evaluations); trained on lengths 1..3, N = 8."""
-    path = tmp_path_factory.mktemp("run")
-    with torch_isolated():
-        train(compose_config([*TINY, "train.eval_every=2", "train.max_sequences=16"]), path)
-    return path
+    return trained_run(tmp_path_factory, "run")
 
 
 def panels(fig) -> list:

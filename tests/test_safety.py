@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import (
+    TINY,
+    assert_one_sentence,
+    compose_config,
+    trained_run,
+)
 
 import ntm.checkpoint
 from ntm.checkpoint import CheckpointError
@@ -56,10 +61,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("run")
-    with torch_isolated():
-        train(compose_config([*TINY, "train.max_sequences=8", "train.eval_every=2"]), path)
-    return path
+    return trained_run(tmp_path_factory, "run")
 
 
 def test_resuming_or_loading_a_run_with_such_a_checkpoint_runs_nothing(run_dir,
