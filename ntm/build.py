@@ -64,6 +64,7 @@ def model_config(cfg: DictConfig, task: Task) -> NTMConfig:
         controller_layers=cfg.controller.layers,
         shift_radius=cfg.model.shift_radius,
         memory_init=cfg.memory.init,
+        initial_weighting=cfg.memory.initial_weighting,
         clip=cfg.model.clip,
     )
 

@@ -23,7 +23,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ntm.controller import CONTROLLERS
-from ntm.memory import MEMORY_INITS
+from ntm.memory import INITIAL_WEIGHTINGS, MEMORY_INITS
 
 __all__ = [
     "ConfigError",
@@ -97,6 +97,7 @@ class MemoryConfig:
     N: int = 128  # locations
     M: int = 20  # width of a location
     init: str = "constant"
+    initial_weighting: str = "onehot"  # the heads' w_0: onehot (location 0) or learned
 
 
 @dataclass
@@ -233,6 +234,7 @@ def validate(cfg: DictConfig) -> None:
                                   "applies to model=lstm only (size the NTM with controller.*).")
     _choice(cfg, "controller.kind", list(CONTROLLERS))
     _choice(cfg, "memory.init", MEMORY_INITS)
+    _choice(cfg, "memory.initial_weighting", INITIAL_WEIGHTINGS)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",

@@ -12,6 +12,7 @@ from torch import Tensor
 
 __all__ = [
     "MEMORY_INITS",
+    "INITIAL_WEIGHTINGS",
     "CONSTANT_INIT_VALUE",
     "MemoryState",
     "read",
@@ -21,6 +22,11 @@ __all__ = [
 
 #: The memory initialisations ``initial_memory`` knows.
 MEMORY_INITS = ("constant", "learned", "random")
+
+#: The heads' weightings ``w_0`` before the first step: ``onehot`` (every head focused on
+#: location 0, fixed) or ``learned`` (a softmax of trained logits per head, started from
+#: Gaussian noise so that no two locations look alike).
+INITIAL_WEIGHTINGS = ("onehot", "learned")
 
 #: Value of every cell under the ``constant`` initialisation; Collier and Beel found a small
 #: constant converges fastest on copy.

@@ -25,7 +25,15 @@ from torch import Tensor, nn
 from ntm.addressing import address
 from ntm.controller import CONTROLLERS, ControllerState, make_controller
 from ntm.heads import HeadParameters, Heads
-from ntm.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, MemoryState, initial_memory, read, write
+from ntm.memory import (
+    CONSTANT_INIT_VALUE,
+    INITIAL_WEIGHTINGS,
+    MEMORY_INITS,
+    MemoryState,
+    initial_memory,
+    read,
+    write,
+)
 
 __all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "parameter_count"]
 
@@ -42,6 +50,8 @@ class NTMConfig:
         controller_layers its width and depth.
     shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
     memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
+    initial_weighting: every head's ``w_0``: ``onehot`` (fixed focus on location 0) or
+        ``learned`` (softmax of trained logits, one vector per head).
     clip: controller-to-head outputs clipped to [-clip, clip]; None for no clipping.
     """
 
@@ -56,6 +66,7 @@ class NTMConfig:
     controller_layers: int = 1
     shift_radius: int = 1
     memory_init: str = "constant"
+    initial_weighting: str = "onehot"
     clip: float | None = 20.0
 
     def __post_init__(self) -> None:
@@ -83,6 +94,11 @@ class NTMConfig:
         if self.memory_init not in MEMORY_INITS:
             raise ValueError(
                 f"memory_init is {self.memory_init!r}; allowed: {', '.join(MEMORY_INITS)}."
+            )
+        if self.initial_weighting not in INITIAL_WEIGHTINGS:
+            raise ValueError(
+                f"initial_weighting is {self.initial_weighting!r}; allowed: "
+                f"{', '.join(INITIAL_WEIGHTINGS)}."
             )
 
 
@@ -119,11 +135,12 @@ class NTM(nn.Module):
     ``trace=True`` it returns ``(logits, Trace)``.
 
     The episode state is reset at the start of every sequence to bias values, as in the
-    paper: learned biases for the controller state and the previous reads; a fixed focus on
-    location 0 for every head's previous weighting; the memory per ``memory_init``. The
-    previous weighting is a constant one-hot rather than a learned vector because under a
-    constant memory every location looks alike: a uniform start could never break that
-    symmetry, while a focused one lets location-based addressing walk from it.
+    paper: learned biases for the controller state and the previous reads; every head's
+    previous weighting per ``initial_weighting``; the memory per ``memory_init``. Under a
+    constant memory every location looks alike, so a uniform start could never break that
+    symmetry: ``onehot`` focuses every head on location 0, from which location-based
+    addressing walks; ``learned`` is a softmax of trained logits started from Gaussian noise
+    (the paper's learned bias), asymmetric from the first step.
     """
 
     def __init__(self, config: NTMConfig) -> None:
@@ -138,9 +155,12 @@ class NTM(nn.Module):
         )
         self.output = nn.Linear(c.controller_size + c.read_heads * m, c.output_size)
         self.initial_reads = nn.Parameter(torch.zeros(c.read_heads, m))
-        focus = torch.zeros(c.read_heads + c.write_heads, n)
-        focus[:, 0] = 1.0
-        self.register_buffer("initial_weights", focus)
+        if c.initial_weighting == "learned":
+            self.initial_weight_logits = nn.Parameter(torch.randn(c.read_heads + c.write_heads, n))
+        else:
+            focus = torch.zeros(c.read_heads + c.write_heads, n)
+            focus[:, 0] = 1.0
+            self.register_buffer("initial_weights", focus)
         if c.memory_init == "learned":
             bound = (n + m) ** -0.5
             self.memory_bias = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
@@ -154,10 +174,16 @@ class NTM(nn.Module):
             controller=self.controller.initial_state(batch_size),
             memory=MemoryState(
                 memory=memory,
-                weights=self.initial_weights.expand(batch_size, -1, -1),
+                weights=self.start_weights().expand(batch_size, -1, -1),
                 reads=self.initial_reads.expand(batch_size, -1, -1),
             ),
         )
+
+    def start_weights(self) -> Tensor:
+        """Every head's weighting ``w_0`` before the first step: [H_read + H_write, N]."""
+        if self.config.initial_weighting == "learned":
+            return torch.softmax(self.initial_weight_logits, dim=-1)
+        return self.initial_weights
 
     def step(self, x: Tensor, state: NTMState) -> tuple[Tensor, NTMState, HeadParameters]:
         """One time step.

@@ -94,7 +94,8 @@ def test_defaults() -> None:
         "size": None, "layers": None,  # the LSTM baseline's (model=lstm)
     }
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
-    assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant"}
+    assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
+                                                  "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 2e-3
     assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (64, 1.0)
     assert cfg.seed == 0 and cfg.device == "auto"
@@ -266,6 +267,7 @@ BAD_VALUES = [
     (["model.layers=2"], "model.layers"),
     (["controller.kind=gru"], "controller.kind"),
     (["memory.init=zeros"], "memory.init"),
+    (["memory.initial_weighting=uniform"], "memory.initial_weighting"),
     (["optim.name=sgd"], "optim.name"),
     (["device=tpu"], "device"),
     (["task.name=nonexistent"], "task.name"),
@@ -340,6 +342,7 @@ def test_seed_out_of_torch_range_is_a_config_error(seed) -> None:
     ["device=cpu"],
     ["memory.init=learned"],
     ["memory.init=random"],
+    ["memory.initial_weighting=learned"],
     ["memory.N=16384", "memory.M=1", "optim.lr=1", "train.threads=1024"],  # at the limits
     ["model.clip=1000000", "train.max_sequences=1000000000000000000000"],
 ])

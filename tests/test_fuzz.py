@@ -164,8 +164,8 @@ def fuzz(examples, max_examples: int) -> dict[tuple[str, ...], str]:
 
 def test_every_setting_is_fuzzed() -> None:
     assert {"memory.N", "optim.lr", "train.threads", "train.max_bad_steps", "seed"} <= set(NUMBERS)
-    assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init", "optim.name",
-                            "device"}
+    assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init",
+                            "memory.initial_weighting", "optim.name", "device"}
     assert set(BOOLEANS) == {"optim.centered", "train.pictures", "train.progress"}
     assert ("copy", "max_length") in TASK_SETTINGS
     assert ("associative_recall", "item_length") in TASK_SETTINGS

@@ -191,6 +191,30 @@ def test_constant_memory_init_is_a_buffer():
     torch.testing.assert_close(memory, torch.full((2, 8, 4), CONSTANT_INIT_VALUE, dtype=F64))
 
 
+def test_learned_initial_weighting_is_a_trained_distribution_per_head():
+    model = make_model(initial_weighting="learned", read_heads=2, write_heads=1)
+    assert "initial_weight_logits" in dict(model.named_parameters())
+    assert "initial_weights" not in dict(model.named_buffers())
+    start = model.initial_state(3).memory.weights  # (B, H, N)
+    assert start.shape == (3, 3, 8)
+    assert_distribution(start)
+    torch.testing.assert_close(start[0], torch.softmax(model.initial_weight_logits, -1))
+    assert not torch.allclose(start[0, 0], torch.full((8,), 1 / 8, dtype=F64))  # asymmetric
+    model(inputs(5, 3)).sum().backward()
+    grad = model.initial_weight_logits.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_initial_weighting_onehot_is_a_fixed_focus_and_bad_names_are_refused():
+    model = make_model(initial_weighting="onehot")
+    assert "initial_weight_logits" not in dict(model.named_parameters())
+    assert parameter_count(model) + 8 * 2 == parameter_count(
+        make_model(initial_weighting="learned"))
+    with pytest.raises(ValueError, match="initial_weighting is 'uniform'; allowed: onehot, "
+                                         "learned"):
+        small_config(initial_weighting="uniform")
+
+
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 @pytest.mark.parametrize("memory_init", ["constant", "learned"])
 def test_state_does_not_leak_between_calls(controller, memory_init):
