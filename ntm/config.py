@@ -122,6 +122,7 @@ class TrainConfig:
     lr_decay_patience: int | None = None  # evaluations without a better held-out cost
     lr_decay_factor: float = 0.5  # ... before the learning rate is multiplied by this
     min_lr: float = 1e-4  # the decay stops here
+    warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
     eval_batch_size: int = 500
@@ -272,6 +273,9 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in [0, 1).")
     if not 0 < cfg.optim.alpha < 1:
         raise ConfigError(f"optim.alpha is {cfg.optim.alpha}; it must be in (0, 1).")
+    if not 0 <= cfg.train.warmup_sequences <= cfg.train.max_sequences:
+        raise ConfigError(f"train.warmup_sequences is {cfg.train.warmup_sequences}; it must be "
+                          "an integer from 0 (no warm-up) to train.max_sequences.")
     for key in ("seed", "train.eval_seed"):
         if not 0 <= _get(cfg, key) < 2**63:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer in [0, 2**63).")

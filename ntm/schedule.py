@@ -1,4 +1,4 @@
-"""Learning-rate decay on a plateau of the held-out cost.
+"""Learning-rate schedules: a linear warm-up, and decay on a plateau of the held-out cost.
 
 NTM training with Adam at a high learning rate reaches about one wrong bit per sequence fast
 and then spends most of its time on the last bits, with the held-out cost bouncing; a lower
@@ -14,7 +14,17 @@ import math
 
 import torch
 
-__all__ = ["PlateauDecay"]
+__all__ = ["PlateauDecay", "warmup_factor"]
+
+
+def warmup_factor(sequences: int, warmup_sequences: int) -> float:
+    """The fraction of the learning rate used for a step taken after ``sequences`` training
+    sequences: rising linearly from ``1 / warmup_sequences`` to 1 over the first
+    ``warmup_sequences`` (0: no warm-up, always 1). A function of the sequences seen, so a
+    resumed run warms up exactly as an uninterrupted one."""
+    if warmup_sequences <= 0 or sequences >= warmup_sequences:
+        return 1.0
+    return (sequences + 1) / warmup_sequences
 
 
 class PlateauDecay:

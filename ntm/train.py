@@ -45,7 +45,7 @@ from ntm.config import (
 )
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.run_dir import check_writable
-from ntm.schedule import PlateauDecay
+from ntm.schedule import PlateauDecay, warmup_factor
 from ntm.threads import available_cpus, choose_threads
 from tasks import Batch, Task
 
@@ -284,6 +284,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
     with logging_redirect_tqdm() if not bar.disable else nullcontext():
         while not out_of_budget():
             started = time.perf_counter()
+            if sequences < t.warmup_sequences + t.batch_size:  # and one step after it ends
+                base_lr = decay.lr if decay is not None else cfg.optim.lr
+                for group in optimizer.param_groups:
+                    group["lr"] = base_lr * warmup_factor(sequences, t.warmup_sequences)
             batch = task.sample_batch(data_generator, t.batch_size).to(device)
             logits, nonfinite = train_step(model, optimizer, batch, t.clip_grad_value,
                                            t.clip_grad_norm)

@@ -268,6 +268,8 @@ BAD_VALUES = [
     (["controller.kind=gru"], "controller.kind"),
     (["memory.init=zeros"], "memory.init"),
     (["memory.initial_weighting=uniform"], "memory.initial_weighting"),
+    (["train.warmup_sequences=-1"], "train.warmup_sequences"),
+    (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),
     (["optim.name=sgd"], "optim.name"),
     (["device=tpu"], "device"),
     (["task.name=nonexistent"], "task.name"),
@@ -343,6 +345,7 @@ def test_seed_out_of_torch_range_is_a_config_error(seed) -> None:
     ["memory.init=learned"],
     ["memory.init=random"],
     ["memory.initial_weighting=learned"],
+    ["train.warmup_sequences=1000"],
     ["memory.N=16384", "memory.M=1", "optim.lr=1", "train.threads=1024"],  # at the limits
     ["model.clip=1000000", "train.max_sequences=1000000000000000000000"],
 ])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ntm.schedule import PlateauDecay
+from ntm.schedule import PlateauDecay, warmup_factor
 
 
 def test_decays_after_patience_evaluations_without_improvement() -> None:
@@ -57,3 +57,9 @@ def test_state_round_trip_continues_identically() -> None:
     lrs += [(second.step(c), second.lr)[1] for c in costs[5:]]
     assert lrs == lrs_whole
     assert min(lrs_whole) < 1e-3  # the sequence did decay
+
+
+def test_warmup_rises_linearly_to_one_and_stays() -> None:
+    assert warmup_factor(0, 0) == 1.0 and warmup_factor(5, 0) == 1.0  # no warm-up
+    factors = [warmup_factor(n, 4) for n in range(6)]
+    assert factors == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]

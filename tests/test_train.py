@@ -345,6 +345,24 @@ def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None
         assert torch.equal(a, b)
 
 
+def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypatch) -> None:
+    """The learning rate of each logged row follows ``warmup_factor`` of the sequences seen
+    before the row's last step, and a killed and resumed run warms up as an uninterrupted one."""
+    overrides = ("train.warmup_sequences=24", "train.eval_every=1", "optim.lr=0.01")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny(8, *overrides), whole)
+    rates = [float(r["learning_rate"]) for r in read_rows(whole)]
+    expected = [0.01 * min(1.0, (BATCH * step + 1) / 24) for step in range(8)]
+    assert rates == pytest.approx(expected)
+    assert rates[0] < rates[-1] == pytest.approx(0.01)
+    kill_after_step(monkeypatch, 3)
+    with pytest.raises(Killed):
+        train(tiny(8, *overrides), parts)
+    monkeypatch.undo()
+    train(tiny(8, *overrides), parts)
+    assert without_timing(read_rows(parts)) == without_timing(read_rows(whole))
+
+
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
     """Momentum or centring added on resume would need optimizer state that was never made."""
     train(tiny(6, "optim=rmsprop", "optim.momentum=0", "optim.centered=false"), tmp_path)
