@@ -14,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from ntm.config import register_configs
+from ntm.experiment.config import register_configs
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -39,7 +39,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str,
                 *overrides: str) -> Path:
     """A tiny copy run trained in a fresh folder: 4 steps, evaluated twice, lengths 1..3,
     N = 8 (``overrides`` change it); for module-scoped fixtures of tests that read runs."""
-    from ntm.train import train  # the app is imported by the tests that need a run only
+    from ntm.experiment.loop import train  # the app is imported by the tests that need a run only
 
     path = tmp_path_factory.mktemp(name)
     with torch_isolated():
@@ -58,7 +58,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 @contextmanager
 def torch_isolated() -> Iterator[None]:
     """One torch thread (the machine is shared) and the global random states restored, since
-    ``ntm.train.train`` seeds Python, NumPy and torch and sets the thread count."""
+    ``ntm.experiment.loop.train`` seeds Python, NumPy and torch and sets the thread count."""
     threads = torch.get_num_threads()
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     torch.set_num_threads(1)

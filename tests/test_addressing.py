@@ -15,7 +15,7 @@ from conftest import assert_finite_values_and_grads
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ntm.addressing import (
+from ntm.math.addressing import (
     address,
     content_weights,
     cosine_similarity,

@@ -16,9 +16,9 @@ from conftest import CONF_DIR, assert_one_sentence, compose_config
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.config import ConfigError, TrainConfig, check_overrides, validate
-from ntm.metrics import training_loss
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.config import ConfigError, TrainConfig, check_overrides, validate
+from ntm.experiment.metrics import training_loss
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -139,7 +139,7 @@ def test_command_line_wins_over_task_defaults(order) -> None:
 
 # What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
-# unpublished; ntm.model.parameter_count and ntm.baseline explain ours); RMSProp with momentum
+# unpublished; ntm.models.ntm.parameter_count and ntm.baseline explain ours); RMSProp with momentum
 # 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
 PAPER_TASKS = ("copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort")
 PAPER = {  # experiment: (task, heads, controller kind, size, layers, lr, paper parameters)
@@ -218,7 +218,7 @@ def test_unknown_key_fails_while_composing(override) -> None:
 
 def config_error(overrides: list[str]) -> str:
     """The message of the ``ConfigError`` that ``overrides`` cause, from ``validate`` or
-    ``build_task`` (in that order, as ``ntm.train.train`` checks)."""
+    ``build_task`` (in that order, as ``ntm.experiment.loop.train`` checks)."""
     cfg = compose_config(overrides)
     with pytest.raises(ConfigError) as info:
         validate(cfg)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from ntm.controller import (
+from ntm.models.controller import (
     CONTROLLERS,
     FeedforwardController,
     LSTMController,
@@ -192,7 +192,7 @@ def test_make_controller(kind, cls):
     assert out.shape == (2, 3)
 
 
-@pytest.mark.parametrize("kind", ["gru", "LSTM", "", "ntm.controller.LSTMController"])
+@pytest.mark.parametrize("kind", ["gru", "LSTM", "", "ntm.models.controller.LSTMController"])
 def test_make_controller_unknown_kind(kind):
     with pytest.raises(ValueError, match=r"controller\.kind") as info:
         make_controller(kind, 5, 3, 1)

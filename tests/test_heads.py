@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntm.heads import HeadParameters, Heads
+from ntm.models.heads import HeadParameters, Heads
 
 F64 = torch.float64
 PROPERTY = settings(max_examples=40, deadline=None)

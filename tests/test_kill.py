@@ -5,7 +5,7 @@ the metrics and the weights of an uninterrupted run of the same seed; after ever
 run directory holds a loadable checkpoint (once the first was written).
 
 The moment inside a checkpoint's write is hit through ``NTM_TEST_CHECKPOINT_PAUSE``:
-``ntm.checkpoint.save`` then waits between writing the temporary file and renaming it over the
+``checkpoint.save`` then waits between writing the temporary file and renaming it over the
 checkpoint, and the test kills the run once this attempt's temporary file has been written.
 """
 
@@ -24,9 +24,9 @@ import pytest
 import torch
 from conftest import TINY, compose_config, torch_isolated
 
-import ntm.checkpoint
-from ntm.checkpoint import CHECKPOINT_NAME, PAUSE_ENV
-from ntm.train import train
+from ntm.experiment import checkpoint
+from ntm.experiment.checkpoint import CHECKPOINT_NAME, PAUSE_ENV
+from ntm.experiment.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS, EVAL_EVERY, BATCH = 300, 5, 4  # 60 evaluations, about 3 s of training
@@ -129,11 +129,11 @@ def test_killed_anywhere_and_restarted_the_run_ends_as_if_never_killed(tmp_path)
         attempt.kill_when(when(attempt))
         ckpt = run_dir / CHECKPOINT_NAME
         if pause:  # killed in save: the new checkpoint is written but not in place
-            written = ntm.checkpoint.load(attempt.tmp)["step"]
+            written = checkpoint.load(attempt.tmp)["step"]
             assert written == int(rows(run_dir)[-1]["step"])  # its row came first
-            assert not ckpt.exists() or ntm.checkpoint.load(ckpt)["step"] < written, moment
+            assert not ckpt.exists() or checkpoint.load(ckpt)["step"] < written, moment
         if last_step or ckpt.exists():
-            state = ntm.checkpoint.load(ckpt)  # always there, always whole, once written
+            state = checkpoint.load(ckpt)  # always there, always whole, once written
             assert last_step <= state["step"] <= int(rows(run_dir)[-1]["step"]), moment
             last_step = state["step"]
 
@@ -145,7 +145,7 @@ def test_killed_anywhere_and_restarted_the_run_ends_as_if_never_killed(tmp_path)
     assert without_timing(rows(run_dir)) == without_timing(rows(reference))
     assert [int(r["step"]) for r in rows(run_dir)] == list(range(EVAL_EVERY, STEPS + 1,
                                                                EVAL_EVERY))
-    ours, theirs = (ntm.checkpoint.load(d / CHECKPOINT_NAME) for d in (run_dir, reference))
+    ours, theirs = (checkpoint.load(d / CHECKPOINT_NAME) for d in (run_dir, reference))
     for name, tensor in theirs["model"].items():
         assert torch.equal(ours["model"][name], tensor), name
     for index, state in theirs["optimizer"]["state"].items():

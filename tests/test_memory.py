@@ -10,7 +10,7 @@ from conftest import assert_finite_values_and_grads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntm.memory import CONSTANT_INIT_VALUE, initial_memory, read, write
+from ntm.math.memory import CONSTANT_INIT_VALUE, initial_memory, read, write
 
 F64 = torch.float64
 PROPERTY = settings(max_examples=50, deadline=None)

@@ -19,10 +19,10 @@ import pytest
 import torch
 from conftest import TINY, assert_one_sentence, compose_config
 
-import ntm.checkpoint
-import ntm.train
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.train import NonFiniteError, first_nonfinite, train, train_step
+import ntm.experiment.loop
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.loop import NonFiniteError, first_nonfinite, train, train_step
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -42,7 +42,7 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
 
 
 def saved(run_dir: Path) -> dict:
-    return ntm.checkpoint.load(run_dir / ntm.checkpoint.CHECKPOINT_NAME)
+    return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
 
 
 def poison_hook(calls: set[int], value: float = math.nan, names=(POISONED,)):
@@ -68,14 +68,14 @@ def poison_hook(calls: set[int], value: float = math.nan, names=(POISONED,)):
 def poison_training(monkeypatch, calls: set[int], value: float = math.nan) -> None:
     """Every model ``ntm.train`` builds gets a non-finite gradient of POISONED on the given
     training steps of this process (1-based)."""
-    original = ntm.train.build_model
+    original = ntm.experiment.loop.build_model
 
     def build(cfg, task):
         model = original(cfg, task)
         poison_hook(calls, value)(model)
         return model
 
-    monkeypatch.setattr(ntm.train, "build_model", build)
+    monkeypatch.setattr(ntm.experiment.loop, "build_model", build)
 
 
 def model_and_optimizer(optim: str):
@@ -122,8 +122,8 @@ def test_a_non_finite_gradient_changes_nothing(optim, value) -> None:
 def test_a_non_finite_loss_changes_nothing(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
     before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
-    real = ntm.train.training_loss
-    monkeypatch.setattr(ntm.train, "training_loss", lambda *a: real(*a) * math.inf)
+    real = ntm.experiment.loop.training_loss
+    monkeypatch.setattr(ntm.experiment.loop, "training_loss", lambda *a: real(*a) * math.inf)
     assert train_step(model, optimizer, batch).nonfinite == "the loss"
     assert_unchanged(model, optimizer, before)
 
@@ -143,7 +143,7 @@ def test_a_gradient_whose_norm_overflows_counts_as_non_finite() -> None:
 
 def test_finite_steps_pass(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
-    loss = ntm.train.training_loss(model(batch.inputs), batch.targets, batch.mask)
+    loss = ntm.experiment.loop.training_loss(model(batch.inputs), batch.targets, batch.mask)
     loss.backward()
     assert first_nonfinite(model, loss) is None
 
@@ -224,7 +224,7 @@ def test_bad_steps_in_a_row_are_counted_across_a_resume(tmp_path, monkeypatch) -
 
 
 def test_max_bad_steps_must_be_positive() -> None:
-    from ntm.config import ConfigError, validate
+    from ntm.experiment.config import ConfigError, validate
 
     for value in (0, -1):
         with pytest.raises(ConfigError) as info:
@@ -233,12 +233,12 @@ def test_max_bad_steps_must_be_positive() -> None:
 
 
 def test_command_line_stops_with_one_line_and_exit_status_2(tmp_path) -> None:
-    """``python -m ntm.train`` with a loss made NaN (``ntm.metrics.training_loss`` patched
-    before the module runs)."""
+    """``python -m ntm.train`` with a loss made NaN (``ntm.experiment.metrics.training_loss``
+    patched before the module runs)."""
     script = tmp_path / "nan_train.py"
-    script.write_text("import math, runpy\nimport ntm.metrics\n"
-                      "real = ntm.metrics.training_loss\n"
-                      "ntm.metrics.training_loss = lambda *a: real(*a) * math.nan\n"
+    script.write_text("import math, runpy\nimport ntm.experiment.metrics\n"
+                      "real = ntm.experiment.metrics.training_loss\n"
+                      "ntm.experiment.metrics.training_loss = lambda *a: real(*a) * math.nan\n"
                       "runpy.run_module('ntm.train', run_name='__main__', alter_sys=True)\n")
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = str(REPO)  # this checkout's ntm, wherever pytest runs

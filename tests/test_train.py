@@ -15,11 +15,11 @@ import torch
 from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
 from omegaconf import OmegaConf
 
-import ntm.checkpoint
-import ntm.train
-from ntm.build import build_task
-from ntm.config import ConfigError
-from ntm.train import METRICS_FIELDS, RunResult, train
+import ntm.experiment.loop
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_task
+from ntm.experiment.config import ConfigError
+from ntm.experiment.loop import METRICS_FIELDS, RunResult, train
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -45,7 +45,7 @@ def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def saved(run_dir: Path) -> dict:
-    return ntm.checkpoint.load(run_dir / ntm.checkpoint.CHECKPOINT_NAME)
+    return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -118,7 +118,7 @@ class Killed(Exception):
 
 def kill_after_save(monkeypatch, call: int) -> None:
     """The run dies right after checkpoint number ``call`` is written."""
-    original, calls = ntm.checkpoint.save, []
+    original, calls = checkpoint.save, []
 
     def save(path, state):
         calls.append(1)
@@ -126,12 +126,12 @@ def kill_after_save(monkeypatch, call: int) -> None:
         if len(calls) == call:
             raise Killed
 
-    monkeypatch.setattr(ntm.checkpoint, "save", save)
+    monkeypatch.setattr(ntm.experiment.checkpoint, "save", save)
 
 
 def kill_during_save(monkeypatch, call: int) -> None:
     """The run dies while writing checkpoint number ``call``, after its metrics row."""
-    original, calls = ntm.checkpoint.save, []
+    original, calls = checkpoint.save, []
 
     def save(path, state):
         calls.append(1)
@@ -141,12 +141,12 @@ def kill_during_save(monkeypatch, call: int) -> None:
             raise Killed
         original(path, state)
 
-    monkeypatch.setattr(ntm.checkpoint, "save", save)
+    monkeypatch.setattr(ntm.experiment.checkpoint, "save", save)
 
 
 def kill_after_step(monkeypatch, call: int) -> None:
     """The run dies right after training step number ``call``, between evaluations."""
-    original, calls = ntm.train.train_step, []
+    original, calls = ntm.experiment.loop.train_step, []
 
     def train_step(*args, **kwargs):
         calls.append(1)
@@ -155,7 +155,7 @@ def kill_after_step(monkeypatch, call: int) -> None:
             raise Killed
         return out
 
-    monkeypatch.setattr(ntm.train, "train_step", train_step)
+    monkeypatch.setattr(ntm.experiment.loop, "train_step", train_step)
 
 
 @pytest.mark.parametrize("kill, call, rows_left", [
@@ -270,7 +270,7 @@ def test_resume_with_a_new_learning_rate_uses_it_or_refuses(six_steps) -> None:
 
 def test_resume_from_a_corrupt_checkpoint_is_a_checkpoint_error(six_steps) -> None:
     (six_steps / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ntm.checkpoint.CheckpointError):
+    with pytest.raises(checkpoint.CheckpointError):
         train(tiny(), six_steps)
 
 
@@ -313,11 +313,11 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
 
 def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None:
     """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too."""
-    import ntm.plot
+    import ntm.results.plot
 
     calls = []
-    real = ntm.plot.write_run_pictures
-    monkeypatch.setattr(ntm.plot, "write_run_pictures",
+    real = ntm.results.plot.write_run_pictures
+    monkeypatch.setattr(ntm.results.plot, "write_run_pictures",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path)
     # evaluations at steps 3 and 6 (the one at 7 ends the run), then once at the end

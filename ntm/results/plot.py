@@ -36,10 +36,10 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from ntm import checkpoint  # noqa: E402
-from ntm.build import build_model, build_task  # noqa: E402
-from ntm.config import Config, ConfigError, checkpoint_mismatch, validate  # noqa: E402
-from ntm.model import NTM, Trace  # noqa: E402
+from ntm.experiment import checkpoint  # noqa: E402
+from ntm.experiment.build import build_model, build_task  # noqa: E402
+from ntm.experiment.config import Config, ConfigError, checkpoint_mismatch, validate  # noqa: E402
+from ntm.models.ntm import NTM, Trace  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "load_run", "episode", "plot_memory_use", "plot_memory_contents",

@@ -17,8 +17,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ntm.checkpoint import CHECKPOINT_NAME
-from ntm.config import ConfigError
+from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment.config import ConfigError
 
 __all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
 

@@ -1,4 +1,4 @@
-"""The training app: ``python -m ntm.train [overrides]`` (or ``ntm-train``).
+"""The training loop behind ``python -m ntm.train`` (the command line is ``ntm/train.py``).
 
 Trains on batches of mixed-length sequences, evaluates on a fixed held-out set every
 ``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
@@ -18,43 +18,31 @@ import logging
 import math
 import os
 import random
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import hydra
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ntm import checkpoint
-from ntm.build import build_model, build_optimizer, build_task, resolve_device
-from ntm.config import (
-    ConfigError,
-    check_overrides,
-    checkpoint_mismatch,
-    register_configs,
-    validate,
-)
-from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
-from ntm.run_dir import check_writable
-from ntm.schedule import PlateauDecay
-from ntm.threads import available_cpus, choose_threads
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_optimizer, build_task, resolve_device
+from ntm.experiment.config import ConfigError, checkpoint_mismatch, validate
+from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, training_loss
+from ntm.experiment.run_dir import check_writable
+from ntm.experiment.schedule import PlateauDecay
 from tasks import Batch, Task
 
 __all__ = ["METRICS_FIELDS", "NonFiniteError", "RunResult", "StepResult", "first_nonfinite",
-           "train", "train_step", "main"]
+           "train", "train_step"]
 
 log = logging.getLogger("ntm.train")
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS_NAME = "metrics.csv"
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
@@ -364,7 +352,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
 
 def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) -> None:
     """The run's pictures (learning curves, memory use); a failure is logged, never fatal."""
-    from ntm.plot import write_run_pictures  # matplotlib is slow to import; only when needed
+    from ntm.results.plot import (
+        write_run_pictures,  # matplotlib is slow to import; only when needed
+    )
 
     try:
         paths = write_run_pictures(run_dir, cfg, model, task)
@@ -372,37 +362,3 @@ def _draw(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) ->
         log.warning("Could not draw the pictures of %s: %s", run_dir, e)
     else:
         log.info("Pictures: %s", ", ".join(str(p) for p in paths))
-
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def _hydra_main(cfg: DictConfig) -> float:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        validate(cfg)  # before the thread count is used (100000 threads crash OpenMP)
-        # Runs that a launcher starts side by side share the CPUs (ntm/threads.py).
-        threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher,
-                                      hydra_cfg.mode == RunMode.MULTIRUN, available_cpus())
-        if threads:
-            torch.set_num_threads(threads)
-        log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
-        result = train(cfg, run_dir)
-    except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    return result.eval_bit_errors
-
-
-def main() -> None:
-    """Console entry point ``ntm-train``."""
-    register_configs()
-    try:  # the few overrides Hydra itself would answer with a traceback
-        check_overrides(sys.argv[1:], CONF_DIR)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    _hydra_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -22,8 +22,8 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ntm.controller import CONTROLLERS
-from ntm.memory import MEMORY_INITS
+from ntm.math.memory import MEMORY_INITS
+from ntm.models.controller import CONTROLLERS
 
 __all__ = [
     "ConfigError",
@@ -215,7 +215,7 @@ def validate(cfg: DictConfig) -> None:
     """Checks every value a user can set; raises ``ConfigError`` on the first bad one.
 
     Task parameters are checked by the task's own constructor (``tasks.make_task``), and the
-    length of its sequences by ``ntm.build.build_task``.
+    length of its sequences by ``ntm.experiment.build.build_task``.
     """
     _resolvable(cfg)
     _known_keys(cfg)

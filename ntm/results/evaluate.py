@@ -33,12 +33,12 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from ntm import checkpoint
-from ntm.build import build_task, resolve_device
-from ntm.config import ConfigError
-from ntm.metrics import evaluate_batches
-from ntm.model import NTM
-from ntm.plot import (
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_task, resolve_device
+from ntm.experiment.config import ConfigError
+from ntm.experiment.metrics import evaluate_batches
+from ntm.models.ntm import NTM
+from ntm.results.plot import (
     PLOTS_DIR,
     _log_scale_if_it_helps,
     episode,

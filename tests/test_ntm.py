@@ -1,4 +1,4 @@
-"""Tests of ntm/model.py: the whole NTM over a sequence, its trace, its config and its size.
+"""Tests of ntm/models/ntm.py: the whole NTM over a sequence, its trace, its config and its size.
 
 Checks: shapes for both controllers and several head counts and memory sizes; the trace (one
 entry per step, weightings that are distributions, and consistency with the pure ``read`` and
@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ntm.controller import CONTROLLERS
-from ntm.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, read, write
-from ntm.model import NTM, NTMConfig, Trace, parameter_count
+from ntm.math.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, read, write
+from ntm.models.controller import CONTROLLERS
+from ntm.models.ntm import NTM, NTMConfig, Trace, parameter_count
 
 F64 = torch.float64
 

@@ -23,8 +23,8 @@ matplotlib.use("Agg")  # servers have no display: never a desktop backend
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ntm.plot import _log_scale_if_it_helps  # noqa: E402
-from ntm.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
+from ntm.results.plot import _log_scale_if_it_helps  # noqa: E402
+from ntm.results.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
 
 __all__ = ["REPORT_NAME", "FIGURES_DIR", "quartiles", "spread", "carried_forward",
            "plot_group", "write_report", "main"]

@@ -22,10 +22,17 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ntm.addressing import address
-from ntm.controller import CONTROLLERS, ControllerState, make_controller
-from ntm.heads import HeadParameters, Heads
-from ntm.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, MemoryState, initial_memory, read, write
+from ntm.math.addressing import address
+from ntm.math.memory import (
+    CONSTANT_INIT_VALUE,
+    MEMORY_INITS,
+    MemoryState,
+    initial_memory,
+    read,
+    write,
+)
+from ntm.models.controller import CONTROLLERS, ControllerState, make_controller
+from ntm.models.heads import HeadParameters, Heads
 
 __all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "parameter_count"]
 
@@ -38,7 +45,7 @@ class NTMConfig:
     memory_locations / memory_width: N and M of the memory matrix.
     read_heads / write_heads: number of heads of each kind (the paper's "heads" counts
         read/write pairs).
-    controller: a name in ``ntm.controller.CONTROLLERS``; controller_size and
+    controller: a name in ``ntm.models.controller.CONTROLLERS``; controller_size and
         controller_layers its width and depth.
     shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
     memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
@@ -256,7 +263,7 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def main() -> None:
-    """``python -m ntm.model``: the parameter counts of the paper's copy settings."""
+    """``python -m ntm.models.ntm``: the parameter counts of the paper's copy settings."""
     for controller, paper in (("lstm", 67_561), ("feedforward", 17_162)):
         for init in ("constant", "learned"):
             model = NTM(NTMConfig(9, 8, controller=controller, memory_init=init))

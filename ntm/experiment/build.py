@@ -12,9 +12,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ntm.baseline import LSTMBaseline
-from ntm.config import ConfigError
-from ntm.model import NTM, NTMConfig
+from ntm.experiment.config import ConfigError
+from ntm.models.lstm import LSTMBaseline
+from ntm.models.ntm import NTM, NTMConfig
 from tasks import TASKS, Task, make_task
 
 __all__ = ["MAX_STEPS", "MAX_WIDTH", "build_task", "build_model", "build_optimizer",

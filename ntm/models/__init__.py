@@ -1,0 +1,1 @@
+"""The models: the Neural Turing Machine and the LSTM baseline, built from ``ntm.math``."""
