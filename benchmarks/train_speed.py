@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from ntm.experiment.loop import train_step
 from ntm.experiment.metrics import training_loss
+from ntm.experiment.step import train_step
 from ntm.models.ntm import NTM, NTMConfig, parameter_count
 from tasks import CopyTask
 

@@ -17,14 +17,29 @@ from omegaconf import DictConfig
 
 from ntm.experiment import checkpoint
 from ntm.experiment.config import ConfigError, check_overrides, register_configs, validate
+from ntm.experiment.errors import exit_with
 from ntm.experiment.loop import NonFiniteError, train
 from ntm.experiment.threads import available_cpus, choose_threads
+from tasks import Task
 
-__all__ = ["CONF_DIR", "main"]
+__all__ = ["CONF_DIR", "draw_pictures", "main"]
 
 log = logging.getLogger("ntm.train")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def draw_pictures(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: Task) -> None:
+    """The run's pictures (learning curves, memory use); a failure is logged, never fatal."""
+    # matplotlib is slow to import: only when pictures are drawn.
+    from ntm.results.plot import write_run_pictures
+
+    try:
+        paths = write_run_pictures(run_dir, cfg, model, task)
+    except Exception as e:  # a picture must never cost a training run
+        log.warning("Could not draw the pictures of %s: %s", run_dir, e)
+    else:
+        log.info("Pictures: %s", ", ".join(str(p) for p in paths))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -39,10 +54,9 @@ def _hydra_main(cfg: DictConfig) -> float:
         if threads:
             torch.set_num_threads(threads)
         log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
-        result = train(cfg, run_dir)
+        result = train(cfg, run_dir, draw=draw_pictures)
     except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e)
     return result.eval_bit_errors
 
 
@@ -52,8 +66,7 @@ def main() -> None:
     try:  # the few overrides Hydra itself would answer with a traceback
         check_overrides(sys.argv[1:], CONF_DIR)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e)
     _hydra_main()
 
 

@@ -5,8 +5,8 @@ correctly or be refused before any work: by ``validate`` or the task with one se
 the setting (``error: ...`` and exit status 2 on the command line), or by Hydra while
 composing with its own short message and no traceback (exit status 1).
 
-Most of it runs in process (Hydra's compose API, then ``ntm.experiment.loop.train``); a handful of
-inputs go through the real command line. The longer runs are marked ``slow``.
+Most of it runs in process (Hydra's compose API, then ``ntm.experiment.loop.train``); a
+handful of inputs go through the real command line. The longer runs are marked ``slow``.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ import torch
 from conftest import TINY, assert_one_sentence, compose_config
 
 import ntm.experiment.loop
+import ntm.experiment.step
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_optimizer, build_task
-from ntm.experiment.loop import NonFiniteError, first_nonfinite, train, train_step
+from ntm.experiment.loop import NonFiniteError, train
+from ntm.experiment.step import first_nonfinite, train_step
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -122,8 +124,8 @@ def test_a_non_finite_gradient_changes_nothing(optim, value) -> None:
 def test_a_non_finite_loss_changes_nothing(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
     before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
-    real = ntm.experiment.loop.training_loss
-    monkeypatch.setattr(ntm.experiment.loop, "training_loss", lambda *a: real(*a) * math.inf)
+    real = ntm.experiment.step.training_loss
+    monkeypatch.setattr(ntm.experiment.step, "training_loss", lambda *a: real(*a) * math.inf)
     assert train_step(model, optimizer, batch).nonfinite == "the loss"
     assert_unchanged(model, optimizer, before)
 
@@ -143,7 +145,7 @@ def test_a_gradient_whose_norm_overflows_counts_as_non_finite() -> None:
 
 def test_finite_steps_pass(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
-    loss = ntm.experiment.loop.training_loss(model(batch.inputs), batch.targets, batch.mask)
+    loss = ntm.experiment.step.training_loss(model(batch.inputs), batch.targets, batch.mask)
     loss.backward()
     assert first_nonfinite(model, loss) is None
 

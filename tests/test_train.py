@@ -19,7 +19,8 @@ import ntm.experiment.loop
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_task
 from ntm.experiment.config import ConfigError
-from ntm.experiment.loop import METRICS_FIELDS, RunResult, train
+from ntm.experiment.loop import RunResult, train
+from ntm.experiment.metrics_log import METRICS_FIELDS
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -312,14 +313,16 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
 
 
 def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None:
-    """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too."""
+    """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too
+    (with the drawing ``python -m ntm.train`` passes)."""
     import ntm.results.plot
+    from ntm.train import draw_pictures
 
     calls = []
     real = ntm.results.plot.write_run_pictures
     monkeypatch.setattr(ntm.results.plot, "write_run_pictures",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path)
+    train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path, draw=draw_pictures)
     # evaluations at steps 3 and 6 (the one at 7 ends the run), then once at the end
     assert len(calls) == 3
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())

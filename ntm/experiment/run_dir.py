@@ -9,7 +9,6 @@ files there, which would otherwise fail with Hydra's traceback.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from omegaconf import DictConfig
 
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
 from ntm.experiment.config import ConfigError
+from ntm.experiment.errors import exit_with
 
 __all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
 
@@ -69,5 +69,4 @@ class RunDirCheck(Callback):
         try:
             check_writable(path)
         except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            exit_with(e)
