@@ -24,7 +24,7 @@ from ntm.results.evaluate import (
     main,
     plot_generalisation,
 )
-from ntm.results.plot import load_run, paper_model
+from ntm.results.runs import load_run, paper_model
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

@@ -20,7 +20,7 @@ from ntm.experiment.build import build_model, build_optimizer, build_task
 from ntm.experiment.checkpoint import CheckpointError
 from ntm.experiment.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
 from ntm.experiment.loop import train
-from ntm.results.plot import load_run
+from ntm.results.runs import load_run
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

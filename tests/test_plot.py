@@ -27,19 +27,18 @@ from PIL import Image
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import ConfigError
-from ntm.experiment.loop import METRICS_FIELDS
 from ntm.experiment.metrics import bit_errors_per_sequence
+from ntm.experiment.metrics_log import METRICS_FIELDS
 from ntm.models.ntm import NTM, NTMConfig, Trace
 from ntm.results.plot import (
     COLORBAR,
     animate_memory,
-    episode,
-    load_run,
     plot_learning_curves,
     plot_memory_contents,
     plot_memory_use,
     write_run_pictures,
 )
+from ntm.results.runs import episode, load_run
 from tasks import Batch, CopyTask, make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")

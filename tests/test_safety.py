@@ -21,7 +21,7 @@ from ntm.experiment import checkpoint
 from ntm.experiment.checkpoint import CheckpointError
 from ntm.experiment.config import ConfigError, validate
 from ntm.experiment.loop import train
-from ntm.results.plot import load_run
+from ntm.results.runs import load_run
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

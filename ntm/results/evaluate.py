@@ -24,7 +24,6 @@ import argparse
 import csv
 import logging
 import math
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -36,17 +35,11 @@ from torch import nn
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_task, resolve_device
 from ntm.experiment.config import ConfigError
-from ntm.experiment.metrics import evaluate_batches
+from ntm.experiment.errors import exit_with
+from ntm.experiment.metrics import evaluate_batches, optimal_cost_per_sequence, wrong_bits
 from ntm.models.ntm import NTM
-from ntm.results.plot import (
-    PLOTS_DIR,
-    _log_scale_if_it_helps,
-    episode,
-    load_run,
-    model_label,
-    paper_model,
-    plot_memory_use,
-)
+from ntm.results.plot import PLOTS_DIR, log_scale_if_it_helps, plot_memory_use
+from ntm.results.runs import episode, load_run, model_label, paper_model
 from tasks import Batch, Task
 
 __all__ = ["GENERALISATION_NAME", "FIELDS", "PAPER_CURVES", "evaluate_sizes", "main"]
@@ -98,9 +91,8 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
     for size in sizes:
         batches = list(_batches(task, size, sequences, batch_size, seed, device))
         result = evaluate_batches(model, batches)
-        optimal = [task.optimal_cost(batch) for batch in batches]
-        optimal_cost = (math.nan if optimal[0] is None
-                        else float(torch.cat(optimal).sum()) / result["sequences"])
+        optimal = optimal_cost_per_sequence(task, batches)
+        optimal_cost = math.nan if optimal is None else optimal
         rows.append({"size": size, **result, "optimal_cost": optimal_cost})
         log.info("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
                  result["cost"], "" if math.isnan(optimal_cost)
@@ -138,8 +130,8 @@ def plot_generalisation(rows: list[dict[str, float]], path: Path, *, title: str,
     cost_ax.set(title="Cost", ylabel="bits per sequence")
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
     costs = [r["cost"] for r in rows] + list((paper or {}).values())
-    _log_scale_if_it_helps(cost_ax, np.array(costs))  # log or symlog when values span decades
-    _log_scale_if_it_helps(error_ax, np.array([r["bit_errors"] for r in rows]))
+    log_scale_if_it_helps(cost_ax, np.array(costs))  # log or symlog when values span decades
+    log_scale_if_it_helps(error_ax, np.array([r["bit_errors"] for r in rows]))
     for ax in (cost_ax, error_ax):
         if ax.get_yscale() == "linear":
             ax.set_ylim(bottom=0)
@@ -202,8 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.to(resolve_device(args.device))
         rows = evaluate_sizes(model, task, sizes, args.sequences, args.batch_size, seed)
     except (ConfigError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e)
 
     has_memory = isinstance(model, NTM)
     for row in rows:
@@ -232,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if has_memory:
         longest = max(sizes)
         batch, logits, trace = episode(model, task, 0, longest)
-        errors = int(((logits > 0).float() != batch.targets)[batch.mask > 0].sum())
+        errors = int(wrong_bits(logits, batch.targets, batch.mask).sum())
         path = plots / f"memory_use_size{longest}.png"
         plot_memory_use(batch, logits, trace, path,
                         title=f"{name}: one episode of size {longest} (seed 0, memory.N = "

@@ -18,8 +18,6 @@ given a path. Shapes: T steps, B batch, N locations, M width, H heads.
 from __future__ import annotations
 
 import argparse
-import csv
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,18 +31,21 @@ import torch  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from ntm.experiment import checkpoint  # noqa: E402
-from ntm.experiment.build import build_model, build_task  # noqa: E402
-from ntm.experiment.config import Config, ConfigError, checkpoint_mismatch, validate  # noqa: E402
+from ntm.experiment.config import ConfigError  # noqa: E402
+from ntm.experiment.errors import exit_with  # noqa: E402
+from ntm.experiment.metrics import wrong_bits  # noqa: E402
+from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
+from ntm.results.runs import episode, load_run, model_label  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
-__all__ = ["PLOTS_DIR", "load_run", "episode", "plot_memory_use", "plot_memory_contents",
-           "animate_memory", "read_metrics", "plot_learning_curves", "write_run_pictures",
-           "main"]
+__all__ = ["PLOTS_DIR", "plot_memory_use", "plot_memory_contents", "animate_memory",
+           "read_metrics", "log_scale_if_it_helps", "plot_learning_curves",
+           "write_run_pictures", "main"]
 
 PLOTS_DIR = "plots"
 UNIT_CMAP = "viridis"  # values in [0, 1]: bits, output probabilities, weightings
@@ -142,7 +143,7 @@ def plot_memory_use(batch: Batch, logits: Tensor, trace: Trace, path: str | Path
     """
     inputs, targets, mask = (_np(x[:, index]) for x in (batch.inputs, batch.targets, batch.mask))
     outputs = _np(torch.sigmoid(logits[:, index].float()))  # (T, O)
-    wrong = ((outputs > 0.5) != (targets > 0.5)) & (mask > 0)  # (T, O)
+    wrong = _np(wrong_bits(logits[:, index], batch.targets[:, index], batch.mask[:, index]))
     read_w, write_w = _np(trace.read_weights[:, index]), _np(trace.write_weights[:, index])
     adds, reads = _np(trace.add[:, index]), _np(trace.reads[:, index])  # (T, H, M)
     steps, n = inputs.shape[0], read_w.shape[-1]
@@ -291,26 +292,15 @@ CURVE_FIELDS = ("sequences", "wall_seconds", "train_cost", "eval_cost", "eval_bi
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of ``metrics.csv`` the curves need, and ``eval_optimal_cost`` when the file
-    has it (NaN where empty); rows that do not parse are skipped (a row being written while we
-    read)."""
-    columns: dict[str, list[float]] = {name: [] for name in CURVE_FIELDS}
-    optimal: list[float] = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                values = [float(row[name]) for name in CURVE_FIELDS]
-            except (KeyError, TypeError, ValueError):
-                continue
-            for name, value in zip(CURVE_FIELDS, values, strict=True):
-                columns[name].append(value)
-            optimal.append(float(row.get("eval_optimal_cost") or "nan"))
-    result = {name: np.array(values) for name, values in columns.items()}
-    if np.isfinite(optimal).any():
-        result["eval_optimal_cost"] = np.array(optimal)
-    return result
+    has it (NaN where empty); rows that do not parse, and a last line cut short, are left out
+    (a row being written while we read). ``read_columns`` is the reader."""
+    columns, _ = read_columns(Path(path), CURVE_FIELDS, optional=("eval_optimal_cost",))
+    if not np.isfinite(columns["eval_optimal_cost"]).any():
+        del columns["eval_optimal_cost"]
+    return columns
 
 
-def _log_scale_if_it_helps(ax, *series: np.ndarray) -> None:
+def log_scale_if_it_helps(ax, *series: np.ndarray) -> None:
     """Log y when the values span more than a decade; symlog (linear near 0) with zeros."""
     values = np.concatenate(series)
     values = values[np.isfinite(values)]
@@ -343,8 +333,8 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     error_ax.plot(x, m["eval_bit_errors"], "o-", markersize=3, color="C2",
                   label="held-out bit errors")
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
-    _log_scale_if_it_helps(cost_ax, m["eval_cost"], m["train_cost"])
-    _log_scale_if_it_helps(error_ax, m["eval_bit_errors"])
+    log_scale_if_it_helps(cost_ax, m["eval_cost"], m["train_cost"])
+    log_scale_if_it_helps(error_ax, m["eval_bit_errors"])
     wall = m["wall_seconds"]
     for ax in (cost_ax, error_ax):
         ax.set_xlabel("Sequences seen")
@@ -361,137 +351,6 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
-
-
-def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Each override is ``key=value`` for a setting the run has, with a value of its type."""
-    missing = object()
-    for item in overrides:
-        key, sep, _ = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} is not key=value; write it like "
-                              "task.max_length=50.")
-        old = OmegaConf.select(cfg, key, default=missing)
-        if old is missing:
-            raise ConfigError(f"{key} is not a setting of this run's config.yaml; "
-                              "override only settings the run has.")
-        new = OmegaConf.select(OmegaConf.from_dotlist([item]), key)
-        same_kind = isinstance(new, type(old)) or (type(old) is float and type(new) is int)
-        wrong_kind = not same_kind or isinstance(old, bool) != isinstance(new, bool)
-        if old is not None and new is not None and wrong_kind:
-            raise ConfigError(f"{key} is {new!r}; it must be of type {type(old).__name__}, "
-                              f"like the run's value {old!r}.")
-
-
-def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
-                  trained_locations: int) -> None:
-    """The checkpoint's weights into ``model``; buffers that depend only on N (the constant
-    memory, the initial focus) are rebuilt when ``memory.N`` was overridden. A learned initial
-    memory (``memory.init=learned``) can grow: the new locations start from the mean of the
-    learned rows (an evaluation-time extension; the paper does not say), and cannot shrink."""
-    if cfg.memory.N != trained_locations:
-        if cfg.memory.init == "learned" and "memory_bias" in weights:
-            if cfg.memory.N < trained_locations:
-                raise ConfigError(
-                    f"memory.N is {cfg.memory.N} but this run learned its initial memory "
-                    f"(memory.init=learned) for {trained_locations} locations; it may grow "
-                    "but not shrink.")
-            bias = weights["memory_bias"]
-            extra = bias.mean(0, keepdim=True).expand(cfg.memory.N - trained_locations, -1)
-            weights = {**weights, "memory_bias": torch.cat([bias, extra])}
-        buffers = {name: b.shape for name, b in model.named_buffers()}
-        weights = {k: v for k, v in weights.items() if buffers.get(k, v.shape) == v.shape}
-    mismatch = ConfigError("the checkpoint's weights do not fit the model the overrides "
-                           "describe; only task sizes and memory.N may differ from the run.")
-    try:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-    except RuntimeError:
-        raise mismatch from None
-    buffer_names = {name for name, _ in model.named_buffers()}
-    if unexpected or set(missing) - buffer_names:
-        raise mismatch
-
-
-def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
-                                                                           nn.Module]:
-    """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
-    CPU, eval mode) of a run directory written by ``ntm.train``.
-
-    Raises ``ConfigError`` or ``CheckpointError``, in one sentence and before any work, for a
-    missing run directory or config, a bad override, a missing, damaged or foreign checkpoint,
-    or a checkpoint trained with other settings (task, model, memory, ...) than the config.
-    Nothing in the run directory is executed: the config is YAML (plain values only), the
-    checkpoint is read with ``weights_only=True``.
-    """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not run_dir.is_dir():
-        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
-        raise ConfigError(f"run directory {run_dir} {what}; give one made by ntm.train.")
-    if not config_path.is_file():
-        raise ConfigError(f"{config_path} does not exist; give a run directory made by "
-                          "ntm.train.")
-    try:  # onto the schema: types are checked, settings newer than the run get defaults
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(config_path))
-    except Exception:  # yaml and omegaconf raise many kinds; all mean the same here
-        raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
-                          "damaged or was not written by ntm.train.") from None
-    trained_locations = cfg.memory.N
-    _check_overrides(cfg, overrides)
-    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
-    state = checkpoint.load(ckpt_path)
-    if not isinstance(state.get("model"), dict):
-        raise checkpoint.CheckpointError(f"{ckpt_path} holds no model weights.")
-    if isinstance(state.get("config"), dict):  # written by ntm.train: it says what it learned
-        found = checkpoint_mismatch(state["config"], OmegaConf.to_container(cfg, resolve=True))
-        if found:
-            raise ConfigError(f"{ckpt_path} was trained with {found[0]} = {found[1]!r} but "
-                              f"{config_path} has {found[2]!r}; they come from different runs.")
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    cfg.device = "cpu"  # one short episode: the CPU is enough, and always there
-    validate(cfg)
-    task = build_task(cfg)
-    with torch.random.fork_rng(devices=[]):  # initialisation must not move the global RNG
-        model = build_model(cfg, task)
-    _load_weights(model, state["model"], cfg, trained_locations)
-    return cfg, task, model.eval()
-
-
-@torch.no_grad()
-def episode(model: nn.Module, task: Task, seed: int,
-            size: int | None = None) -> tuple[Batch, Tensor, Trace]:
-    """One sequence (batch of 1) drawn from ``seed`` (size ``size``; None draws one from the
-    training range), run through ``model`` on its device: (batch, logits [T, 1, O], trace).
-    The global random state is not touched."""
-    generator = torch.Generator().manual_seed(seed)
-    try:
-        batch = task.sample_batch(generator, 1, size)
-    except ValueError as e:  # a size the task cannot lay out
-        raise ConfigError(str(e)) from None
-    device = next(model.parameters()).device
-    batch = batch.to(device)
-    was_training = model.training
-    model.eval()
-    try:  # the generator only matters for memory.init=random
-        memory_generator = torch.Generator(device=device).manual_seed(seed)
-        logits, trace = model(batch.inputs, trace=True, generator=memory_generator)
-    finally:
-        model.train(was_training)
-    return batch, logits, trace
-
-
-def paper_model(cfg: DictConfig) -> str:
-    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM."""
-    if cfg.model.kind == "lstm":
-        return "LSTM"
-    return "NTM-FF" if cfg.controller.kind == "feedforward" else "NTM-LSTM"
-
-
-def model_label(cfg: DictConfig) -> str:
-    """A run's model for titles: the paper's name, with the LSTM baseline's size."""
-    if cfg.model.kind == "lstm":
-        return f"LSTM {cfg.model.layers} x {cfg.model.size}"
-    return paper_model(cfg)
 
 
 def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, task: Task, *,
@@ -511,7 +370,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     out.mkdir(parents=True, exist_ok=True)
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
     written = []
-    metrics_path = run_dir / "metrics.csv"
+    metrics_path = run_dir / METRICS_NAME
     if metrics_path.is_file():
         metrics = read_metrics(metrics_path)
         if len(metrics["sequences"]):
@@ -522,7 +381,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
 
     size = task.largest_training_size if size is None else size
     batch, logits, trace = episode(model, task, episode_seed, size)
-    errors = int(((logits > 0).float() != batch.targets)[batch.mask > 0].sum())
+    errors = int(wrong_bits(logits, batch.targets, batch.mask).sum())
     title = (f"{name}: one episode (size {size}, seed {episode_seed}, "
              f"{len(batch.inputs)} steps), {errors} wrong bits")
     written.append(out / "memory_use.png")
@@ -551,8 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         paths = write_run_pictures(args.run_dir, cfg, model, task, episode_seed=args.seed,
                                    size=args.size, animate=args.gif)
     except (ConfigError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e)
     for path in paths:
         print(path)
 

@@ -12,7 +12,6 @@ reason; none of them stops the report.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,8 @@ matplotlib.use("Agg")  # servers have no display: never a desktop backend
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ntm.results.plot import _log_scale_if_it_helps  # noqa: E402
+from ntm.experiment.errors import exit_with  # noqa: E402
+from ntm.results.plot import log_scale_if_it_helps  # noqa: E402
 from ntm.results.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
 
 __all__ = ["REPORT_NAME", "FIGURES_DIR", "quartiles", "spread", "carried_forward",
@@ -98,7 +98,7 @@ def plot_group(group: Group, path: Path | None = None) -> Figure:
         ax.plot([], [], color="0.6", lw=0.7, label="each run")
         if any(run.outcome().solved for run in runs):
             ax.plot([], [], "o", color="C2", markersize=4, label="solved")
-        _log_scale_if_it_helps(ax, values[np.isfinite(values)])
+        log_scale_if_it_helps(ax, values[np.isfinite(values)])
         ax.set(title=title, xlabel="Sequences seen", ylabel=unit)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -124,7 +124,7 @@ def plot_groups(groups: Sequence[Group], path: Path) -> Figure:
                     label=f"{i + 1}: {group.label}")
             shown.append(values[np.isfinite(values)])
         if shown:
-            _log_scale_if_it_helps(ax, *shown)
+            log_scale_if_it_helps(ax, *shown)
         ax.set(title=f"{title}: median and quartiles", xlabel="Sequences seen", ylabel=unit)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -275,8 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         path = write_report(args.sweep_dir)
     except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e)
     print(f"Wrote {path}")
 
 
