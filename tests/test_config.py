@@ -319,6 +319,28 @@ def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> Non
     assert_one_sentence(config_error(overrides), setting)
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["model.shift_radius=70"],
+     "model.shift_radius is 70; it must be at most 63 = (memory.N - 1) / 2."),
+    (["model.read_heads=0", "model.write_heads=0"],
+     "model.read_heads and model.write_heads are both 0; an NTM needs a head."),
+    (["controller.kind=gru"], "controller.kind is 'gru'; allowed values are lstm, feedforward."),
+    (["memory.init=zeros"],
+     "memory.init is 'zeros'; allowed values are constant, learned, random."),
+])
+def test_the_models_own_rules_in_the_words_of_the_config(overrides, message) -> None:
+    """``NTMConfig``, ``make_controller`` and ``initial_memory`` own these rules; ``validate``
+    names the settings they come from."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config(overrides))
+    assert str(info.value) == message
+
+
+def test_the_lstm_baseline_ignores_the_groups_it_does_not_read() -> None:
+    """The NTM's rules do not apply to ``model=lstm`` (it has no shift or memory)."""
+    validate(compose_config(["model=lstm", "memory.N=2", "model.shift_radius=5"]))
+
+
 def test_cuda_without_a_gpu_is_a_config_error(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert_one_sentence(config_error(["device=cuda"]), "device")

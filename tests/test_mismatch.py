@@ -150,6 +150,26 @@ def test_resume_with_a_shape_changing_setting_names_it_and_changes_nothing(
     assert snapshot(run_dir) == before
 
 
+LSTM = ("model=lstm", "model.size=8", "model.layers=1")
+
+
+def test_the_lstm_baseline_resumes_with_memory_and_controller_settings_it_does_not_use(
+        tmp_path) -> None:
+    """The LSTM baseline reads neither the controller nor the memory group: a resume with
+    another memory.N or controller is the same run (``ModelEntry.groups``)."""
+    train(tiny(3, *LSTM), tmp_path)
+    trained = OmegaConf.to_container(tiny(3, *LSTM), resolve=True)
+    for override in ("memory.N=64", "controller=feedforward", "memory.init=learned"):
+        other = OmegaConf.to_container(tiny(3, *LSTM, override), resolve=True)
+        assert checkpoint_mismatch(trained, other) is None, override
+    result = train(tiny(6, *LSTM, "memory.N=64"), tmp_path)
+    assert result.step == 6
+    # What the baseline does read is still compared: its size, and the model kind.
+    for override, setting in (("model.size=9", "model.size"), ("model=ntm", "model.kind")):
+        other = OmegaConf.to_container(tiny(3, *LSTM, override), resolve=True)
+        assert checkpoint_mismatch(trained, other)[0] == setting
+
+
 def resumable(copy_run: Path, tmp_path: Path, state: dict) -> Path:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

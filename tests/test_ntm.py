@@ -370,8 +370,8 @@ def test_cuda_matches_cpu(controller, memory_init):
         (dict(read_heads=0, write_heads=0), "heads"),
         (dict(memory_locations=8, shift_radius=4), "shift_radius"),
         (dict(memory_locations=2, shift_radius=1), "shift_radius"),
-        (dict(controller="gru"), "controller"),
-        (dict(memory_init="zeros"), "memory_init"),
+        (dict(controller="gru"), r"controller\.kind"),
+        (dict(memory_init="zeros"), r"memory\.init"),
     ],
 )
 def test_config_rejects_bad_values(overrides, setting):

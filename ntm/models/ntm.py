@@ -25,16 +25,17 @@ from torch import Tensor, nn
 from ntm.math.addressing import address
 from ntm.math.memory import (
     CONSTANT_INIT_VALUE,
-    MEMORY_INITS,
     MemoryState,
+    check_memory_init,
     initial_memory,
     read,
     write,
 )
-from ntm.models.controller import CONTROLLERS, ControllerState, make_controller
+from ntm.models.controller import ControllerState, check_controller_kind, make_controller
 from ntm.models.heads import HeadParameters, Heads
 
-__all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "parameter_count"]
+__all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "SETTINGS", "config_from", "check_config",
+           "from_config", "parameter_count"]
 
 
 @dataclass
@@ -75,22 +76,15 @@ class NTMConfig:
                 raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 0.")
         if self.read_heads + self.write_heads == 0:
             raise ValueError("read_heads and write_heads are both 0; an NTM needs a head.")
-        if 2 * self.shift_radius + 1 > self.memory_locations:
+        if 2 * self.shift_radius + 1 > self.memory_locations:  # 2R + 1 shifts of N locations
             raise ValueError(
-                f"shift_radius {self.shift_radius} allows {2 * self.shift_radius + 1} shifts; "
-                f"it must be at most (memory_locations - 1) / 2 = "
-                f"{(self.memory_locations - 1) // 2}."
+                f"shift_radius is {self.shift_radius}; it must be at most "
+                f"{(self.memory_locations - 1) // 2} = (memory_locations - 1) / 2."
             )
-        if self.controller not in CONTROLLERS:
-            raise ValueError(
-                f"controller is {self.controller!r}; allowed: {', '.join(CONTROLLERS)}."
-            )
+        check_controller_kind(self.controller)
         if self.clip is not None and self.clip <= 0:
             raise ValueError(f"clip is {self.clip}; it must be greater than 0, or None.")
-        if self.memory_init not in MEMORY_INITS:
-            raise ValueError(
-                f"memory_init is {self.memory_init!r}; allowed: {', '.join(MEMORY_INITS)}."
-            )
+        check_memory_init(self.memory_init)
 
 
 class NTMState(NamedTuple):
@@ -233,6 +227,44 @@ def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Te
             mem.reads, mem.memory,
         )
     )
+
+
+#: The config setting behind each ``NTMConfig`` field (conf/model, conf/controller,
+#: conf/memory); the config layer names these settings in ``NTMConfig``'s errors.
+SETTINGS = {
+    "memory_locations": "memory.N",
+    "memory_width": "memory.M",
+    "read_heads": "model.read_heads",
+    "write_heads": "model.write_heads",
+    "controller": "controller.kind",
+    "controller_size": "controller.size",
+    "controller_layers": "controller.layers",
+    "shift_radius": "model.shift_radius",
+    "memory_init": "memory.init",
+    "clip": "model.clip",
+}
+
+
+def config_from(cfg, input_size: int, output_size: int) -> NTMConfig:
+    """The NTM's shapes from a run's config (``cfg.memory.N`` and so on, per ``SETTINGS``)."""
+    def setting(key: str):
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return NTMConfig(input_size, output_size,
+                     **{name: setting(key) for name, key in SETTINGS.items()})
+
+
+def check_config(cfg) -> None:
+    """``NTMConfig``'s rules on a run's config, without building the model (ValueError)."""
+    config_from(cfg, 1, 1)
+
+
+def from_config(cfg, input_size: int, output_size: int) -> NTM:
+    """The NTM a run's config describes (initialised from torch's global RNG)."""
+    return NTM(config_from(cfg, input_size, output_size))
 
 
 def parameter_count(model: nn.Module) -> int:
