@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_config, torch_isolated
+from conftest import TINY, compose_config, torch_isolated, without_timing
 
 from ntm.experiment import checkpoint
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
@@ -51,10 +51,6 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
         return []
     with open(run_dir / "metrics.csv", newline="") as f:
         return [row for row in csv.DictReader(f) if row.get(TIMING[1])]  # complete rows
-
-
-def without_timing(table: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in table]
 
 
 class Attempt:

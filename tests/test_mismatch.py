@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import TINY, assert_one_sentence, compose_config, tiny_run, torch_isolated
 from omegaconf import DictConfig, OmegaConf
 
 import ntm.results.plot
@@ -28,11 +28,11 @@ BATCH = 4  # train.batch_size in TINY
 
 
 def tiny(steps: int, *overrides: str) -> DictConfig:
-    base = TINY
     if "task=associative_recall" in overrides:  # TINY's task.max_length is copy's
         base = [o for o in TINY if not o.startswith("task.")] + ["task.max_items=3"]
-    return compose_config([*base, "train.eval_every=3", f"train.max_sequences={steps * BATCH}",
-                           *overrides])
+        return compose_config([*base, "train.eval_every=3",
+                               f"train.max_sequences={steps * BATCH}", *overrides])
+    return tiny_run(steps, 3, *overrides)
 
 
 @pytest.fixture(scope="module")

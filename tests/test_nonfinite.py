@@ -6,7 +6,6 @@ with the last checkpoint left as it was (and exit status 2 from the command line
 from __future__ import annotations
 
 import copy
-import csv
 import itertools
 import logging
 import math
@@ -17,11 +16,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config
+from conftest import (
+    TINY,
+    assert_one_sentence,
+    compose_config,
+    metrics_rows,
+    saved,
+    tiny_run,
+    without_timing,
+)
 
 import ntm.experiment.loop
 import ntm.experiment.step
-from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_optimizer, build_task
 from ntm.experiment.loop import NonFiniteError, train
 from ntm.experiment.step import first_nonfinite, train_step
@@ -34,17 +40,7 @@ BATCH = 4  # train.batch_size in TINY
 
 
 def tiny(steps: int, *overrides: str):
-    return compose_config([*TINY, "train.eval_every=3", f"train.max_sequences={steps * BATCH}",
-                           *overrides])
-
-
-def rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def saved(run_dir: Path) -> dict:
-    return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
+    return tiny_run(steps, 3, *overrides)
 
 
 def poison_hook(calls: set[int], value: float = math.nan, names=(POISONED,)):
@@ -161,7 +157,7 @@ def test_skipped_steps_are_counted_logged_and_change_nothing(tmp_path, monkeypat
     assert skipped == [f"Step {step} skipped: the gradient of {POISONED} is not finite "
                        f"({in_a_row} in a row)."
                        for step, in_a_row in ((2, 1), (5, 1), (6, 2), (12, 1))]
-    metrics = rows(tmp_path / "poisoned")
+    metrics = metrics_rows(tmp_path / "poisoned")
     assert [int(r["step"]) for r in metrics] == [3, 6, 9, 12]
     assert [int(r["skipped_steps"]) for r in metrics] == [1, 2, 0, 1]
     for row in metrics:  # every interval had a good step, so every cost is finite
@@ -194,7 +190,7 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_pa
     message = str(info.value)
     assert_one_sentence(message, "train.max_bad_steps")
     assert "step 9" in message and POISONED in message
-    assert [int(r["step"]) for r in rows(tmp_path / "stopped")] == [3, 6]
+    assert [int(r["step"]) for r in metrics_rows(tmp_path / "stopped")] == [3, 6]
     stopped = saved(tmp_path / "stopped")
     assert stopped["step"] == 6
     assert sorted(os.listdir(tmp_path / "stopped")) == ["checkpoint.pt", "config.yaml",
@@ -202,9 +198,8 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_pa
 
     monkeypatch.undo()
     train(tiny(12, "train.max_bad_steps=3"), tmp_path / "stopped")
-    timing = ("wall_seconds", "sequences_per_second")
-    assert [{k: v for k, v in r.items() if k not in timing} for r in rows(tmp_path / "stopped")] \
-        == [{k: v for k, v in r.items() if k not in timing} for r in rows(tmp_path / "clean")]
+    assert (without_timing(metrics_rows(tmp_path / "stopped"))
+            == without_timing(metrics_rows(tmp_path / "clean")))
     for name, tensor in saved(tmp_path / "clean")["model"].items():
         assert torch.equal(tensor, saved(tmp_path / "stopped")["model"][name]), name
 

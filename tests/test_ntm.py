@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_distribution
 
 from ntm.math.memory import CONSTANT_INIT_VALUE, MEMORY_INITS, read, write
 from ntm.models.controller import CONTROLLERS
@@ -47,13 +48,6 @@ def randomise(model: NTM, seed: int = 0) -> NTM:
 def inputs(t: int, b: int, n_in: int = 3, seed: int = 0, dtype=F64) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(t, b, n_in, generator=gen, dtype=dtype)
-
-
-def assert_distribution(w: torch.Tensor) -> None:
-    assert torch.isfinite(w).all()
-    assert (w >= 0).all()
-    atol = 1e-12 if w.dtype == F64 else 1e-5
-    torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)), rtol=0, atol=atol)
 
 
 HEAD_COUNTS = [(1, 1), (2, 1), (1, 3), (4, 4), (0, 1), (1, 0)]
@@ -129,8 +123,8 @@ def test_trace_is_consistent_with_read_and_write(controller, read_heads, write_h
         torch.testing.assert_close(trace.memory[step], expected_memory, rtol=0, atol=1e-12)
         expected_reads = read(previous[step], trace.read_weights[step])
         torch.testing.assert_close(trace.reads[step], expected_reads, rtol=0, atol=1e-12)
-    assert_distribution(trace.read_weights)
-    assert_distribution(trace.write_weights)
+    assert_distribution(trace.read_weights, atol_float64=1e-12)
+    assert_distribution(trace.write_weights, atol_float64=1e-12)
     assert ((trace.erase > 0) & (trace.erase < 1)).all()
     assert (trace.add.abs() < 1).all()
     # the heads really write: memory moves away from its initial value
@@ -140,8 +134,8 @@ def test_trace_is_consistent_with_read_and_write(controller, read_heads, write_h
 def test_trace_float32_weightings_are_distributions():
     model = make_model(dtype=torch.float32, read_heads=2, write_heads=2)
     _, trace = model(inputs(8, 4, dtype=torch.float32), trace=True)
-    assert_distribution(trace.read_weights)
-    assert_distribution(trace.write_weights)
+    assert_distribution(trace.read_weights, atol_float64=1e-12)
+    assert_distribution(trace.write_weights, atol_float64=1e-12)
 
 
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
