@@ -1,4 +1,4 @@
-"""Tests of ntm/addressing.py: eqs. 5-9 of Graves et al. (2014).
+"""Tests of ntm/math/addressing.py: eqs. 5-9 of Graves et al. (2014).
 
 Four kinds of check: worked examples computed by hand and written literally; slow Python-loop
 references on random inputs; hypothesis properties; gradcheck and finiteness in extreme cases.

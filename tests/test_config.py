@@ -139,7 +139,7 @@ def test_command_line_wins_over_task_defaults(order) -> None:
 
 # What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
-# unpublished; ntm.models.ntm.parameter_count and ntm.baseline explain ours); RMSProp with momentum
+# unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with momentum
 # 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
 PAPER_TASKS = ("copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort")
 PAPER = {  # experiment: (task, heads, controller kind, size, layers, lr, paper parameters)

@@ -1,4 +1,4 @@
-"""Tests of ntm/controller.py: the LSTM and feedforward controllers and their registry.
+"""Tests of ntm/models/controller.py: the LSTM and feedforward controllers and their registry.
 
 Checks: output and state shapes; the learned initial state (a bias expanded over the batch that
 receives gradient); the LSTM against torch's own ``nn.LSTMCell`` / ``nn.LSTM`` with the same

@@ -1,4 +1,4 @@
-"""The generalisation evaluation (ntm/evaluate.py) on tiny trained runs: the figures equal a
+"""The generalisation evaluation (ntm/results/evaluate.py) on tiny trained runs: the figures equal a
 hand computation on the same sequences, the files, the paper's curve, and the errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of ntm/heads.py: the map from controller output to every head's parameters.
+"""Tests of ntm/models/heads.py: the map from controller output to every head's parameters.
 
 Checks: each parameter lies in its documented range (section 2 of the spec), shapes for several
 head counts and shift radii, the documented layout of the one linear layer (which output feeds

@@ -1,4 +1,4 @@
-"""Tests of ntm/memory.py: reading (eq. 2), writing (eqs. 3-4) and the initial memory."""
+"""Tests of ntm/math/memory.py: reading (eq. 2), writing (eqs. 3-4) and the initial memory."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from ntm.experiment.errors import exit_with
 
 __all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
 
-#: What a run writes into its directory (ntm.train, ntm.checkpoint, Hydra's log and record).
+#: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
 FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, f".{CHECKPOINT_NAME}.tmp", "train.log")
 FOLDERS = (".hydra", "plots", "tensorboard")
 

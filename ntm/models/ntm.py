@@ -4,8 +4,8 @@ Data flow of one step t (Figure 1 of the paper):
 
     controller input  = [x_t, r_{t-1}]                      (external input, previous reads)
     h_t               = controller(controller input)
-    head parameters   = heads(h_t)                          (ntm.heads)
-    w_t               = address(M_{t-1}, w_{t-1}, ...)      (ntm.addressing, eqs. 5-9)
+    head parameters   = heads(h_t)                          (ntm.models.heads)
+    w_t               = address(M_{t-1}, w_{t-1}, ...)      (ntm.math.addressing, eqs. 5-9)
     r_t               = read(M_{t-1}, w_t^read)             (eq. 2)
     M_t               = write(M_{t-1}, w_t^write, e_t, a_t) (eqs. 3-4)
     y_t               = W [h_t, r_t] + b                    (output logits; sigmoid outside)

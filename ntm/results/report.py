@@ -1,6 +1,6 @@
 """Seed statistics of a sweep: ``python -m ntm.report SWEEP_DIR`` (or ``ntm-report``).
 
-Reads every run directory at or under SWEEP_DIR (``ntm.sweep``), groups the runs by the
+Reads every run directory at or under SWEEP_DIR (``ntm.results.sweep``), groups the runs by the
 settings that differ between them other than the seed, and writes ``SWEEP_DIR/report.md``
 with figures in ``SWEEP_DIR/report/``: for each group the runs solved out of the total, the
 median and quartiles of sequences and wall seconds to solve and of the final held-out cost,
