@@ -139,8 +139,8 @@ def test_command_line_wins_over_task_defaults(order) -> None:
 
 # What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
-# unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with momentum
-# 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
+# unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with
+# momentum 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
 PAPER_TASKS = ("copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort")
 PAPER = {  # experiment: (task, heads, controller kind, size, layers, lr, paper parameters)
     "paper_copy_ff": ("copy", 1, "feedforward", 100, 1, 1e-4, 17_162),
@@ -323,7 +323,8 @@ def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> Non
     (["model.shift_radius=70"],
      "model.shift_radius is 70; it must be at most 63 = (memory.N - 1) / 2."),
     (["model.read_heads=0", "model.write_heads=0"],
-     "model.read_heads and model.write_heads are both 0; an NTM needs a head."),
+     "model.read_heads and model.write_heads are both 0; at least one of them must be 1 or "
+     "more."),
     (["controller.kind=gru"], "controller.kind is 'gru'; allowed values are lstm, feedforward."),
     (["memory.init=zeros"],
      "memory.init is 'zeros'; allowed values are constant, learned, random."),

@@ -75,7 +75,8 @@ class NTMConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 0.")
         if self.read_heads + self.write_heads == 0:
-            raise ValueError("read_heads and write_heads are both 0; an NTM needs a head.")
+            raise ValueError("read_heads and write_heads are both 0; at least one of them must "
+                             "be 1 or more.")
         if 2 * self.shift_radius + 1 > self.memory_locations:  # 2R + 1 shifts of N locations
             raise ValueError(
                 f"shift_radius is {self.shift_radius}; it must be at most "
