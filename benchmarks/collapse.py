@@ -25,11 +25,12 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.config import register_configs, validate
-from ntm.metrics import evaluate_batches, training_loss
-from ntm.schedule import warmup_factor
-from ntm.train import CONF_DIR, _seed_everything, held_out_set
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.config import register_configs, validate
+from ntm.experiment.loop import held_out_set, seed_everything
+from ntm.experiment.metrics import evaluate_batches, training_loss
+from ntm.experiment.schedule import warmup_factor
+from ntm.train import CONF_DIR
 
 STEP_FIELDS = ("step", "sequences", "loss", "grad_norm", "update_norm", "key_strength",
                "gate", "sharpening", "shift_max", "update_controller", "update_heads",
@@ -60,7 +61,7 @@ def main() -> None:
         torch.set_num_threads(cfg.train.threads)
     t = cfg.train
     task = build_task(cfg)
-    data_generator = _seed_everything(cfg.seed)
+    data_generator = seed_everything(cfg.seed)
     model = build_model(cfg, task)
     optimizer = build_optimizer(cfg, model.parameters())
     eval_batches = held_out_set(task, cfg, torch.device("cpu"))

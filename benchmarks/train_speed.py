@@ -20,9 +20,9 @@ import time
 
 import torch
 
-from ntm.metrics import training_loss
-from ntm.model import NTM, NTMConfig, parameter_count
-from ntm.train import train_step
+from ntm.experiment.metrics import training_loss
+from ntm.experiment.step import train_step
+from ntm.models.ntm import NTM, NTMConfig, parameter_count
 from tasks import CopyTask
 
 

@@ -47,7 +47,7 @@ def make_task(name: str, **params: object) -> Task:
         ValueError: ``name`` is not registered, a parameter is not one of the task's
             settings, or a value is out of range (each in one sentence naming the setting).
     """
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"task.name is {name!r}; it must be one of: {', '.join(sorted(TASKS))}.")
     cls = TASKS[name]
     settings = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]

@@ -98,10 +98,11 @@ class Task(ABC):
     def optimal_cost(self, batch: Batch) -> Tensor | None:
         """The cost of the Bayes-optimal predictor on ``batch``, or None if the task has none.
 
-        The cost is defined as in ``ntm.metrics.cost_per_sequence``: binary cross-entropy summed
-        over each sequence's scored target bits (mask 1), in bits. Tasks whose targets are a
-        function of the inputs (copy, associative recall) have optimal cost 0 and return None;
-        tasks with random targets (dynamic N-grams) compute it from the batch alone.
+        The cost is defined as in ``ntm.experiment.metrics.cost_per_sequence``: binary
+        cross-entropy summed over each sequence's scored target bits (mask 1), in bits. Tasks
+        whose targets are a function of the inputs (copy, associative recall) have optimal cost
+        0 and return None; tasks with random targets (dynamic N-grams) compute it from the batch
+        alone.
 
         Args:
             batch: a batch of this task, on any device.

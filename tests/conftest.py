@@ -1,8 +1,10 @@
-"""Shared fixtures: composing the Hydra config, tiny settings for runs that train, and an
-isolated torch (one thread, global random states put back afterwards)."""
+"""Shared fixtures and helpers: composing the Hydra config, tiny settings for runs that train,
+an isolated torch (one thread, global random states put back afterwards), and the small
+helpers several test files use (generators, asserts, reading a run's metrics and checkpoint)."""
 
 from __future__ import annotations
 
+import csv
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +16,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from ntm.config import register_configs
+from ntm.experiment import checkpoint
+from ntm.experiment.config import register_configs
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -39,7 +42,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str,
                 *overrides: str) -> Path:
     """A tiny copy run trained in a fresh folder: 4 steps, evaluated twice, lengths 1..3,
     N = 8 (``overrides`` change it); for module-scoped fixtures of tests that read runs."""
-    from ntm.train import train  # the app is imported by the tests that need a run only
+    from ntm.experiment.loop import train  # the app is imported by the tests that need a run only
 
     path = tmp_path_factory.mktemp(name)
     with torch_isolated():
@@ -58,7 +61,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 @contextmanager
 def torch_isolated() -> Iterator[None]:
     """One torch thread (the machine is shared) and the global random states restored, since
-    ``ntm.train.train`` seeds Python, NumPy and torch and sets the thread count."""
+    ``ntm.experiment.loop.train`` seeds Python, NumPy and torch and sets the thread count."""
     threads = torch.get_num_threads()
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     torch.set_num_threads(1)
@@ -113,3 +116,60 @@ def assert_finite_values_and_grads(out, inputs: dict, case: str) -> None:
     for name, x in inputs.items():
         assert x.grad is not None, f"no gradient reaches {name} in {case}"
         assert torch.isfinite(x.grad).all(), f"non-finite gradient of {name} in {case}"
+
+
+# --- Small helpers that several test files share. ---
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``: what tasks draw their sequences from."""
+    return torch.Generator().manual_seed(seed)
+
+
+def stack_padded(sequences: list[list[list[float]]]) -> torch.Tensor:
+    """Per-sequence lists of step rows -> [T, B, width], zero-padded at the end."""
+    steps = max(len(seq) for seq in sequences)
+    out = torch.zeros(steps, len(sequences), len(sequences[0][0]))
+    for b, seq in enumerate(sequences):
+        for t, row in enumerate(seq):
+            out[t, b] = torch.tensor(row)
+    return out
+
+
+def assert_binary(x: torch.Tensor) -> None:
+    """float32 holding only 0s and 1s."""
+    assert x.dtype == torch.float32
+    assert torch.all((x == 0) | (x == 1))
+
+
+def assert_distribution(w: torch.Tensor, atol_float64: float = 1e-9) -> None:
+    """Each row of ``w`` (the last dimension) is a distribution: finite, non-negative, summing
+    to 1 (within ``atol_float64`` in float64, 1e-5 in float32)."""
+    assert torch.isfinite(w).all()
+    assert (w >= 0).all()
+    atol = atol_float64 if w.dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)), rtol=0, atol=atol)
+
+
+def tiny_run(steps: int, eval_every: int, *overrides: str) -> DictConfig:
+    """``TINY`` trained for ``steps`` steps (of ``train.batch_size`` 4), evaluated every
+    ``eval_every`` steps."""
+    return compose_config([*TINY, f"train.eval_every={eval_every}",
+                           f"train.max_sequences={steps * 4}", *overrides])
+
+
+def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of a run's ``metrics.csv`` as written (strings)."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``rows`` without the columns that measure time (they differ between equal runs)."""
+    return [{k: v for k, v in row.items() if k not in ("wall_seconds", "sequences_per_second")}
+            for row in rows]
+
+
+def saved(run_dir: Path) -> dict:
+    """The checkpoint of a run directory."""
+    return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)

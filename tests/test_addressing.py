@@ -1,4 +1,4 @@
-"""Tests of ntm/addressing.py: eqs. 5-9 of Graves et al. (2014).
+"""Tests of ntm/math/addressing.py: eqs. 5-9 of Graves et al. (2014).
 
 Four kinds of check: worked examples computed by hand and written literally; slow Python-loop
 references on random inputs; hypothesis properties; gradcheck and finiteness in extreme cases.
@@ -11,11 +11,11 @@ import math
 
 import pytest
 import torch
-from conftest import assert_finite_values_and_grads
+from conftest import assert_distribution, assert_finite_values_and_grads
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ntm.addressing import (
+from ntm.math.addressing import (
     address,
     content_weights,
     cosine_similarity,
@@ -49,13 +49,6 @@ def random_inputs(seed, b, h, n, m, r, dtype=F64):
         shift_weighting=random_weights(gen, b, h, 2 * r + 1, dtype=dtype),
         gamma=1 + 4 * torch.rand(b, h, generator=gen, dtype=dtype),
     )
-
-
-def assert_distribution(w: torch.Tensor) -> None:
-    assert torch.isfinite(w).all()
-    assert (w >= 0).all()
-    atol = 1e-9 if w.dtype == F64 else 1e-5
-    torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)), rtol=0, atol=atol)
 
 
 # ---------------------------------------------------------------------------------------------

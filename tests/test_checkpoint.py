@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import assert_one_sentence
 
-from ntm import checkpoint
-from ntm.checkpoint import CheckpointError
+from ntm.experiment import checkpoint
+from ntm.experiment.checkpoint import CheckpointError
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

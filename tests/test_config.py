@@ -16,9 +16,9 @@ from conftest import CONF_DIR, assert_one_sentence, compose_config
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.config import ConfigError, TrainConfig, check_overrides, validate
-from ntm.metrics import training_loss
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.config import ConfigError, TrainConfig, check_overrides, validate
+from ntm.experiment.metrics import training_loss
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -140,8 +140,8 @@ def test_command_line_wins_over_task_defaults(order) -> None:
 
 # What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
-# unpublished; ntm.model.parameter_count and ntm.baseline explain ours); RMSProp with momentum
-# 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
+# unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with
+# momentum 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
 PAPER_TASKS = ("copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort")
 PAPER = {  # experiment: (task, heads, controller kind, size, layers, lr, paper parameters)
     "paper_copy_ff": ("copy", 1, "feedforward", 100, 1, 1e-4, 17_162),
@@ -219,7 +219,7 @@ def test_unknown_key_fails_while_composing(override) -> None:
 
 def config_error(overrides: list[str]) -> str:
     """The message of the ``ConfigError`` that ``overrides`` cause, from ``validate`` or
-    ``build_task`` (in that order, as ``ntm.train.train`` checks)."""
+    ``build_task`` (in that order, as ``ntm.experiment.loop.train`` checks)."""
     cfg = compose_config(overrides)
     with pytest.raises(ConfigError) as info:
         validate(cfg)
@@ -321,6 +321,29 @@ BAD_VALUES = [
 )
 def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> None:
     assert_one_sentence(config_error(overrides), setting)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.shift_radius=70"],
+     "model.shift_radius is 70; it must be at most 63 = (memory.N - 1) / 2."),
+    (["model.read_heads=0", "model.write_heads=0"],
+     "model.read_heads and model.write_heads are both 0; at least one of them must be 1 or "
+     "more."),
+    (["controller.kind=gru"], "controller.kind is 'gru'; allowed values are lstm, feedforward."),
+    (["memory.init=zeros"],
+     "memory.init is 'zeros'; allowed values are constant, learned, random."),
+])
+def test_the_models_own_rules_in_the_words_of_the_config(overrides, message) -> None:
+    """``NTMConfig``, ``make_controller`` and ``initial_memory`` own these rules; ``validate``
+    names the settings they come from."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_config(overrides))
+    assert str(info.value) == message
+
+
+def test_the_lstm_baseline_ignores_the_groups_it_does_not_read() -> None:
+    """The NTM's rules do not apply to ``model=lstm`` (it has no shift or memory)."""
+    validate(compose_config(["model=lstm", "memory.N=2", "model.shift_radius=5"]))
 
 
 def test_cuda_without_a_gpu_is_a_config_error(monkeypatch) -> None:

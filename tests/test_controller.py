@@ -1,4 +1,4 @@
-"""Tests of ntm/controller.py: the LSTM and feedforward controllers and their registry.
+"""Tests of ntm/models/controller.py: the LSTM and feedforward controllers and their registry.
 
 Checks: output and state shapes; the learned initial state (a bias expanded over the batch that
 receives gradient); the LSTM against torch's own ``nn.LSTMCell`` / ``nn.LSTM`` with the same
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from ntm.controller import (
+from ntm.models.controller import (
     CONTROLLERS,
     FeedforwardController,
     LSTMController,
@@ -192,7 +192,7 @@ def test_make_controller(kind, cls):
     assert out.shape == (2, 3)
 
 
-@pytest.mark.parametrize("kind", ["gru", "LSTM", "", "ntm.controller.LSTMController"])
+@pytest.mark.parametrize("kind", ["gru", "LSTM", "", "ntm.models.controller.LSTMController"])
 def test_make_controller_unknown_kind(kind):
     with pytest.raises(ValueError, match=r"controller\.kind") as info:
         make_controller(kind, 5, 3, 1)

@@ -8,14 +8,10 @@ from fractions import Fraction
 
 import pytest
 import torch
-from conftest import assert_one_sentence
+from conftest import assert_one_sentence, generator
 
 from tasks import DynamicNGramsTask, make_task
 from tasks.dynamic_ngrams import draw_beta_half, draw_sequences
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def reference_probabilities(bits: list[int]) -> list[Fraction]:

@@ -1,4 +1,4 @@
-"""The generalisation evaluation (ntm/evaluate.py) on tiny trained runs: the figures equal a
+"""The generalisation evaluation (ntm/results/evaluate.py) on tiny trained runs: the figures equal a
 hand computation on the same sequences, the files, the paper's curve, and the errors."""
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from conftest import (
     trained_run,
 )
 
-from ntm.build import build_model, build_task
-from ntm.evaluate import (
+from ntm.experiment.build import build_model, build_task
+from ntm.experiment.metrics import bit_errors_per_sequence, cost_per_sequence
+from ntm.results.evaluate import (
     FIELDS,
     PAPER_CURVES,
     evaluate_sizes,
     main,
     plot_generalisation,
 )
-from ntm.metrics import bit_errors_per_sequence, cost_per_sequence
-from ntm.plot import load_run, paper_model
+from ntm.results.runs import load_run, paper_model
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

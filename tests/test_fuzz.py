@@ -5,8 +5,8 @@ correctly or be refused before any work: by ``validate`` or the task with one se
 the setting (``error: ...`` and exit status 2 on the command line), or by Hydra while
 composing with its own short message and no traceback (exit status 1).
 
-Most of it runs in process (Hydra's compose API, then ``ntm.train.train``); a handful of
-inputs go through the real command line. The longer runs are marked ``slow``.
+Most of it runs in process (Hydra's compose API, then ``ntm.experiment.loop.train``); a
+handful of inputs go through the real command line. The longer runs are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from hydra.errors import CompactHydraException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ntm.checkpoint
-from ntm.config import Config, ConfigError, check_overrides, validate
-from ntm.train import train
+from ntm.experiment import checkpoint
+from ntm.experiment.config import Config, ConfigError, check_overrides, validate
+from ntm.experiment.loop import train
 from tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def check(overrides: list[str]) -> str:
         except ConfigError as e:
             return assert_refused_well(e, overrides)
         assert 1 <= result.step <= 2 and math.isfinite(result.eval_cost), (overrides, result)
-        state = ntm.checkpoint.load(Path(tmp) / "run" / ntm.checkpoint.CHECKPOINT_NAME)
+        state = checkpoint.load(Path(tmp) / "run" / checkpoint.CHECKPOINT_NAME)
         assert state["step"] == result.step
     return "trained"
 

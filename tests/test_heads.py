@@ -1,4 +1,4 @@
-"""Tests of ntm/heads.py: the map from controller output to every head's parameters.
+"""Tests of ntm/models/heads.py: the map from controller output to every head's parameters.
 
 Checks: each parameter lies in its documented range (section 2 of the spec), shapes for several
 head counts and shift radii, the documented layout of the one linear layer (which output feeds
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntm.heads import HeadParameters, Heads
+from ntm.models.heads import HeadParameters, Heads
 
 F64 = torch.float64
 PROPERTY = settings(max_examples=40, deadline=None)

@@ -4,9 +4,10 @@ checkpoint is being written), restarted with the same command each time, and mus
 the metrics and the weights of an uninterrupted run of the same seed; after every kill the
 run directory holds a loadable checkpoint (once the first was written).
 
-The moment inside a checkpoint's write is hit through ``NTM_TEST_CHECKPOINT_PAUSE``:
-``ntm.checkpoint.save`` then waits between writing the temporary file and renaming it over the
-checkpoint, and the test kills the run once this attempt's temporary file has been written.
+The moment inside a checkpoint's write is hit by starting the run through ``PAUSED_TRAIN``,
+which patches ``torch.save`` in the child process so that ``checkpoint.save`` waits between
+writing the temporary file and renaming it over the checkpoint; the test kills the run once
+this attempt's temporary file has been written. Production code has no hook for this.
 """
 
 from __future__ import annotations
@@ -22,16 +23,27 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_config, torch_isolated
+from conftest import TINY, compose_config, torch_isolated, without_timing
 
-import ntm.checkpoint
-from ntm.checkpoint import CHECKPOINT_NAME, PAUSE_ENV
-from ntm.train import train
+from ntm.experiment import checkpoint
+from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS, EVAL_EVERY, BATCH = 300, 5, 4  # 60 evaluations, about 3 s of training
 SETTINGS = [*TINY, f"train.eval_every={EVAL_EVERY}", f"train.max_sequences={STEPS * BATCH}"]
 TIMING = ("wall_seconds", "sequences_per_second")
+# ``python -m ntm.train`` whose checkpoint writes pause for a minute after ``torch.save`` has
+# written the temporary file, before ``checkpoint.save`` renames it (run as ``python -c``).
+PAUSED_TRAIN = """
+import runpy, time, torch
+real_save = torch.save
+def paused_save(*args, **kwargs):
+    real_save(*args, **kwargs)
+    time.sleep(60)
+torch.save = paused_save
+runpy.run_module("ntm.train", run_name="__main__", alter_sys=True)
+"""
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
@@ -41,26 +53,20 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(f) if row.get(TIMING[1])]  # complete rows
 
 
-def without_timing(table: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in table]
-
-
 class Attempt:
     """One start of the run: ``python -m ntm.train`` in the background."""
 
     def __init__(self, run_dir: Path, pause: bool) -> None:
         self.run_dir, self.tmp = run_dir, run_dir / f".{CHECKPOINT_NAME}.tmp"
-        env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
-        env["PYTHONPATH"] = str(REPO)  # this checkout's ntm, wherever pytest runs
-        if pause:
-            env[PAUSE_ENV] = "60"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's ntm, wherever pytest runs
+        command = ["-c", PAUSED_TRAIN] if pause else ["-m", "ntm.train"]
         self.started = time.time_ns()
         self.rows_at_start = len(rows(run_dir))
         self.log_path = run_dir.parent / "attempts.log"
         self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in kill_when
         self.log_start = self.log.tell()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ntm.train", *SETTINGS, f"hydra.run.dir={run_dir}"],
+            [sys.executable, *command, *SETTINGS, f"hydra.run.dir={run_dir}"],
             cwd=run_dir.parent, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def seconds(self, seconds: float) -> Callable[[], bool]:
@@ -129,11 +135,11 @@ def test_killed_anywhere_and_restarted_the_run_ends_as_if_never_killed(tmp_path)
         attempt.kill_when(when(attempt))
         ckpt = run_dir / CHECKPOINT_NAME
         if pause:  # killed in save: the new checkpoint is written but not in place
-            written = ntm.checkpoint.load(attempt.tmp)["step"]
+            written = checkpoint.load(attempt.tmp)["step"]
             assert written == int(rows(run_dir)[-1]["step"])  # its row came first
-            assert not ckpt.exists() or ntm.checkpoint.load(ckpt)["step"] < written, moment
+            assert not ckpt.exists() or checkpoint.load(ckpt)["step"] < written, moment
         if last_step or ckpt.exists():
-            state = ntm.checkpoint.load(ckpt)  # always there, always whole, once written
+            state = checkpoint.load(ckpt)  # always there, always whole, once written
             assert last_step <= state["step"] <= int(rows(run_dir)[-1]["step"]), moment
             last_step = state["step"]
 
@@ -145,7 +151,7 @@ def test_killed_anywhere_and_restarted_the_run_ends_as_if_never_killed(tmp_path)
     assert without_timing(rows(run_dir)) == without_timing(rows(reference))
     assert [int(r["step"]) for r in rows(run_dir)] == list(range(EVAL_EVERY, STEPS + 1,
                                                                EVAL_EVERY))
-    ours, theirs = (ntm.checkpoint.load(d / CHECKPOINT_NAME) for d in (run_dir, reference))
+    ours, theirs = (checkpoint.load(d / CHECKPOINT_NAME) for d in (run_dir, reference))
     for name, tensor in theirs["model"].items():
         assert torch.equal(ours["model"][name], tensor), name
     for index, state in theirs["optimizer"]["state"].items():

@@ -16,8 +16,8 @@ import pytest
 from conftest import CONF_DIR, TINY
 from hydra import compose, initialize_config_dir
 
-from ntm.config import register_configs
-from ntm.threads import available_cpus, choose_threads
+from ntm.experiment.config import register_configs
+from ntm.experiment.threads import available_cpus, choose_threads
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")

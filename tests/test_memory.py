@@ -1,4 +1,4 @@
-"""Tests of ntm/memory.py: reading (eq. 2), writing (eqs. 3-4) and the initial memory."""
+"""Tests of ntm/math/memory.py: reading (eq. 2), writing (eqs. 3-4) and the initial memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import assert_finite_values_and_grads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntm.memory import CONSTANT_INIT_VALUE, initial_memory, read, write
+from ntm.math.memory import CONSTANT_INIT_VALUE, initial_memory, read, write
 
 F64 = torch.float64
 PROPERTY = settings(max_examples=50, deadline=None)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from ntm.metrics import (
+from ntm.experiment.metrics import (
     bit_errors_per_sequence,
     cost_per_sequence,
     evaluate_batches,

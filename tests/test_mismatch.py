@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import TINY, assert_one_sentence, compose_config, tiny_run, torch_isolated
 from omegaconf import DictConfig, OmegaConf
 
-import ntm.checkpoint
-import ntm.plot
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.checkpoint import CheckpointError
-from ntm.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
-from ntm.plot import load_run
-from ntm.train import train
+import ntm.results.plot
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.checkpoint import CheckpointError
+from ntm.experiment.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
+from ntm.experiment.loop import train
+from ntm.results.runs import load_run
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -28,11 +28,11 @@ BATCH = 4  # train.batch_size in TINY
 
 
 def tiny(steps: int, *overrides: str) -> DictConfig:
-    base = TINY
     if "task=associative_recall" in overrides:  # TINY's task.max_length is copy's
         base = [o for o in TINY if not o.startswith("task.")] + ["task.max_items=3"]
-    return compose_config([*base, "train.eval_every=3", f"train.max_sequences={steps * BATCH}",
-                           *overrides])
+        return compose_config([*base, "train.eval_every=3",
+                               f"train.max_sequences={steps * BATCH}", *overrides])
+    return tiny_run(steps, 3, *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +150,38 @@ def test_resume_with_a_shape_changing_setting_names_it_and_changes_nothing(
     assert snapshot(run_dir) == before
 
 
+LSTM = ("model=lstm", "model.size=8", "model.layers=1")
+
+
+def test_the_lstm_baseline_resumes_with_memory_and_controller_settings_it_does_not_use(
+        tmp_path) -> None:
+    """The LSTM baseline reads neither the controller nor the memory group: a resume with
+    another memory.N or controller is the same run (``ModelEntry.groups``)."""
+    train(tiny(3, *LSTM), tmp_path)
+    trained = OmegaConf.to_container(tiny(3, *LSTM), resolve=True)
+    for override in ("memory.N=64", "controller=feedforward", "memory.init=learned"):
+        other = OmegaConf.to_container(tiny(3, *LSTM, override), resolve=True)
+        assert checkpoint_mismatch(trained, other) is None, override
+    result = train(tiny(6, *LSTM, "memory.N=64"), tmp_path)
+    assert result.step == 6
+    # What the baseline does read is still compared: its size, and the model kind.
+    for override, setting in (("model.size=9", "model.size"), ("model=ntm", "model.kind")):
+        other = OmegaConf.to_container(tiny(3, *LSTM, override), resolve=True)
+        assert checkpoint_mismatch(trained, other)[0] == setting
+
+
 def resumable(copy_run: Path, tmp_path: Path, state: dict) -> Path:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_bytes((copy_run / "config.yaml").read_bytes())
-    ntm.checkpoint.save(run_dir / "checkpoint.pt", state)
+    checkpoint.save(run_dir / "checkpoint.pt", state)
     return run_dir
 
 
 @pytest.mark.parametrize("drop", ["optimizer", "random", "config"])
 def test_resume_from_a_checkpoint_not_written_by_training_is_refused(copy_run, tmp_path,
                                                                      drop) -> None:
-    state = ntm.checkpoint.load(copy_run / "checkpoint.pt")
+    state = checkpoint.load(copy_run / "checkpoint.pt")
     del state[drop]
     run_dir = resumable(copy_run, tmp_path, state)
     with pytest.raises(CheckpointError) as info:
@@ -171,7 +191,7 @@ def test_resume_from_a_checkpoint_not_written_by_training_is_refused(copy_run, t
 
 
 def test_resume_from_weights_that_do_not_fit_their_config_is_refused(copy_run, tmp_path) -> None:
-    state = ntm.checkpoint.load(copy_run / "checkpoint.pt")
+    state = checkpoint.load(copy_run / "checkpoint.pt")
     other = tiny(3, "controller.size=9")
     state["model"] = build_model(other, build_task(other)).state_dict()  # config still says 8
     run_dir = resumable(copy_run, tmp_path, state)
@@ -216,7 +236,7 @@ def test_plot_command_refuses_a_mixed_run_in_one_line(copy_run, recall_run, tmp_
                                                       capsys) -> None:
     run_dir = mixed(tmp_path, recall_run, copy_run)
     with pytest.raises(SystemExit) as info:
-        ntm.plot.main([str(run_dir)])
+        ntm.results.plot.main([str(run_dir)])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
@@ -240,7 +260,7 @@ def test_load_run_refuses_a_file_that_is_not_a_checkpoint(copy_run, tmp_path, co
 
 def test_load_run_refuses_a_checkpoint_without_weights(copy_run, tmp_path) -> None:
     run_dir = mixed(tmp_path, copy_run, copy_run)
-    ntm.checkpoint.save(run_dir / "checkpoint.pt", {"step": 3})
+    checkpoint.save(run_dir / "checkpoint.pt", {"step": 3})
     with pytest.raises(CheckpointError) as info:
         load_run(run_dir)
     assert_one_sentence(str(info.value), "model weights")

@@ -6,7 +6,6 @@ with the last checkpoint left as it was (and exit status 2 from the command line
 from __future__ import annotations
 
 import copy
-import csv
 import itertools
 import logging
 import math
@@ -17,12 +16,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config
+from conftest import (
+    TINY,
+    assert_one_sentence,
+    compose_config,
+    metrics_rows,
+    saved,
+    tiny_run,
+    without_timing,
+)
 
-import ntm.checkpoint
-import ntm.train
-from ntm.build import build_model, build_optimizer, build_task
-from ntm.train import NonFiniteError, first_nonfinite, train, train_step
+import ntm.experiment.loop
+import ntm.experiment.step
+from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.loop import NonFiniteError, train
+from ntm.experiment.step import first_nonfinite, train_step
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -32,17 +40,7 @@ BATCH = 4  # train.batch_size in TINY
 
 
 def tiny(steps: int, *overrides: str):
-    return compose_config([*TINY, "train.eval_every=3", f"train.max_sequences={steps * BATCH}",
-                           *overrides])
-
-
-def rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def saved(run_dir: Path) -> dict:
-    return ntm.checkpoint.load(run_dir / ntm.checkpoint.CHECKPOINT_NAME)
+    return tiny_run(steps, 3, *overrides)
 
 
 def poison_hook(calls: set[int], value: float = math.nan, names=(POISONED,)):
@@ -68,14 +66,14 @@ def poison_hook(calls: set[int], value: float = math.nan, names=(POISONED,)):
 def poison_training(monkeypatch, calls: set[int], value: float = math.nan) -> None:
     """Every model ``ntm.train`` builds gets a non-finite gradient of POISONED on the given
     training steps of this process (1-based)."""
-    original = ntm.train.build_model
+    original = ntm.experiment.loop.build_model
 
     def build(cfg, task):
         model = original(cfg, task)
         poison_hook(calls, value)(model)
         return model
 
-    monkeypatch.setattr(ntm.train, "build_model", build)
+    monkeypatch.setattr(ntm.experiment.loop, "build_model", build)
 
 
 def model_and_optimizer(optim: str):
@@ -122,8 +120,8 @@ def test_a_non_finite_gradient_changes_nothing(optim, value) -> None:
 def test_a_non_finite_loss_changes_nothing(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
     before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
-    real = ntm.train.training_loss
-    monkeypatch.setattr(ntm.train, "training_loss", lambda *a: real(*a) * math.inf)
+    real = ntm.experiment.step.training_loss
+    monkeypatch.setattr(ntm.experiment.step, "training_loss", lambda *a: real(*a) * math.inf)
     assert train_step(model, optimizer, batch).nonfinite == "the loss"
     assert_unchanged(model, optimizer, before)
 
@@ -143,7 +141,7 @@ def test_a_gradient_whose_norm_overflows_counts_as_non_finite() -> None:
 
 def test_finite_steps_pass(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
-    loss = ntm.train.training_loss(model(batch.inputs), batch.targets, batch.mask)
+    loss = ntm.experiment.step.training_loss(model(batch.inputs), batch.targets, batch.mask)
     loss.backward()
     assert first_nonfinite(model, loss) is None
 
@@ -159,7 +157,7 @@ def test_skipped_steps_are_counted_logged_and_change_nothing(tmp_path, monkeypat
     assert skipped == [f"Step {step} skipped: the gradient of {POISONED} is not finite "
                        f"({in_a_row} in a row)."
                        for step, in_a_row in ((2, 1), (5, 1), (6, 2), (12, 1))]
-    metrics = rows(tmp_path / "poisoned")
+    metrics = metrics_rows(tmp_path / "poisoned")
     assert [int(r["step"]) for r in metrics] == [3, 6, 9, 12]
     assert [int(r["skipped_steps"]) for r in metrics] == [1, 2, 0, 1]
     for row in metrics:  # every interval had a good step, so every cost is finite
@@ -192,7 +190,7 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_pa
     message = str(info.value)
     assert_one_sentence(message, "train.max_bad_steps")
     assert "step 9" in message and POISONED in message
-    assert [int(r["step"]) for r in rows(tmp_path / "stopped")] == [3, 6]
+    assert [int(r["step"]) for r in metrics_rows(tmp_path / "stopped")] == [3, 6]
     stopped = saved(tmp_path / "stopped")
     assert stopped["step"] == 6
     assert sorted(os.listdir(tmp_path / "stopped")) == ["checkpoint.pt", "config.yaml",
@@ -200,9 +198,8 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_pa
 
     monkeypatch.undo()
     train(tiny(12, "train.max_bad_steps=3"), tmp_path / "stopped")
-    timing = ("wall_seconds", "sequences_per_second")
-    assert [{k: v for k, v in r.items() if k not in timing} for r in rows(tmp_path / "stopped")] \
-        == [{k: v for k, v in r.items() if k not in timing} for r in rows(tmp_path / "clean")]
+    assert (without_timing(metrics_rows(tmp_path / "stopped"))
+            == without_timing(metrics_rows(tmp_path / "clean")))
     for name, tensor in saved(tmp_path / "clean")["model"].items():
         assert torch.equal(tensor, saved(tmp_path / "stopped")["model"][name]), name
 
@@ -224,7 +221,7 @@ def test_bad_steps_in_a_row_are_counted_across_a_resume(tmp_path, monkeypatch) -
 
 
 def test_max_bad_steps_must_be_positive() -> None:
-    from ntm.config import ConfigError, validate
+    from ntm.experiment.config import ConfigError, validate
 
     for value in (0, -1):
         with pytest.raises(ConfigError) as info:
@@ -233,12 +230,12 @@ def test_max_bad_steps_must_be_positive() -> None:
 
 
 def test_command_line_stops_with_one_line_and_exit_status_2(tmp_path) -> None:
-    """``python -m ntm.train`` with a loss made NaN (``ntm.metrics.training_loss`` patched
-    before the module runs)."""
+    """``python -m ntm.train`` with a loss made NaN (``ntm.experiment.metrics.training_loss``
+    patched before the module runs)."""
     script = tmp_path / "nan_train.py"
-    script.write_text("import math, runpy\nimport ntm.metrics\n"
-                      "real = ntm.metrics.training_loss\n"
-                      "ntm.metrics.training_loss = lambda *a: real(*a) * math.nan\n"
+    script.write_text("import math, runpy\nimport ntm.experiment.metrics\n"
+                      "real = ntm.experiment.metrics.training_loss\n"
+                      "ntm.experiment.metrics.training_loss = lambda *a: real(*a) * math.nan\n"
                       "runpy.run_module('ntm.train', run_name='__main__', alter_sys=True)\n")
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = str(REPO)  # this checkout's ntm, wherever pytest runs

@@ -24,22 +24,21 @@ from conftest import (
 from omegaconf import OmegaConf
 from PIL import Image
 
-import ntm.checkpoint
-from ntm.build import build_model, build_task
-from ntm.config import ConfigError
-from ntm.metrics import bit_errors_per_sequence
-from ntm.model import NTM, NTMConfig, Trace
-from ntm.plot import (
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_task
+from ntm.experiment.config import ConfigError
+from ntm.experiment.metrics import bit_errors_per_sequence
+from ntm.experiment.metrics_log import METRICS_FIELDS
+from ntm.models.ntm import NTM, NTMConfig, Trace
+from ntm.results.plot import (
     COLORBAR,
     animate_memory,
-    episode,
-    load_run,
     plot_learning_curves,
     plot_memory_contents,
     plot_memory_use,
     write_run_pictures,
 )
-from ntm.train import METRICS_FIELDS
+from ntm.results.runs import episode, load_run
 from tasks import Batch, CopyTask, make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
@@ -269,7 +268,7 @@ def test_write_run_pictures_on_a_trained_run(run_dir, tmp_path) -> None:
 def test_load_run_takes_a_longer_task_and_a_larger_memory(run_dir) -> None:
     cfg, task, model = load_run(run_dir, ["task.max_length=6", "memory.N=16"])
     assert task.max_length == 6 and model.config.memory_locations == 16
-    trained = ntm.checkpoint.load(run_dir / "checkpoint.pt")["model"]
+    trained = checkpoint.load(run_dir / "checkpoint.pt")["model"]
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, trained[name]), name
     batch, logits, trace = episode(model, task, seed=3, size=6)
@@ -297,7 +296,7 @@ def test_load_run_errors_are_one_sentence(run_dir, tmp_path) -> None:
     cfg = compose_config([*TINY, "memory.init=learned"])
     OmegaConf.save(cfg, learned / "config.yaml")
     trained = build_model(cfg, build_task(cfg)).state_dict()
-    ntm.checkpoint.save(learned / "checkpoint.pt", {"model": trained})
+    checkpoint.save(learned / "checkpoint.pt", {"model": trained})
     assert load_run(learned)[2].config.memory_locations == 8
     grown = load_run(learned, ["memory.N=12"])[2].memory_bias.detach()
     assert grown.shape == (12, 4)
@@ -308,7 +307,7 @@ def test_load_run_errors_are_one_sentence(run_dir, tmp_path) -> None:
     assert_one_sentence(str(error.value), "memory.init=learned")
 
     (learned / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ntm.checkpoint.CheckpointError) as error:
+    with pytest.raises(checkpoint.CheckpointError) as error:
         load_run(learned)
     assert_one_sentence(str(error.value), "checkpoint.pt")
 

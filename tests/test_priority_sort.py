@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_one_sentence
+from conftest import assert_one_sentence, generator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks import Batch, PrioritySortTask, make_task
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def reference(vectors: list[list[float]], priorities: list[float], num_outputs: int) -> Batch:

@@ -7,25 +7,11 @@ import math
 
 import pytest
 import torch
-from conftest import assert_one_sentence
+from conftest import assert_one_sentence, generator, stack_padded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks import Batch, RepeatCopyTask, make_task
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def stack_padded(sequences: list[list[list[float]]]) -> torch.Tensor:
-    """Per-sequence lists of step rows -> [T, B, width], zero-padded at the end."""
-    steps = max(len(seq) for seq in sequences)
-    out = torch.zeros(steps, len(sequences), len(sequences[0][0]))
-    for b, seq in enumerate(sequences):
-        for t, row in enumerate(seq):
-            out[t, b] = torch.tensor(row)
-    return out
 
 
 def reference(

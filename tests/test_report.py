@@ -12,8 +12,8 @@ import pytest
 from conftest import assert_one_sentence, compose_config
 from omegaconf import OmegaConf
 
-from ntm.report import carried_forward, main, quartiles, write_report
-from ntm.sweep import Run, find_run_dirs, group_runs, read_run
+from ntm.results.report import carried_forward, main, quartiles, write_report
+from ntm.results.sweep import Run, find_run_dirs, group_runs, read_run
 
 HEADER = "step,sequences,wall_seconds,train_cost,eval_cost,eval_bit_errors,sequences_per_second"
 

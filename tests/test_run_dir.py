@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import TINY, assert_one_sentence, compose_config
 
-from ntm.config import ConfigError
-from ntm.run_dir import FILES, FOLDERS, check_writable
-from ntm.train import train
+from ntm.experiment.config import ConfigError
+from ntm.experiment.loop import train
+from ntm.experiment.run_dir import FILES, FOLDERS, check_writable
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

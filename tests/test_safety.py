@@ -17,11 +17,11 @@ from conftest import (
     trained_run,
 )
 
-import ntm.checkpoint
-from ntm.checkpoint import CheckpointError
-from ntm.config import ConfigError, validate
-from ntm.plot import load_run
-from ntm.train import train
+from ntm.experiment import checkpoint
+from ntm.experiment.checkpoint import CheckpointError
+from ntm.experiment.config import ConfigError, validate
+from ntm.experiment.loop import train
+from ntm.results.runs import load_run
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -40,7 +40,7 @@ class Payload:
 
 def malicious_checkpoint(path: Path, marker: Path) -> Path:
     """A file that looks like an ntm checkpoint, with the payload inside its dict."""
-    torch.save({"format": ntm.checkpoint.FORMAT, "model": {}, "step": Payload(marker)}, path)
+    torch.save({"format": checkpoint.FORMAT, "model": {}, "step": Payload(marker)}, path)
     return path
 
 
@@ -54,7 +54,7 @@ def test_the_payload_is_live(tmp_path) -> None:
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path) -> None:
     path = malicious_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "marker")
     with pytest.raises(CheckpointError) as info:
-        ntm.checkpoint.load(path)
+        checkpoint.load(path)
     assert_one_sentence(str(info.value), str(path))
     assert not (tmp_path / "marker").exists()
 
@@ -100,7 +100,7 @@ def test_components_are_chosen_by_registered_name_only(override) -> None:
     cfg = compose_config([override])
     with pytest.raises(ConfigError) as info:
         validate(cfg)
-        from ntm.build import build_task
+        from ntm.experiment.build import build_task
 
         build_task(cfg)
     assert_one_sentence(str(info.value), override.split("=")[0])
@@ -111,11 +111,11 @@ def test_nothing_in_the_code_loads_code_from_data() -> None:
     ``_target_`` in conf/ is Hydra's callback that checks the run directory."""
     unsafe = re.compile(r"weights_only\s*=\s*False|pickle\.loads?\(|yaml\.(unsafe_)?load\(|"
                         r"import_module|__import__|(?<![.\w])(eval|exec)\(|instantiate\(")
-    sources = [*REPO.glob("ntm/*.py"), *REPO.glob("tasks/*.py")]
+    sources = [*REPO.glob("ntm/**/*.py"), *REPO.glob("tasks/*.py")]
     assert len(sources) > 10
     for source in sources:
         assert not unsafe.search(source.read_text()), source
-    assert "weights_only=True" in (REPO / "ntm" / "checkpoint.py").read_text()
+    assert "weights_only=True" in (REPO / "ntm" / "experiment" / "checkpoint.py").read_text()
     targets = [line.strip() for path in REPO.glob("conf/**/*.yaml")
                for line in path.read_text().splitlines() if "_target_" in line]
-    assert targets == ["_target_: ntm.run_dir.RunDirCheck"]
+    assert targets == ["_target_: ntm.experiment.run_dir.RunDirCheck"]

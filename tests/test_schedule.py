@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ntm.schedule import PlateauDecay, warmup_factor
+from ntm.experiment.schedule import PlateauDecay, warmup_factor
 
 
 def test_decays_after_patience_evaluations_without_improvement() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ntm.threads import available_cpus, choose_threads, joblib_parallel_runs
+from ntm.experiment.threads import available_cpus, choose_threads, joblib_parallel_runs
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"

@@ -12,40 +12,35 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+from conftest import (
+    TINY,
+    assert_one_sentence,
+    compose_config,
+    metrics_rows,
+    saved,
+    tiny_run,
+    torch_isolated,
+    without_timing,
+)
 from omegaconf import OmegaConf
 
-import ntm.checkpoint
-import ntm.train
-from ntm.build import build_task
-from ntm.config import ConfigError
-from ntm.train import METRICS_FIELDS, RunResult, train
+import ntm.experiment.loop
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_task
+from ntm.experiment.config import ConfigError
+from ntm.experiment.loop import RunResult, train
+from ntm.experiment.metrics_log import METRICS_FIELDS
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
 BATCH = 4  # train.batch_size in TINY
 EVAL_EVERY = 3
 STEPS = 12
-TIMING = ("wall_seconds", "sequences_per_second")
 
 
 def tiny(steps: int = STEPS, *overrides: str):
     """A tiny copy run of ``steps`` steps, evaluated every ``EVAL_EVERY`` steps."""
-    return compose_config([*TINY, f"train.eval_every={EVAL_EVERY}",
-                           f"train.max_sequences={steps * BATCH}", *overrides])
-
-
-def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-
-
-def saved(run_dir: Path) -> dict:
-    return ntm.checkpoint.load(run_dir / ntm.checkpoint.CHECKPOINT_NAME)
+    return tiny_run(steps, EVAL_EVERY, *overrides)
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -82,7 +77,7 @@ def test_smoke(tmp_path) -> None:
     )
     with open(tmp_path / "metrics.csv", newline="") as f:
         assert tuple(next(csv.reader(f))) == METRICS_FIELDS
-    rows = read_rows(tmp_path)
+    rows = metrics_rows(tmp_path)
     assert [int(r["step"]) for r in rows] == [3, 6, 7]
     assert [int(r["sequences"]) for r in rows] == [12, 24, 28]
     for row in rows:
@@ -101,13 +96,13 @@ def test_smoke(tmp_path) -> None:
 def test_reference_run(reference) -> None:
     run_dir, result = reference
     assert result.step == STEPS and not result.solved
-    assert [int(r["step"]) for r in read_rows(run_dir)] == [3, 6, 9, 12]
+    assert [int(r["step"]) for r in metrics_rows(run_dir)] == [3, 6, 9, 12]
 
 
 def test_training_lowers_the_held_out_cost(tmp_path) -> None:
     train(tiny(1, "optim.lr=0.01", "train.eval_every=1"), tmp_path)  # evaluated after 1 step
     train(tiny(40, "optim.lr=0.01", "train.eval_every=40"), tmp_path)
-    first, last = read_rows(tmp_path)
+    first, last = metrics_rows(tmp_path)
     assert int(last["step"]) == 40
     assert float(last["eval_cost"]) < float(first["eval_cost"])
 
@@ -118,7 +113,7 @@ class Killed(Exception):
 
 def kill_after_save(monkeypatch, call: int) -> None:
     """The run dies right after checkpoint number ``call`` is written."""
-    original, calls = ntm.checkpoint.save, []
+    original, calls = checkpoint.save, []
 
     def save(path, state):
         calls.append(1)
@@ -126,12 +121,12 @@ def kill_after_save(monkeypatch, call: int) -> None:
         if len(calls) == call:
             raise Killed
 
-    monkeypatch.setattr(ntm.checkpoint, "save", save)
+    monkeypatch.setattr(ntm.experiment.checkpoint, "save", save)
 
 
 def kill_during_save(monkeypatch, call: int) -> None:
     """The run dies while writing checkpoint number ``call``, after its metrics row."""
-    original, calls = ntm.checkpoint.save, []
+    original, calls = checkpoint.save, []
 
     def save(path, state):
         calls.append(1)
@@ -141,12 +136,12 @@ def kill_during_save(monkeypatch, call: int) -> None:
             raise Killed
         original(path, state)
 
-    monkeypatch.setattr(ntm.checkpoint, "save", save)
+    monkeypatch.setattr(ntm.experiment.checkpoint, "save", save)
 
 
 def kill_after_step(monkeypatch, call: int) -> None:
     """The run dies right after training step number ``call``, between evaluations."""
-    original, calls = ntm.train.train_step, []
+    original, calls = ntm.experiment.loop.train_step, []
 
     def train_step(*args, **kwargs):
         calls.append(1)
@@ -155,7 +150,7 @@ def kill_after_step(monkeypatch, call: int) -> None:
             raise Killed
         return out
 
-    monkeypatch.setattr(ntm.train, "train_step", train_step)
+    monkeypatch.setattr(ntm.experiment.loop, "train_step", train_step)
 
 
 @pytest.mark.parametrize("kill, call, rows_left", [
@@ -170,11 +165,11 @@ def test_resume_after_a_kill_is_exact(reference, tmp_path, monkeypatch, kill, ca
     with pytest.raises(Killed):
         train(tiny(), tmp_path)
     monkeypatch.undo()
-    assert [int(r["step"]) for r in read_rows(tmp_path)] == rows_left
+    assert [int(r["step"]) for r in metrics_rows(tmp_path)] == rows_left
     assert saved(tmp_path)["step"] == 6
 
     result = train(tiny(), tmp_path)
-    assert without_timing(read_rows(tmp_path)) == without_timing(read_rows(reference_dir))
+    assert without_timing(metrics_rows(tmp_path)) == without_timing(metrics_rows(reference_dir))
     assert_same_state(saved(tmp_path), saved(reference_dir))
     assert (result.step, result.eval_cost, result.eval_bit_errors) == (
         reference_result.step, reference_result.eval_cost, reference_result.eval_bit_errors
@@ -186,18 +181,18 @@ def test_resume_with_a_larger_budget_is_exact(reference, tmp_path) -> None:
     reference_dir, _ = reference
     first = train(tiny(6), tmp_path)
     assert first.step == 6
-    assert without_timing(read_rows(tmp_path)) == without_timing(read_rows(reference_dir))[:2]
+    assert without_timing(metrics_rows(tmp_path)) == without_timing(metrics_rows(reference_dir))[:2]
     train(tiny(), tmp_path)
-    assert without_timing(read_rows(tmp_path)) == without_timing(read_rows(reference_dir))
+    assert without_timing(metrics_rows(tmp_path)) == without_timing(metrics_rows(reference_dir))
     assert_same_state(saved(tmp_path), saved(reference_dir))
 
 
 def test_resume_of_a_finished_run_trains_no_more(reference, tmp_path) -> None:
     reference_dir, reference_result = reference
     train(tiny(), tmp_path)
-    rows = read_rows(tmp_path)
+    rows = metrics_rows(tmp_path)
     result = train(tiny(), tmp_path)
-    assert read_rows(tmp_path) == rows
+    assert metrics_rows(tmp_path) == rows
     assert (result.step, result.eval_cost) == (STEPS, reference_result.eval_cost)
 
 
@@ -205,9 +200,9 @@ def test_same_seed_same_metrics_other_seed_differs(reference, tmp_path) -> None:
     reference_dir, _ = reference
     train(tiny(6), tmp_path / "same")
     train(tiny(6, "seed=1"), tmp_path / "other")
-    expected = without_timing(read_rows(reference_dir))[:2]
-    assert without_timing(read_rows(tmp_path / "same")) == expected
-    other = without_timing(read_rows(tmp_path / "other"))
+    expected = without_timing(metrics_rows(reference_dir))[:2]
+    assert without_timing(metrics_rows(tmp_path / "same")) == expected
+    other = without_timing(metrics_rows(tmp_path / "other"))
     for row, ref in zip(other, expected, strict=True):
         assert row["train_cost"] != ref["train_cost"]
         assert row["eval_cost"] != ref["eval_cost"]
@@ -216,11 +211,11 @@ def test_same_seed_same_metrics_other_seed_differs(reference, tmp_path) -> None:
 def test_solved_run_stops_at_the_first_evaluation(tmp_path) -> None:
     result = train(tiny(STEPS, "train.solved_bit_errors=1000"), tmp_path)
     assert result.solved and result.step == EVAL_EVERY
-    assert [int(r["step"]) for r in read_rows(tmp_path)] == [EVAL_EVERY]
+    assert [int(r["step"]) for r in metrics_rows(tmp_path)] == [EVAL_EVERY]
     assert saved(tmp_path)["solved"]
     again = train(tiny(STEPS, "train.solved_bit_errors=1000"), tmp_path)  # resumes, solved
     assert again.solved and again.step == EVAL_EVERY and again.eval_cost == result.eval_cost
-    assert len(read_rows(tmp_path)) == 1
+    assert len(metrics_rows(tmp_path)) == 1
 
 
 @pytest.fixture
@@ -245,7 +240,7 @@ def test_resume_with_changed_settings_is_refused(six_steps, override, setting) -
     assert_one_sentence(str(info.value), setting)
     assert (six_steps / "config.yaml").read_text() == config
     assert saved(six_steps)["step"] == before["step"]
-    assert [int(r["step"]) for r in read_rows(six_steps)] == [3, 6]
+    assert [int(r["step"]) for r in metrics_rows(six_steps)] == [3, 6]
 
 
 def test_resume_with_changed_shape_names_the_key(six_steps) -> None:
@@ -256,7 +251,7 @@ def test_resume_with_changed_shape_names_the_key(six_steps) -> None:
 
 def test_resume_may_change_the_training_budget_and_schedule(six_steps) -> None:
     train(tiny(8, "train.eval_every=2", "train.eval_size=4"), six_steps)
-    assert [int(r["step"]) for r in read_rows(six_steps)] == [3, 6, 8]
+    assert [int(r["step"]) for r in metrics_rows(six_steps)] == [3, 6, 8]
 
 
 def test_resume_with_a_new_learning_rate_uses_it_or_refuses(six_steps) -> None:
@@ -270,7 +265,7 @@ def test_resume_with_a_new_learning_rate_uses_it_or_refuses(six_steps) -> None:
 
 def test_resume_from_a_corrupt_checkpoint_is_a_checkpoint_error(six_steps) -> None:
     (six_steps / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ntm.checkpoint.CheckpointError):
+    with pytest.raises(checkpoint.CheckpointError):
         train(tiny(), six_steps)
 
 
@@ -290,7 +285,7 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
     for name in ("config.yaml", "metrics.csv", "checkpoint.pt"):
         assert (run_dir / name).is_file(), name
     assert OmegaConf.load(run_dir / "config.yaml").train.max_sequences == 24
-    assert [int(r["step"]) for r in read_rows(run_dir)] == [3, 6]
+    assert [int(r["step"]) for r in metrics_rows(run_dir)] == [3, 6]
     assert "Resuming" not in first.stdout + first.stderr
     assert not (tmp_path / "runs").exists()  # nothing written outside hydra.run.dir
 
@@ -300,26 +295,28 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
     assert again.returncode == 0, log
     assert "Resuming" in log and "from step 6" in log, log
     assert "Traceback" not in log
-    assert [int(r["step"]) for r in read_rows(run_dir)] == [3, 6]
+    assert [int(r["step"]) for r in metrics_rows(run_dir)] == [3, 6]
     assert saved(run_dir)["step"] == 6
 
     # A larger budget: it goes on from step 6, not from 0.
     more = run_cli(tmp_path, "train.max_sequences=36")
     assert more.returncode == 0, more.stdout + more.stderr
     assert "from step 6" in more.stdout + more.stderr
-    assert [int(r["step"]) for r in read_rows(run_dir)] == [3, 6, 9]
+    assert [int(r["step"]) for r in metrics_rows(run_dir)] == [3, 6, 9]
     assert saved(run_dir)["step"] == 9
 
 
 def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None:
-    """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too."""
-    import ntm.plot
+    """train.pictures draws at the end; train.plot_every=1 draws at every evaluation too
+    (with the drawing ``python -m ntm.train`` passes)."""
+    import ntm.results.plot
+    from ntm.train import draw_pictures
 
     calls = []
-    real = ntm.plot.write_run_pictures
-    monkeypatch.setattr(ntm.plot, "write_run_pictures",
+    real = ntm.results.plot.write_run_pictures
+    monkeypatch.setattr(ntm.results.plot, "write_run_pictures",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path)
+    train(tiny(7, "train.pictures=true", "train.plot_every=1"), tmp_path, draw=draw_pictures)
     # evaluations at steps 3 and 6 (the one at 7 ends the run), then once at the end
     assert len(calls) == 3
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
@@ -338,8 +335,8 @@ def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None
         train(tiny(8, *overrides), parts)
     monkeypatch.undo()
     train(tiny(8, *overrides), parts)
-    assert without_timing(read_rows(parts)) == without_timing(read_rows(whole))
-    rates = [float(r["learning_rate"]) for r in read_rows(whole)]
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
+    rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
     assert min(rates) < rates[0]  # the decay happened in this run
     for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):
         assert torch.equal(a, b)
@@ -351,7 +348,7 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
     overrides = ("train.warmup_sequences=24", "train.eval_every=1", "optim.lr=0.01")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(tiny(8, *overrides), whole)
-    rates = [float(r["learning_rate"]) for r in read_rows(whole)]
+    rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
     expected = [0.01 * min(1.0, (BATCH * step + 1) / 24) for step in range(8)]
     assert rates == pytest.approx(expected)
     assert rates[0] < rates[-1] == pytest.approx(0.01)
@@ -360,7 +357,7 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
         train(tiny(8, *overrides), parts)
     monkeypatch.undo()
     train(tiny(8, *overrides), parts)
-    assert without_timing(read_rows(parts)) == without_timing(read_rows(whole))
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 
 
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
@@ -388,7 +385,7 @@ def test_n_grams_log_the_held_out_bayes_optimal_cost_beside_the_model_s(tmp_path
     cfg = compose_config([*tiny_not_copy, "task=dynamic_ngrams", "task.length=20",
                           "train.eval_every=2", "train.max_sequences=16", *model])
     train(cfg, tmp_path)
-    rows = read_rows(tmp_path)
+    rows = metrics_rows(tmp_path)
     optimal = {float(row["eval_optimal_cost"]) for row in rows}
     assert len(rows) == 2 and len(optimal) == 1  # one held-out set, one optimal cost
     task = build_task(cfg)

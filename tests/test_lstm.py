@@ -1,4 +1,4 @@
-"""The LSTM baseline (ntm/baseline.py): shapes, the paper's layout and parameter count,
+"""The LSTM baseline (ntm/models/lstm.py): shapes, the paper's layout and parameter count,
 causality, independence of the sequences of a batch, and that it learns."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import compose_config
 
-from ntm.baseline import LSTMBaseline
-from ntm.build import build_model, build_task
-from ntm.metrics import training_loss
+from ntm.experiment.build import build_model, build_task
+from ntm.experiment.metrics import training_loss
+from ntm.models.lstm import LSTMBaseline
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 

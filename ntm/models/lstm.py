@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LSTMBaseline"]
+__all__ = ["LSTMBaseline", "from_config"]
 
 
 class LSTMBaseline(nn.Module):
@@ -66,3 +66,9 @@ class LSTMBaseline(nn.Module):
             below, _ = lstm(layer_input)  # (T, B, hidden)
             outputs.append(below)
         return self.output(torch.cat(outputs, dim=-1))  # (T, B, out)
+
+
+def from_config(cfg, input_size: int, output_size: int) -> LSTMBaseline:
+    """The baseline a run's config describes: ``model.size`` cells in each of ``model.layers``
+    layers (initialised from torch's global RNG)."""
+    return LSTMBaseline(input_size, output_size, cfg.model.size, cfg.model.layers)

@@ -10,9 +10,7 @@ run: what is wrong is recorded in ``Run.problems`` in words, for the report.
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,14 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-__all__ = ["NOT_SETTINGS", "Run", "Outcome", "Group", "find_run_dirs", "read_run",
-           "read_metrics_rows", "read_generalisation", "flatten", "group_runs"]
+from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment.metrics_log import METRICS_NAME, read_columns
 
-RUN_FILES = ("config.yaml", "metrics.csv", "checkpoint.pt")
+__all__ = ["NOT_SETTINGS", "Run", "Outcome", "Group", "find_run_dirs", "read_run",
+           "read_generalisation", "flatten", "group_runs"]
+
+RUN_FILES = ("config.yaml", METRICS_NAME, CHECKPOINT_NAME)
+#: The columns of ``metrics.csv`` (``METRICS_FIELDS``) a report reads.
 METRICS_COLUMNS = ("sequences", "wall_seconds", "eval_cost", "eval_bit_errors")
 GENERALISATION_COLUMNS = ("size", "cost", "bit_errors", "sequences")
 # Keys that differ between runs without changing what they learn: never a group of their own.
@@ -121,46 +123,10 @@ def find_run_dirs(root: Path) -> list[Path]:
     return found
 
 
-def read_metrics_rows(path: Path, columns: Iterable[str] = METRICS_COLUMNS,
-                      ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The ``columns`` of a CSV file, one float per row, and the problems found, in words.
-
-    A last line without its line end was being written when the run stopped and is left out
-    (its numbers may be cut short); rows that do not parse are left out and counted; other
-    columns, and their absence, do not matter.
-    """
-    columns = tuple(columns)
-    values: dict[str, list[float]] = {name: [] for name in columns}
-    problems: list[str] = []
-    lines = path.read_text().splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        problems.append(f"the last line of {path.name} is cut short (the run stopped while "
-                        "writing it) and is left out")
-        lines = lines[:-1]
-    reader = csv.DictReader(lines)
-    missing = [name for name in columns if name not in (reader.fieldnames or [])]
-    if missing:
-        problems.append(f"{path.name} has no column {', '.join(missing)}" if lines
-                        else f"{path.name} is empty")
-        return {name: np.array([]) for name in columns}, problems
-    bad = 0
-    for row in reader:
-        try:
-            parsed = [float(row[name]) for name in columns]
-        except (TypeError, ValueError):
-            bad += 1
-            continue
-        for name, value in zip(columns, parsed, strict=True):
-            values[name].append(value)
-    if bad:
-        problems.append(f"{bad} row(s) of {path.name} do not parse and are left out")
-    return {name: np.array(v) for name, v in values.items()}, problems
-
-
 def read_generalisation(path: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
     """``generalisation.csv``'s columns with one row per size (the last row of a size that
     appears twice), sorted by size; None when it holds no usable row."""
-    columns, problems = read_metrics_rows(path, GENERALISATION_COLUMNS)
+    columns, problems = read_columns(path, GENERALISATION_COLUMNS)
     if not len(columns["size"]):
         return None, problems
     last_row = {size: i for i, size in enumerate(columns["size"])}
@@ -190,9 +156,9 @@ def read_run(path: Path) -> Run:
             config = flatten(OmegaConf.to_container(OmegaConf.load(config_path)))
         except Exception:  # yaml raises many kinds on a damaged file; all mean the same here
             problems.append("config.yaml cannot be read: it is damaged")
-    metrics_path = path / "metrics.csv"
+    metrics_path = path / METRICS_NAME
     if metrics_path.is_file():
-        metrics, found = read_metrics_rows(metrics_path)
+        metrics, found = read_columns(metrics_path, METRICS_COLUMNS)
         problems.extend(found)
     else:
         metrics = {name: np.array([]) for name in METRICS_COLUMNS}

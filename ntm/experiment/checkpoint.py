@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,6 @@ __all__ = ["CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states"
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "ntm-checkpoint-1"
-# Seconds that ``save`` waits between writing its temporary file and renaming it, for the test
-# that kills a run at that moment (tests/test_kill.py); unset, as outside it, nothing waits.
-PAUSE_ENV = "NTM_TEST_CHECKPOINT_PAUSE"
 
 
 class CheckpointError(ValueError):
@@ -63,8 +59,6 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         torch.save({"format": FORMAT, **state}, f)
-        if os.environ.get(PAUSE_ENV):
-            time.sleep(float(os.environ[PAUSE_ENV]))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

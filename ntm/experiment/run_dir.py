@@ -9,7 +9,6 @@ files there, which would otherwise fail with Hydra's traceback.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ntm.checkpoint import CHECKPOINT_NAME
-from ntm.config import ConfigError
+from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment.config import ConfigError
+from ntm.experiment.errors import exit_with
 
 __all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
 
-#: What a run writes into its directory (ntm.train, ntm.checkpoint, Hydra's log and record).
+#: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
 FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, f".{CHECKPOINT_NAME}.tmp", "train.log")
 FOLDERS = (".hydra", "plots", "tensorboard")
 
@@ -69,5 +69,4 @@ class RunDirCheck(Callback):
         try:
             check_writable(path)
         except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            exit_with(e)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["training_loss", "cost_per_sequence", "bit_errors_per_sequence"]
+__all__ = ["training_loss", "cost_per_sequence", "wrong_bits", "bit_errors_per_sequence",
+           "evaluate_batches", "optimal_cost_per_sequence"]
 
 
 def _bce_nats(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -39,15 +40,24 @@ def cost_per_sequence(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     return _bce_nats(logits, targets, mask).sum(dim=(0, 2)) / math.log(2)
 
 
+def wrong_bits(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """The scored bits whose thresholded output (p > 0.5, i.e. logit > 0) is wrong.
+
+    Args: logits, targets, mask: [T, B, W] (or any one shape).
+
+    Returns: bool, the same shape.
+    """
+    return ((logits > 0).to(targets.dtype) != targets) & (mask > 0)
+
+
 def bit_errors_per_sequence(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Scored bits whose thresholded output (p > 0.5, i.e. logit > 0) is wrong, per sequence.
+    """The number of ``wrong_bits`` of each sequence.
 
     Args: logits, targets, mask: [T, B, W].
 
     Returns: [B], float.
     """
-    wrong = ((logits > 0).to(targets.dtype) != targets).to(mask.dtype) * mask
-    return wrong.sum(dim=(0, 2))
+    return wrong_bits(logits, targets, mask).to(mask.dtype).sum(dim=(0, 2))
 
 
 @torch.no_grad()
@@ -60,3 +70,13 @@ def evaluate_batches(model: torch.nn.Module, batches) -> dict[str, float]:
         errors += bit_errors_per_sequence(logits, batch.targets, batch.mask).sum().item()
         count += batch.inputs.shape[1]
     return {"cost": cost / count, "bit_errors": errors / count, "sequences": int(count)}
+
+
+def optimal_cost_per_sequence(task, batches) -> float | None:
+    """The Bayes-optimal predictor's mean cost per sequence (bits) over an iterable of
+    batches of ``task``, or None for a task without one (``Task.optimal_cost``)."""
+    batches = list(batches)
+    costs = [task.optimal_cost(batch) for batch in batches]
+    if costs[0] is None:
+        return None
+    return float(torch.cat(costs).sum()) / sum(batch.inputs.shape[1] for batch in batches)

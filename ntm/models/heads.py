@@ -1,6 +1,6 @@
 """Heads: the linear map from controller output to every head's addressing parameters.
 
-The module only owns the weights of that map; the addressing itself is ``ntm.addressing``.
+The module only owns the weights of that map; the addressing itself is ``ntm.math.addressing``.
 All heads of an NTM (read heads first, then write heads) come out of one linear layer, so a
 step costs one matrix product however many heads there are.
 """

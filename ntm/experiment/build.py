@@ -12,10 +12,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ntm.baseline import LSTMBaseline
-from ntm.config import ConfigError
-from ntm.model import NTM, NTMConfig
-from tasks import TASKS, Task, make_task
+from ntm.experiment.config import ConfigError
+from ntm.models import MODELS
+from tasks import Task, make_task
 
 __all__ = ["MAX_STEPS", "MAX_WIDTH", "build_task", "build_model", "build_optimizer",
            "resolve_device"]
@@ -34,9 +33,7 @@ def build_task(cfg: DictConfig, **overrides: Any) -> Task:
         raise ConfigError(f"task is {params!r}; it must be a task's settings, like task=copy.")
     params.update(overrides)
     name = params.pop("name", None)
-    if not isinstance(name, str) or name not in TASKS:
-        raise ConfigError(f"task.name is {name!r}; it must be one of: {', '.join(sorted(TASKS))}.")
-    try:
+    try:  # the task registry owns the names, each task its settings
         task = make_task(name, **params)
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
@@ -50,33 +47,14 @@ def build_task(cfg: DictConfig, **overrides: Any) -> Task:
     return task
 
 
-def model_config(cfg: DictConfig, task: Task) -> NTMConfig:
-    """The NTM's shapes from the config groups ``model``, ``controller`` and ``memory``."""
-    return NTMConfig(
-        input_size=task.input_width,
-        output_size=task.output_width,
-        memory_locations=cfg.memory.N,
-        memory_width=cfg.memory.M,
-        read_heads=cfg.model.read_heads,
-        write_heads=cfg.model.write_heads,
-        controller=cfg.controller.kind,
-        controller_size=cfg.controller.size,
-        controller_layers=cfg.controller.layers,
-        shift_radius=cfg.model.shift_radius,
-        memory_init=cfg.memory.init,
-        initial_weighting=cfg.memory.initial_weighting,
-        clip=cfg.model.clip,
-    )
-
-
 def build_model(cfg: DictConfig, task: Task) -> nn.Module:
-    """The model ``cfg.model.kind`` sized for ``task`` (initialised from torch's global RNG):
-    the NTM, or the LSTM baseline (``model=lstm``, sized by ``model.size``/``model.layers``)."""
-    if cfg.model.kind == "ntm":
-        return NTM(model_config(cfg, task))
-    if cfg.model.kind == "lstm":
-        return LSTMBaseline(task.input_width, task.output_width, cfg.model.size, cfg.model.layers)
-    raise ConfigError(f"model.kind is {cfg.model.kind!r}; allowed values are ntm, lstm.")
+    """The model ``cfg.model.kind`` (a name in ``ntm.models.MODELS``) sized for ``task``,
+    initialised from torch's global RNG: the NTM, or the LSTM baseline (``model=lstm``, sized
+    by ``model.size``/``model.layers``)."""
+    if cfg.model.kind not in MODELS:
+        raise ConfigError(f"model.kind is {cfg.model.kind!r}; allowed values are "
+                          f"{', '.join(MODELS)}.")
+    return MODELS[cfg.model.kind].build(cfg, task.input_width, task.output_width)
 
 
 def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:

@@ -4,8 +4,8 @@ Data flow of one step t (Figure 1 of the paper):
 
     controller input  = [x_t, r_{t-1}]                      (external input, previous reads)
     h_t               = controller(controller input)
-    head parameters   = heads(h_t)                          (ntm.heads)
-    w_t               = address(M_{t-1}, w_{t-1}, ...)      (ntm.addressing, eqs. 5-9)
+    head parameters   = heads(h_t)                          (ntm.models.heads)
+    w_t               = address(M_{t-1}, w_{t-1}, ...)      (ntm.math.addressing, eqs. 5-9)
     r_t               = read(M_{t-1}, w_t^read)             (eq. 2)
     M_t               = write(M_{t-1}, w_t^write, e_t, a_t) (eqs. 3-4)
     y_t               = W [h_t, r_t] + b                    (output logits; sigmoid outside)
@@ -22,20 +22,21 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ntm.addressing import address
-from ntm.controller import CONTROLLERS, ControllerState, make_controller
-from ntm.heads import HeadParameters, Heads
-from ntm.memory import (
+from ntm.math.addressing import address
+from ntm.math.memory import (
     CONSTANT_INIT_VALUE,
-    INITIAL_WEIGHTINGS,
-    MEMORY_INITS,
     MemoryState,
+    check_initial_weighting,
+    check_memory_init,
     initial_memory,
     read,
     write,
 )
+from ntm.models.controller import ControllerState, check_controller_kind, make_controller
+from ntm.models.heads import HeadParameters, Heads
 
-__all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "parameter_count"]
+__all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "SETTINGS", "config_from", "check_config",
+           "from_config", "parameter_count"]
 
 
 @dataclass
@@ -46,7 +47,7 @@ class NTMConfig:
     memory_locations / memory_width: N and M of the memory matrix.
     read_heads / write_heads: number of heads of each kind (the paper's "heads" counts
         read/write pairs).
-    controller: a name in ``ntm.controller.CONTROLLERS``; controller_size and
+    controller: a name in ``ntm.models.controller.CONTROLLERS``; controller_size and
         controller_layers its width and depth.
     shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
     memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
@@ -78,28 +79,18 @@ class NTMConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 0.")
         if self.read_heads + self.write_heads == 0:
-            raise ValueError("read_heads and write_heads are both 0; an NTM needs a head.")
-        if 2 * self.shift_radius + 1 > self.memory_locations:
+            raise ValueError("read_heads and write_heads are both 0; at least one of them must "
+                             "be 1 or more.")
+        if 2 * self.shift_radius + 1 > self.memory_locations:  # 2R + 1 shifts of N locations
             raise ValueError(
-                f"shift_radius {self.shift_radius} allows {2 * self.shift_radius + 1} shifts; "
-                f"it must be at most (memory_locations - 1) / 2 = "
-                f"{(self.memory_locations - 1) // 2}."
+                f"shift_radius is {self.shift_radius}; it must be at most "
+                f"{(self.memory_locations - 1) // 2} = (memory_locations - 1) / 2."
             )
-        if self.controller not in CONTROLLERS:
-            raise ValueError(
-                f"controller is {self.controller!r}; allowed: {', '.join(CONTROLLERS)}."
-            )
+        check_controller_kind(self.controller)
         if self.clip is not None and self.clip <= 0:
             raise ValueError(f"clip is {self.clip}; it must be greater than 0, or None.")
-        if self.memory_init not in MEMORY_INITS:
-            raise ValueError(
-                f"memory_init is {self.memory_init!r}; allowed: {', '.join(MEMORY_INITS)}."
-            )
-        if self.initial_weighting not in INITIAL_WEIGHTINGS:
-            raise ValueError(
-                f"initial_weighting is {self.initial_weighting!r}; allowed: "
-                f"{', '.join(INITIAL_WEIGHTINGS)}."
-            )
+        check_memory_init(self.memory_init)
+        check_initial_weighting(self.initial_weighting)
 
 
 class NTMState(NamedTuple):
@@ -254,6 +245,45 @@ def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Te
     )
 
 
+#: The config setting behind each ``NTMConfig`` field (conf/model, conf/controller,
+#: conf/memory); the config layer names these settings in ``NTMConfig``'s errors.
+SETTINGS = {
+    "memory_locations": "memory.N",
+    "memory_width": "memory.M",
+    "read_heads": "model.read_heads",
+    "write_heads": "model.write_heads",
+    "controller": "controller.kind",
+    "controller_size": "controller.size",
+    "controller_layers": "controller.layers",
+    "shift_radius": "model.shift_radius",
+    "memory_init": "memory.init",
+    "initial_weighting": "memory.initial_weighting",
+    "clip": "model.clip",
+}
+
+
+def config_from(cfg, input_size: int, output_size: int) -> NTMConfig:
+    """The NTM's shapes from a run's config (``cfg.memory.N`` and so on, per ``SETTINGS``)."""
+    def setting(key: str):
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return NTMConfig(input_size, output_size,
+                     **{name: setting(key) for name, key in SETTINGS.items()})
+
+
+def check_config(cfg) -> None:
+    """``NTMConfig``'s rules on a run's config, without building the model (ValueError)."""
+    config_from(cfg, 1, 1)
+
+
+def from_config(cfg, input_size: int, output_size: int) -> NTM:
+    """The NTM a run's config describes (initialised from torch's global RNG)."""
+    return NTM(config_from(cfg, input_size, output_size))
+
+
 def parameter_count(model: nn.Module) -> int:
     """Number of trained parameters (buffers such as a constant memory bias excluded).
 
@@ -282,7 +312,7 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def main() -> None:
-    """``python -m ntm.model``: the parameter counts of the paper's copy settings."""
+    """``python -m ntm.models.ntm``: the parameter counts of the paper's copy settings."""
     for controller, paper in (("lstm", 67_561), ("feedforward", 17_162)):
         for init in ("constant", "learned"):
             model = NTM(NTMConfig(9, 8, controller=controller, memory_init=init))

@@ -2,14 +2,19 @@
 
 The YAML files under ``conf/`` fill these dataclasses; Hydra rejects a value of the wrong
 type (``memory.N=abc``) while composing. ``validate`` then checks what types cannot
-(``memory.N=0``, ``optim.lr=nan``, a shift radius too large for the memory, a size that would
-ask for terabytes, a key added with ``+`` that no code reads) and raises a ``ConfigError``
-whose message is one sentence naming the setting and what is allowed.
+(``memory.N=0``, ``optim.lr=nan``, a size that would ask for terabytes, a key added with ``+``
+that no code reads, settings of one group that must agree with another) and raises a
+``ConfigError`` whose message is one sentence naming the setting and what is allowed. The
+rules of a domain live with its constructor (a shift radius too large for the memory in
+``NTMConfig``, controller kinds in ``make_controller``, memory initialisations in
+``initial_memory``, task names and settings in ``tasks.make_task``); ``validate`` asks them
+and puts their ValueError into the words of the config.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -22,13 +27,11 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ntm.controller import CONTROLLERS
-from ntm.memory import INITIAL_WEIGHTINGS, MEMORY_INITS
+from ntm.models import MODEL_GROUPS, MODELS
 
 __all__ = [
     "ConfigError",
     "Config",
-    "MODELS",
     "OPTIMIZERS",
     "DEVICES",
     "LIMITS",
@@ -39,7 +42,6 @@ __all__ = [
     "register_configs",
 ]
 
-MODELS = ("ntm", "lstm")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -217,11 +219,11 @@ def validate(cfg: DictConfig) -> None:
     """Checks every value a user can set; raises ``ConfigError`` on the first bad one.
 
     Task parameters are checked by the task's own constructor (``tasks.make_task``), and the
-    length of its sequences by ``ntm.build.build_task``.
+    length of its sequences by ``ntm.experiment.build.build_task``.
     """
     _resolvable(cfg)
     _known_keys(cfg)
-    _choice(cfg, "model.kind", MODELS)
+    _choice(cfg, "model.kind", list(MODELS))
     if cfg.model.kind == "lstm":
         for key in ("model.size", "model.layers"):
             value = _get(cfg, key)
@@ -233,9 +235,6 @@ def validate(cfg: DictConfig) -> None:
             if _get(cfg, key) is not None:
                 raise ConfigError(f"{key} is set but model.kind is {cfg.model.kind!r}; it "
                                   "applies to model=lstm only (size the NTM with controller.*).")
-    _choice(cfg, "controller.kind", list(CONTROLLERS))
-    _choice(cfg, "memory.init", MEMORY_INITS)
-    _choice(cfg, "memory.initial_weighting", INITIAL_WEIGHTINGS)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
@@ -254,18 +253,7 @@ def validate(cfg: DictConfig) -> None:
         if not 0 <= _get(cfg, key) <= LIMITS[key]:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
                               f"{LIMITS[key]}.")
-    if cfg.model.shift_radius < 0:
-        raise ConfigError(f"model.shift_radius is {cfg.model.shift_radius}; "
-                          "it must be 0 or more.")
-    if cfg.model.read_heads + cfg.model.write_heads == 0:
-        raise ConfigError("model.read_heads and model.write_heads are both 0; "
-                          "at least one of them must be 1 or more.")
-    if 2 * cfg.model.shift_radius + 1 > cfg.memory.N:
-        raise ConfigError(
-            f"model.shift_radius is {cfg.model.shift_radius}, which needs "
-            f"{2 * cfg.model.shift_radius + 1} memory locations; with memory.N = {cfg.memory.N} "
-            f"it must be at most {(cfg.memory.N - 1) // 2}."
-        )
+    _model_rules(cfg)
     if not 0 <= cfg.optim.momentum < 1:
         raise ConfigError(f"optim.momentum is {cfg.optim.momentum}; it must be in [0, 1).")
     for key in ("optim.beta1", "optim.beta2"):
@@ -291,6 +279,20 @@ def validate(cfg: DictConfig) -> None:
                               "use device=cpu or device=auto.")
 
 
+def _model_rules(cfg: DictConfig) -> None:
+    """The rules of the model's own constructor (``ModelEntry.check``), its ValueError put in
+    the config's words: each of its names becomes the setting it comes from."""
+    entry = MODELS[cfg.model.kind]
+    if entry.check is None:
+        return
+    try:
+        entry.check(cfg)
+    except ValueError as e:
+        names = "|".join(sorted(entry.settings, key=len, reverse=True))
+        message = re.sub(rf"(?<![\w.])({names})(?![\w.])", lambda m: entry.settings[m[1]], str(e))
+        raise ConfigError(message) from None
+
+
 def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | None:
     """The first leaf setting (dotted key) where two config trees differ, or None; a section's
     ``name`` or ``kind`` comes first, so another task is reported as such."""
@@ -306,8 +308,15 @@ def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | No
 def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
     """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
     saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
-    value) of the first difference, or None."""
+    value) of the first difference, or None. Groups the trained model does not read
+    (``ModelEntry.groups``: the LSTM baseline reads neither controller nor memory) are not
+    compared."""
+    model = trained.get("model")
+    kind = model.get("kind") if isinstance(model, dict) else None
+    unused = set(MODEL_GROUPS) - set(MODELS[kind].groups) if kind in MODELS else set()
     for key in CHECKPOINT_SETTINGS:
+        if key.split(".")[0] in unused:
+            continue
         old, new = trained, current
         for part in key.split("."):
             old = old.get(part) if isinstance(old, dict) else None

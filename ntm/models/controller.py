@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CONTROLLERS", "LSTMController", "FeedforwardController", "make_controller"]
+__all__ = ["CONTROLLERS", "LSTMController", "FeedforwardController", "check_controller_kind",
+           "make_controller"]
 
 #: A controller's state: for the LSTM (h_1, c_1, ..., h_L, c_L), each [B, size]; empty for
 #: the feedforward controller.
@@ -70,10 +71,15 @@ CONTROLLERS: dict[str, type[nn.Module]] = {
 }
 
 
-def make_controller(kind: str, input_size: int, size: int, layers: int) -> nn.Module:
-    """The controller registered under ``kind``; a ValueError names the allowed kinds."""
+def check_controller_kind(kind: str) -> None:
+    """The one rule for ``kind``: a name in ``CONTROLLERS``; a ValueError names them."""
     if kind not in CONTROLLERS:
         raise ValueError(
             f"controller.kind is {kind!r}; allowed values are {', '.join(CONTROLLERS)}."
         )
+
+
+def make_controller(kind: str, input_size: int, size: int, layers: int) -> nn.Module:
+    """The controller registered under ``kind``; a ValueError names the allowed kinds."""
+    check_controller_kind(kind)
     return CONTROLLERS[kind](input_size, size, layers)

@@ -13,11 +13,13 @@ from torch import Tensor
 __all__ = [
     "MEMORY_INITS",
     "INITIAL_WEIGHTINGS",
+    "check_initial_weighting",
     "CONSTANT_INIT_VALUE",
     "MemoryState",
     "read",
     "write",
     "initial_memory",
+    "check_memory_init",
 ]
 
 #: The memory initialisations ``initial_memory`` knows.
@@ -83,6 +85,19 @@ def write(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor
     return memory * retained + weights.transpose(1, 2) @ add  # eq. 4, (B, N, M)
 
 
+def check_memory_init(init: str) -> None:
+    """The one rule for ``init``: a name in ``MEMORY_INITS``; a ValueError names them."""
+    if init not in MEMORY_INITS:
+        raise ValueError(f"memory.init is {init!r}; allowed values are {', '.join(MEMORY_INITS)}.")
+
+
+def check_initial_weighting(initial_weighting: str) -> None:
+    """The one rule for the heads' ``w_0``: a name in ``INITIAL_WEIGHTINGS``."""
+    if initial_weighting not in INITIAL_WEIGHTINGS:
+        raise ValueError(f"memory.initial_weighting is {initial_weighting!r}; allowed values are "
+                         f"{', '.join(INITIAL_WEIGHTINGS)}.")
+
+
 def initial_memory(
     init: str, bias: Tensor, batch_size: int, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -101,12 +116,9 @@ def initial_memory(
     Returns:
         [B, N, M].
     """
+    check_memory_init(init)
     if init in ("constant", "learned"):
         return bias.unsqueeze(0).expand(batch_size, *bias.shape)
-    if init == "random":
-        n, m = bias.shape
-        noise = torch.randn(
-            batch_size, n, m, generator=generator, device=bias.device, dtype=bias.dtype
-        )
-        return noise / m**0.5
-    raise ValueError(f"memory.init is {init!r}; allowed values are {', '.join(MEMORY_INITS)}.")
+    n, m = bias.shape  # init == "random"
+    noise = torch.randn(batch_size, n, m, generator=generator, device=bias.device, dtype=bias.dtype)
+    return noise / m**0.5

@@ -1,0 +1,269 @@
+"""The training loop behind ``python -m ntm.train`` (the command line is ``ntm/train.py``).
+
+Trains on batches of mixed-length sequences, evaluates on a fixed held-out set every
+``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
+evaluation, and stops when the task is solved or the budget is spent. Started on a run
+directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
+
+A step whose loss or gradients are not finite is skipped (``first_nonfinite``): parameters and
+optimizer state stay as they were, the step is logged and counted in the ``skipped_steps``
+column (steps skipped since the previous row), and ``train.max_bad_steps`` such steps in a row
+stop the run with a ``NonFiniteError``, leaving the last checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_optimizer, build_task, resolve_device
+from ntm.experiment.config import validate
+from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
+from ntm.experiment.metrics_log import MetricsLog
+from ntm.experiment.run_dir import check_writable
+from ntm.experiment.schedule import PlateauDecay, warmup_factor
+from ntm.experiment.state import TrainState
+from ntm.experiment.step import StepResult, train_step
+from tasks import Batch, Task
+
+__all__ = ["Draw", "NonFiniteError", "RunResult", "held_out_set", "seed_everything", "train"]
+
+log = logging.getLogger("ntm.train")
+
+#: Draws a run's pictures: (run directory, config, model, task).
+Draw = Callable[[Path, DictConfig, torch.nn.Module, Task], None]
+
+
+class NonFiniteError(RuntimeError):
+    """``train.max_bad_steps`` steps in a row had a non-finite loss or gradient; the message
+    says where, in one sentence."""
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    solved: bool
+    step: int
+    sequences: int
+    wall_seconds: float
+    eval_cost: float
+    eval_bit_errors: float
+
+
+@dataclass
+class _Window:
+    """What happened since the last row of ``metrics.csv``."""
+
+    train_cost: float = 0.0  # summed over the sequences of finite steps ...
+    cost_seen: int = 0  # ... which are these many
+    seen: int = 0  # sequences trained on, skipped steps included
+    seconds: float = 0.0  # spent in training steps (not evaluating)
+    skipped: int = 0  # steps skipped (non-finite loss or gradient)
+
+
+def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> RunResult:
+    """Trains (or resumes) the run described by ``cfg`` in ``run_dir``. ``draw`` draws the
+    run's pictures where ``train.pictures`` and ``train.plot_every`` ask for them (``ntm.train``
+    passes ``draw_pictures``; pictures belong to ``ntm.results``, above this module)."""
+    run_dir, t = Path(run_dir), cfg.train
+    validate(cfg)
+    task = build_task(cfg)
+    check_writable(run_dir)
+    device = resolve_device(cfg.device)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    state = _initial_state(cfg, task, device)
+    eval_batches = held_out_set(task, cfg, device)
+    eval_optimal = optimal_cost_per_sequence(task, eval_batches)
+    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
+    resume_step = None
+    if ckpt_path.exists():
+        # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
+        state.load_state_dict(checkpoint.load(ckpt_path), origin=ckpt_path)
+        resume_step = state.step
+        log.info("Resuming %s from step %d (%d sequences).", run_dir, state.step,
+                 state.sequences)
+    # Solved by this run's threshold, which may be stricter than the checkpoint's.
+    state.solved = _solved(state.last_eval, t.solved_bit_errors)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
+
+    def out_of_budget() -> bool:
+        return (state.solved or state.sequences >= t.max_sequences
+                or state.wall_seconds >= max_seconds)
+
+    metrics = MetricsLog(run_dir, resume_step, state.sequences)
+    bar = _progress_bar(cfg, state.sequences)
+    session_start = time.perf_counter() - state.wall_seconds
+    window = _Window()
+    try:
+        with logging_redirect_tqdm() if not bar.disable else nullcontext():
+            while not out_of_budget():
+                started = time.perf_counter()
+                _warm_up(state, cfg)
+                batch = task.sample_batch(state.data_generator, t.batch_size).to(device)
+                result = train_step(state.model, state.optimizer, batch, t.clip_grad_value,
+                                    t.clip_grad_norm)
+                cost = _count_step(state, window, result, batch, cfg)
+                state.sequences += t.batch_size
+                window.seconds += time.perf_counter() - started
+                state.wall_seconds = time.perf_counter() - session_start
+                bar.update(t.batch_size)
+                bar.set_postfix(step=state.step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
+
+                if state.step % t.eval_every == 0 or out_of_budget():
+                    _evaluate(state, eval_batches, cfg)
+                    state.wall_seconds = time.perf_counter() - session_start
+                    _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
+                    window = _Window()
+                    evaluations = state.step // t.eval_every
+                    drawing_due = t.plot_every and evaluations % t.plot_every == 0
+                    if draw and t.pictures and drawing_due and not out_of_budget():
+                        draw(run_dir, cfg, state.model, task)
+    finally:
+        bar.close()
+        metrics.close()
+    if draw and t.pictures:
+        draw(run_dir, cfg, state.model, task)
+    return _result(state, task, t.solved_bit_errors)
+
+
+def _warm_up(state: TrainState, cfg: DictConfig) -> None:
+    """During ``train.warmup_sequences`` (and one step after, to restore the full rate), set
+    the learning rate of the next step to its warm-up fraction."""
+    if state.sequences < cfg.train.warmup_sequences + cfg.train.batch_size:
+        base = state.lr_decay.lr if state.lr_decay is not None else cfg.optim.lr
+        for group in state.optimizer.param_groups:
+            group["lr"] = base * warmup_factor(state.sequences, cfg.train.warmup_sequences)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainState:
+    """A fresh run: seeded, the model initialised from the seed, the optimizer built."""
+    data_generator = seed_everything(cfg.seed)
+    model = build_model(cfg, task).to(device)
+    optimizer = build_optimizer(cfg, model.parameters())
+    t = cfg.train
+    decay = None
+    if t.lr_decay_patience:
+        decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
+    return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
+                      decay)
+
+
+def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
+    """The fixed evaluation batches, drawn from ``train.eval_seed`` (not the run's seed)."""
+    generator = torch.Generator().manual_seed(cfg.train.eval_seed)
+    sizes = [cfg.train.eval_batch_size] * (cfg.train.eval_size // cfg.train.eval_batch_size)
+    if cfg.train.eval_size % cfg.train.eval_batch_size:
+        sizes.append(cfg.train.eval_size % cfg.train.eval_batch_size)
+    return [task.sample_batch(generator, size).to(device) for size in sizes]
+
+
+def _solved(last_eval: dict[str, float], threshold: float | None) -> bool:
+    return threshold is not None and last_eval["bit_errors"] <= threshold
+
+
+def _progress_bar(cfg: DictConfig, sequences: int) -> tqdm:
+    """On a terminal only: never in CI, never with ``train.progress=false``."""
+    progress_on = cfg.train.progress and not os.environ.get("CI")
+    return tqdm(total=cfg.train.max_sequences, initial=sequences, unit="seq", dynamic_ncols=True,
+                disable=None if progress_on else True)
+
+
+def _count_step(state: TrainState, window: _Window, result: StepResult, batch: Batch,
+                cfg: DictConfig) -> float:
+    """Counts one step taken (or skipped); returns its summed cost, NaN when skipped. Raises
+    ``NonFiniteError`` when it is the ``train.max_bad_steps``-th skipped in a row."""
+    batch_size, limit = cfg.train.batch_size, cfg.train.max_bad_steps
+    state.step += 1
+    window.seen += batch_size
+    if result.nonfinite is None:
+        state.bad_steps_in_a_row = 0
+        cost = cost_per_sequence(result.logits, batch.targets, batch.mask).sum().item()
+        window.train_cost += cost
+        window.cost_seen += batch_size
+        return cost
+    state.bad_steps_in_a_row += 1
+    window.skipped += 1
+    log.warning("Step %d skipped: %s is not finite (%d in a row).", state.step, result.nonfinite,
+                state.bad_steps_in_a_row)
+    if state.bad_steps_in_a_row >= limit:
+        raise NonFiniteError(
+            f"training stopped at step {state.step} after {limit} steps in a row with a "
+            f"non-finite loss or gradient (train.max_bad_steps = {limit}; the last: "
+            f"{result.nonfinite}), leaving the last checkpoint as it was; resume with a lower "
+            "optim.lr or tighter clipping.")
+    return math.nan
+
+
+def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> None:
+    """Evaluates on the held-out set; records whether the task is solved."""
+    state.model.eval()
+    state.last_eval = evaluate_batches(state.model, eval_batches)
+    state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
+
+
+def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: Path,
+            eval_optimal: float | None, cfg: DictConfig) -> None:
+    """After an evaluation: lets the learning-rate decay see the held-out cost, writes the row
+    of ``metrics.csv`` (with the rate the window trained with) and the checkpoint, logs."""
+    last = state.last_eval
+    row = {
+        "step": state.step, "sequences": state.sequences,
+        "wall_seconds": round(state.wall_seconds, 3),
+        "train_cost": window.train_cost / window.cost_seen if window.cost_seen else math.nan,
+        "eval_cost": last["cost"], "eval_bit_errors": last["bit_errors"],
+        "eval_optimal_cost": "" if eval_optimal is None else eval_optimal,
+        "sequences_per_second": round(window.seen / window.seconds, 2),
+        "learning_rate": state.optimizer.param_groups[0]["lr"],
+        "skipped_steps": window.skipped,
+    }
+    decay = state.lr_decay
+    if decay is not None and decay.step(last["cost"]):
+        decay.apply(state.optimizer)
+        log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
+                 cfg.train.lr_decay_patience, decay.lr)
+    metrics.write(row)
+    checkpoint.save(ckpt_path, state.state_dict())
+    log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq%s, %.3f bit "
+             "errors/seq; train cost %.3f; %.0f seq/s", state.step, state.sequences,
+             state.wall_seconds, last["cost"],
+             "" if eval_optimal is None else f" (Bayes-optimal {eval_optimal:.3f})",
+             last["bit_errors"], row["train_cost"], row["sequences_per_second"])
+
+
+def _result(state: TrainState, task: Task, threshold: float | None) -> RunResult:
+    """How the run ended, logged in one line."""
+    last, sequences, wall = state.last_eval, state.sequences, state.wall_seconds
+    if state.solved:
+        log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
+    elif threshold is None:
+        log.info("Finished %s after %d sequences, %.0f s (no solved threshold); held-out cost "
+                 "%.3f bits and %.3f bit errors per sequence.", task.name, sequences, wall,
+                 last["cost"], last["bit_errors"])
+    else:
+        log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
+                 "per sequence.", task.name, sequences, wall, last["bit_errors"])
+    return RunResult(state.solved, state.step, sequences, wall, last["cost"], last["bit_errors"])

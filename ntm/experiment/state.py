@@ -1,0 +1,98 @@
+"""The state of a training run: the one definition of what a checkpoint holds.
+
+``TrainState.state_dict()`` is what ``ntm.train`` saves at each evaluation and
+``TrainState.load_state_dict()`` puts all of it back, so a resumed run continues exactly
+where it stopped: the model, the optimizer's moments, the counters, the last evaluation,
+the learning-rate decay, the count of non-finite steps in a row, every random state and the
+config (which a resume must agree with on ``CHECKPOINT_SETTINGS``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ntm.experiment import checkpoint
+from ntm.experiment.config import ConfigError, checkpoint_mismatch
+from ntm.experiment.schedule import PlateauDecay
+
+__all__ = ["REQUIRED_KEYS", "TrainState"]
+
+#: What a checkpoint must hold to be resumed (older checkpoints may lack the other keys).
+REQUIRED_KEYS = ("model", "optimizer", "step", "sequences", "wall_seconds", "last_eval",
+                 "random", "config")
+
+
+def _no_evaluation() -> dict[str, float]:
+    return {"cost": math.nan, "bit_errors": math.nan, "sequences": 0}
+
+
+@dataclass
+class TrainState:
+    """A run's model, optimizer and everything else that changes while it trains."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    data_generator: torch.Generator  # the task's sequences
+    config: dict[str, Any]  # the resolved config, as saved with each checkpoint
+    lr_decay: PlateauDecay | None = None
+    step: int = 0
+    sequences: int = 0
+    wall_seconds: float = 0.0
+    last_eval: dict[str, float] = field(default_factory=_no_evaluation)
+    solved: bool = False
+    bad_steps_in_a_row: int = 0  # steps skipped in a row (non-finite loss or gradient)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain Python values only (checkpoints load with ``weights_only``)."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "step": self.step, "sequences": self.sequences, "wall_seconds": self.wall_seconds,
+            "last_eval": self.last_eval, "solved": self.solved,
+            "bad_steps_in_a_row": self.bad_steps_in_a_row,
+            "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
+            "random": checkpoint.random_states(self.data_generator),
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], origin: str | Path = "the checkpoint",
+                        ) -> None:
+        """Puts back what ``state_dict`` saved. The optimizer's moments come from ``state``, its
+        settings (lr, ...) from this run's config. ``CheckpointError`` when ``state`` (read
+        from ``origin``) is not a resumable checkpoint, ``ConfigError`` when it was trained with
+        other ``CHECKPOINT_SETTINGS``; each in one sentence."""
+        missing = [key for key in REQUIRED_KEYS if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"{origin} holds no {missing[0]!r}, so it was "
+                                             "not written by ntm.train and cannot be resumed.")
+        found = checkpoint_mismatch(state["config"], self.config)
+        if found:
+            raise ConfigError(
+                f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
+                f"{found[1]!r}; resume with the run's own settings or start a new run directory."
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            settings = [{k: v for k, v in g.items() if k != "params"}
+                        for g in self.optimizer.param_groups]
+            self.optimizer.load_state_dict(state["optimizer"])
+            for group, setting in zip(self.optimizer.param_groups, settings, strict=True):
+                group.update(setting)
+            if self.lr_decay is not None and state.get("lr_decay"):
+                self.lr_decay.load_state_dict(state["lr_decay"])
+                self.lr_decay.apply(self.optimizer)
+            checkpoint.restore_random_states(state["random"], self.data_generator)
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise checkpoint.CheckpointError(
+                f"{origin} does not fit the model and optimizer its own config describes, "
+                "so it is damaged or was written by another version of ntm."
+            ) from None
+        self.step, self.sequences = state["step"], state["sequences"]
+        self.wall_seconds, self.last_eval = state["wall_seconds"], state["last_eval"]
+        self.solved = state.get("solved", False)
+        self.bad_steps_in_a_row = state.get("bad_steps_in_a_row", 0)

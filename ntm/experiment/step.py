@@ -1,0 +1,65 @@
+"""One optimisation step, and the check that decides whether it may be taken.
+
+Imports torch and the loss only (no Hydra, no config), so a benchmark can time exactly the
+step ``ntm.train`` takes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ntm.experiment.metrics import training_loss
+from tasks import Batch
+
+__all__ = ["StepResult", "first_nonfinite", "train_step"]
+
+
+class StepResult(NamedTuple):
+    logits: torch.Tensor  # [T, B, out], detached
+    nonfinite: str | None  # None, or what was not finite: the step was skipped
+
+
+def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor) -> str | None:
+    """None when ``loss`` and every gradient of ``model`` are finite; else "the loss" or "the
+    gradient of NAME" for the first parameter, in model order, whose gradient is not.
+
+    The happy path is one fused norm per gradient and one sync with the device; parameters are
+    searched only when it fails. A gradient whose norm overflows float32 counts as not finite.
+    """
+    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    norms = torch._foreach_norm([grad for _, grad in named])  # what clip_grad_norm_ uses
+    if torch.isfinite(torch.stack([loss.detach(), *norms])).all():
+        return None
+    if not torch.isfinite(loss):
+        return "the loss"
+    return next((f"the gradient of {name}" for (name, _), norm in zip(named, norms, strict=True)
+                 if not torch.isfinite(norm)), "the gradient norm")
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    clip_grad_value: float | None = None,
+    clip_grad_norm: float | None = None,
+) -> StepResult:
+    """One optimisation step on ``batch``, or none when the loss or a gradient is not finite:
+    then the parameters and the optimizer's state (Adam's step count and moments too) are
+    left exactly as they were, and ``nonfinite`` says what was not finite."""
+    model.train()
+    logits = model(batch.inputs)
+    loss = training_loss(logits, batch.targets, batch.mask)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
+    if nonfinite is not None:
+        optimizer.zero_grad(set_to_none=True)
+        return StepResult(logits.detach(), nonfinite)
+    if clip_grad_value is not None:
+        torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
+    if clip_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    return StepResult(logits.detach(), None)

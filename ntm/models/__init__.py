@@ -1,0 +1,42 @@
+"""The models, by the name configs give them (``model.kind``).
+
+Adding a model is one module here (with a ``from_config(cfg, input_size, output_size)``),
+one config file ``conf/model/<name>.yaml`` and one line in ``MODELS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ntm.models import lstm
+from ntm.models import ntm as ntm_model
+
+__all__ = ["ModelEntry", "MODELS", "MODEL_GROUPS"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """How a run's config becomes a model, and what of the config the model uses."""
+
+    #: (run config, input width, output width) -> the model, initialised from torch's RNG.
+    build: Callable[[Any, int, int], nn.Module]
+    #: The config groups the model reads; a checkpoint is compared on these groups only.
+    groups: tuple[str, ...]
+    #: The constructor's rules on a run's config without building it (raises ValueError).
+    check: Callable[[Any], None] | None = None
+    #: The names ``check``'s errors use -> the settings they come from.
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelEntry] = {
+    "ntm": ModelEntry(ntm_model.from_config, ("model", "controller", "memory"),
+                      ntm_model.check_config, ntm_model.SETTINGS),
+    "lstm": ModelEntry(lstm.from_config, ("model",)),
+}
+
+#: Every group some model reads: a model that does not read one ignores its settings.
+MODEL_GROUPS = tuple(dict.fromkeys(group for entry in MODELS.values() for group in entry.groups))

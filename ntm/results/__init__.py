@@ -1,0 +1,1 @@
+"""Looking at results: loading runs, pictures, generalisation, sweeps and reports."""

@@ -1,0 +1,155 @@
+"""Loading a trained run: its config (with overrides), its task and its model with the
+checkpoint's weights; one episode of it; what to call its model.
+
+Shared by ``ntm.plot``, ``ntm.evaluate`` and training's own pictures. Nothing in a run
+directory is executed: the config is YAML (plain values only) and the checkpoint is read with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ntm.experiment import checkpoint
+from ntm.experiment.build import build_model, build_task
+from ntm.experiment.config import Config, ConfigError, checkpoint_mismatch, validate
+from ntm.models.ntm import Trace
+from tasks import Batch, Task
+
+__all__ = ["load_run", "episode", "paper_model", "model_label"]
+
+
+def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Each override is ``key=value`` for a setting the run has, with a value of its type."""
+    missing = object()
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value; write it like "
+                              "task.max_length=50.")
+        old = OmegaConf.select(cfg, key, default=missing)
+        if old is missing:
+            raise ConfigError(f"{key} is not a setting of this run's config.yaml; "
+                              "override only settings the run has.")
+        new = OmegaConf.select(OmegaConf.from_dotlist([item]), key)
+        same_kind = isinstance(new, type(old)) or (type(old) is float and type(new) is int)
+        wrong_kind = not same_kind or isinstance(old, bool) != isinstance(new, bool)
+        if old is not None and new is not None and wrong_kind:
+            raise ConfigError(f"{key} is {new!r}; it must be of type {type(old).__name__}, "
+                              f"like the run's value {old!r}.")
+
+
+def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
+                  trained_locations: int) -> None:
+    """The checkpoint's weights into ``model``; buffers that depend only on N (the constant
+    memory, the initial focus) are rebuilt when ``memory.N`` was overridden. A learned initial
+    memory (``memory.init=learned``) can grow: the new locations start from the mean of the
+    learned rows (an evaluation-time extension; the paper does not say), and cannot shrink."""
+    if cfg.memory.N != trained_locations:
+        if cfg.memory.init == "learned" and "memory_bias" in weights:
+            if cfg.memory.N < trained_locations:
+                raise ConfigError(
+                    f"memory.N is {cfg.memory.N} but this run learned its initial memory "
+                    f"(memory.init=learned) for {trained_locations} locations; it may grow "
+                    "but not shrink.")
+            bias = weights["memory_bias"]
+            extra = bias.mean(0, keepdim=True).expand(cfg.memory.N - trained_locations, -1)
+            weights = {**weights, "memory_bias": torch.cat([bias, extra])}
+        buffers = {name: b.shape for name, b in model.named_buffers()}
+        weights = {k: v for k, v in weights.items() if buffers.get(k, v.shape) == v.shape}
+    mismatch = ConfigError("the checkpoint's weights do not fit the model the overrides "
+                           "describe; only task sizes and memory.N may differ from the run.")
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError:
+        raise mismatch from None
+    buffer_names = {name for name, _ in model.named_buffers()}
+    if unexpected or set(missing) - buffer_names:
+        raise mismatch
+
+
+def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
+                                                                           nn.Module]:
+    """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
+    CPU, eval mode) of a run directory written by ``ntm.train``.
+
+    Raises ``ConfigError`` or ``CheckpointError``, in one sentence and before any work, for a
+    missing run directory or config, a bad override, a missing, damaged or foreign checkpoint,
+    or a checkpoint trained with other settings (task, model, memory, ...) than the config.
+    Nothing in the run directory is executed: the config is YAML (plain values only), the
+    checkpoint is read with ``weights_only=True``.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not run_dir.is_dir():
+        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
+        raise ConfigError(f"run directory {run_dir} {what}; give one made by ntm.train.")
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path} does not exist; give a run directory made by "
+                          "ntm.train.")
+    try:  # onto the schema: types are checked, settings newer than the run get defaults
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(config_path))
+    except Exception:  # yaml and omegaconf raise many kinds; all mean the same here
+        raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
+                          "damaged or was not written by ntm.train.") from None
+    trained_locations = cfg.memory.N
+    _check_overrides(cfg, overrides)
+    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
+    state = checkpoint.load(ckpt_path)
+    if not isinstance(state.get("model"), dict):
+        raise checkpoint.CheckpointError(f"{ckpt_path} holds no model weights.")
+    if isinstance(state.get("config"), dict):  # written by ntm.train: it says what it learned
+        found = checkpoint_mismatch(state["config"], OmegaConf.to_container(cfg, resolve=True))
+        if found:
+            raise ConfigError(f"{ckpt_path} was trained with {found[0]} = {found[1]!r} but "
+                              f"{config_path} has {found[2]!r}; they come from different runs.")
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    cfg.device = "cpu"  # one short episode: the CPU is enough, and always there
+    validate(cfg)
+    task = build_task(cfg)
+    with torch.random.fork_rng(devices=[]):  # initialisation must not move the global RNG
+        model = build_model(cfg, task)
+    _load_weights(model, state["model"], cfg, trained_locations)
+    return cfg, task, model.eval()
+
+
+@torch.no_grad()
+def episode(model: nn.Module, task: Task, seed: int,
+            size: int | None = None) -> tuple[Batch, Tensor, Trace]:
+    """One sequence (batch of 1) drawn from ``seed`` (size ``size``; None draws one from the
+    training range), run through ``model`` on its device: (batch, logits [T, 1, O], trace).
+    The global random state is not touched."""
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        batch = task.sample_batch(generator, 1, size)
+    except ValueError as e:  # a size the task cannot lay out
+        raise ConfigError(str(e)) from None
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    was_training = model.training
+    model.eval()
+    try:  # the generator only matters for memory.init=random
+        memory_generator = torch.Generator(device=device).manual_seed(seed)
+        logits, trace = model(batch.inputs, trace=True, generator=memory_generator)
+    finally:
+        model.train(was_training)
+    return batch, logits, trace
+
+
+def paper_model(cfg: DictConfig) -> str:
+    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM."""
+    if cfg.model.kind == "lstm":
+        return "LSTM"
+    return "NTM-FF" if cfg.controller.kind == "feedforward" else "NTM-LSTM"
+
+
+def model_label(cfg: DictConfig) -> str:
+    """A run's model for titles: the paper's name, with the LSTM baseline's size."""
+    if cfg.model.kind == "lstm":
+        return f"LSTM {cfg.model.layers} x {cfg.model.size}"
+    return paper_model(cfg)

@@ -1,0 +1,62 @@
+"""metrics.csv: its one definition of columns, the writer on resume, and the one reader that
+pictures, sweeps and reports share (how it treats a bad row)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from conftest import tiny_run
+
+from ntm.experiment.loop import train
+from ntm.experiment.metrics_log import METRICS_FIELDS, METRICS_NAME, read_columns
+from ntm.results.plot import CURVE_FIELDS, read_metrics
+from ntm.results.sweep import METRICS_COLUMNS, read_run
+
+HEADER = ",".join(METRICS_FIELDS)
+
+
+def row(step: int, cost: str = "1.5") -> str:
+    values = {"step": step, "sequences": 4 * step, "wall_seconds": step, "train_cost": cost,
+              "eval_cost": cost, "eval_bit_errors": "0.5", "eval_optimal_cost": "",
+              "sequences_per_second": 10, "learning_rate": 0.001, "skipped_steps": 0}
+    return ",".join(str(values[name]) for name in METRICS_FIELDS)
+
+
+def test_every_reader_reads_columns_the_writer_writes() -> None:
+    assert set(CURVE_FIELDS) <= set(METRICS_FIELDS)
+    assert set(METRICS_COLUMNS) <= set(METRICS_FIELDS)
+
+
+def test_a_run_writes_the_columns(tmp_path) -> None:
+    train(tiny_run(6, 3), tmp_path)
+    header = (tmp_path / METRICS_NAME).read_text().splitlines()[0]
+    assert header == HEADER
+
+
+def test_bad_rows_and_a_cut_short_last_line_are_left_out_and_said(tmp_path) -> None:
+    """The one reader is forgiving but honest: a row that does not parse and a last line
+    without its line end (a run killed while writing it) are left out, and each is named."""
+    path = tmp_path / METRICS_NAME
+    path.write_text("\n".join([HEADER, row(3), row(6, cost="oops"), row(9), row(12)[:12]]))
+    columns, problems = read_columns(path, ("step", "eval_cost"))
+    assert columns["step"].tolist() == [3, 9]
+    assert len(problems) == 2
+    assert "cut short" in problems[0] and "1 row(s)" in problems[1]
+
+
+def test_optional_columns_are_nan_where_empty_or_absent(tmp_path) -> None:
+    path = tmp_path / METRICS_NAME
+    path.write_text("step,eval_cost\n3,1.0\n6,2.0\n")
+    columns, problems = read_columns(path, ("step",), optional=("eval_optimal_cost",))
+    assert problems == [] and np.isnan(columns["eval_optimal_cost"]).all()
+
+
+def test_pictures_and_reports_read_the_same_rows(tmp_path) -> None:
+    (tmp_path / METRICS_NAME).write_text(
+        "\n".join([HEADER, row(3), row(6, cost="nan?"), row(9)]) + "\n")
+    curves = read_metrics(tmp_path / METRICS_NAME)
+    report = read_run(tmp_path).metrics
+    assert curves["sequences"].tolist() == report["sequences"].tolist() == [12, 36]
+    assert "eval_optimal_cost" not in curves
+    assert not any(math.isnan(v) for v in report["eval_cost"])
