@@ -96,8 +96,8 @@ def test_defaults() -> None:
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
                                                   "initial_weighting": "onehot"}
-    assert cfg.optim.name == "adam" and cfg.optim.lr == 2e-3
-    assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (64, 1.0)
+    assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3
+    assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (16, 1.0)
     assert cfg.seed == 0 and cfg.device == "auto"
     validate(cfg)
 

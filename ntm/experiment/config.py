@@ -105,7 +105,7 @@ class MemoryConfig:
 @dataclass
 class OptimConfig:
     name: str = "adam"
-    lr: float = 2e-3
+    lr: float = 4e-3
     momentum: float = 0.0  # rmsprop
     alpha: float = 0.95  # rmsprop: decay of the squared-gradient average
     eps: float = 1e-8
@@ -116,7 +116,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64
+    batch_size: int = 16
     max_sequences: int = 2_000_000  # budget; training stops when it is spent
     max_minutes: float | None = None  # optional wall-clock budget
     clip_grad_norm: float | None = 1.0
