@@ -43,6 +43,7 @@ from ntm.config import (
     register_configs,
     validate,
 )
+from ntm.fast import accelerate
 from ntm.metrics import cost_per_sequence, evaluate_batches, training_loss
 from ntm.run_dir import check_writable
 from ntm.schedule import PlateauDecay
@@ -220,6 +221,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> RunResult:
         torch.set_num_threads(cfg.train.threads)
     data_generator = _seed_everything(cfg.seed)
     model = build_model(cfg, task).to(device)
+    accelerate(model, cfg.train.compile, device)  # the fast step, ntm/fast.py
     optimizer = build_optimizer(cfg, model.parameters())
     eval_batches = held_out_set(task, cfg, device)
     eval_optimal = optimal_cost(task, eval_batches)
