@@ -7,20 +7,39 @@ controller -> heads -> address -> read -> write) by a compiled version of the sa
 ``NTM.forward`` calls ``self.step`` once per time step, so one compiled graph serves every
 sequence length; nothing is padded and no length is ever recompiled.
 
-- CPU: ``torch.compile`` (inductor's C++ code generation) of the step. Graphs compiled: one
-  for the first step (its state is the expanded initial bias, with other strides), one for
-  the later steps, each for training (with gradients) and for evaluation (without): about
-  four in all. A third batch size makes dynamo mark the batch dimension dynamic, so training,
-  evaluation and picture batches do not recompile without end (``tests/test_fast.py`` counts).
-- CUDA: the same with ``mode="reduce-overhead"`` (CUDA graphs). Not run in this repository's
-  sessions so far (no GPU); its tests are marked ``gpu``.
+- CPU (``train.compile=true``): ``torch.compile`` (inductor's C++ code generation) of the
+  step, static shapes. Graphs: for training, one for the first step of a sequence (its
+  constant memory needs no gradient) and one for the later steps; one for evaluation
+  (without gradients); again for each other batch size. ``tests/test_fast.py`` checks that
+  lengths 1..20 compile nothing more.
+- CUDA (``train.compile=true``): the same with ``mode="reduce-overhead"`` (CUDA graphs, one
+  recorded per step position, so per length bucket). Never run: no GPU was available when it
+  was written; its tests are marked ``gpu`` and deselected without CUDA.
 
-Compiled code is cached on disk by torch's FX graph and AOT autograd caches, under
-``TORCHINDUCTOR_CACHE_DIR`` (torch's default: ``/tmp/torchinductor_$USER``), so a second
-process with the same model shapes compiles in seconds rather than tens of seconds.
+Compiled code is cached on disk by torch's FX graph and AOT autograd caches under
+``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
+process with the same shapes skips inductor's code generation and the C++ compiler.
 
-``auto`` decides by measurement (``benchmarks/train_speed.py``; figures in the docstring of
-``AUTO``): see ``choose``.
+Why ``auto`` stays eager (measured with ``benchmarks/train_speed.py --threads 1`` on the
+2-core CPU while other training runs kept it busy, load about 6; medians, eager and fast
+alternating in one process): the compiled step trains 1.5-1.9x as many sequences per second
+as eager at batch 1..256 (1.9x at batch 1, 1.5x at 64) and is 1.6-2.1x faster forward+backward
+at length 20; but compiling the step for one training batch and one evaluation batch took
+143 s in a first process and 22 s in a second one with the cache, while the default copy run
+solves in one to two minutes eager. A first run loses time to solve, and even with the cache
+the gain (a third of one to two minutes) is about what the cached compile costs, so
+``auto`` keeps the eager step; ``true`` is for long runs (many minutes) and for measuring.
+On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
+
+Candidates measured and not chosen (same conditions):
+
+- a dynamic batch dimension (``dynamic=True``): 97 s to compile (static: 49 s) and slower
+  to run (forward+backward at length 20, batch 1: 31.6 ms against 26.8 ms static);
+- the hand-fused addressing + read + write ``torch.autograd.Function`` of ``ntm.fused``
+  (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
+  same number of operations, only fewer autograd nodes: the time is in the operations;
+- the whole sequence as one graph (lengths padded to a bucket): not built; a length-20
+  graph is twenty steps' graph, so its compile would be many times the 143 s above.
 """
 
 from __future__ import annotations
@@ -44,7 +63,7 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
     """The compile mode for ``model`` on ``device`` under ``setting``: None for eager,
     ``"default"`` (inductor) or ``"reduce-overhead"`` (CUDA graphs).
 
-    ``auto`` compiles on CUDA, and on the CPU only ... (see module docstring).
+    ``auto`` is eager for now (measurements in the module docstring).
     """
     value = normalise(setting)
     if value not in COMPILE_SETTINGS:
@@ -53,9 +72,7 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
     if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
         return None
     mode = "reduce-overhead" if device.type == "cuda" else "default"
-    if value == "true":
-        return mode
-    return mode if device.type == "cuda" else None
+    return mode if value == "true" else None
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
