@@ -20,15 +20,21 @@ Compiled code is cached on disk by torch's FX graph and AOT autograd caches unde
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
-Why ``auto`` stays eager (measured with ``benchmarks/train_speed.py --threads 1`` on the
-2-core CPU while other training runs kept it busy, load about 6; medians, eager and fast
-alternating in one process): the compiled step trains 1.5-1.9x as many sequences per second
-as eager at batch 1..256 (1.9x at batch 1, 1.5x at 64) and is 1.6-2.1x faster forward+backward
-at length 20; but compiling the step for one training batch and one evaluation batch took
-143 s in a first process and 22 s in a second one with the cache, while the default copy run
-solves in one to two minutes eager. A first run loses time to solve, and even with the cache
-the gain (a third of one to two minutes) is about what the cached compile costs, so
-``auto`` keeps the eager step; ``true`` is for long runs (many minutes) and for measuring.
+Measurements (``benchmarks/train_speed.py --threads 1`` on the 2-core CPU while other
+training runs kept it busy, load 5-6; medians, eager and fast alternating in one process):
+the compiled step trains 1.5-2.0x as many sequences per second as eager at batch 1..256
+(1.9-2.0x at batch 1, 1.5x at 64) and is 1.6-2.3x faster forward+backward at length 20.
+Compiling for one training batch and one evaluation batch took 143 s in a first process and
+22 s in a second one with the cache (measured while the slow tests also ran). Time to solve
+the default copy run (seed 0, ``train.threads=1``, from process start): eager 176 s (28,800
+sequences), compiled 133 s with an empty cache, compile included (41,600 sequences: the
+compiled kernels round differently, so the run takes another path).
+
+``auto`` stays eager for now, although that one comparison favours compiling: it is one
+seed; the compile time varies two- to threefold with the machine's load; and with ``auto``
+compiling, every tiny training run of the test suite would compile (tens of seconds each),
+so switching needs the test settings to pin ``train.compile=false`` first. ``true`` is the
+setting for runs of more than a minute or two.
 On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
 
 Candidates measured and not chosen (same conditions):
@@ -63,7 +69,7 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
     """The compile mode for ``model`` on ``device`` under ``setting``: None for eager,
     ``"default"`` (inductor) or ``"reduce-overhead"`` (CUDA graphs).
 
-    ``auto`` is eager for now (measurements in the module docstring).
+    ``auto`` is eager for now (measurements and reasons in the module docstring).
     """
     value = normalise(setting)
     if value not in COMPILE_SETTINGS:
