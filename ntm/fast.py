@@ -26,12 +26,13 @@ the compiled step trains 1.5-2.0x as many sequences per second as eager at batch
 (1.9-2.0x at batch 1, 1.5x at 64) and is 1.6-2.3x faster forward+backward at length 20.
 Compiling for one training batch and one evaluation batch took 143 s in a first process and
 22 s in a second one with the cache (measured while the slow tests also ran). Time to solve
-the default copy run (seed 0, ``train.threads=1``, from process start): eager 176 s (28,800
-sequences), compiled 133 s with an empty cache, compile included (41,600 sequences: the
-compiled kernels round differently, so the run takes another path).
+the default copy run (seed 0, ``train.threads=1``, from process start, eager run then
+compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty cache, compile
+included (41,600 sequences: the compiled kernels round differently, so the run takes another
+path); repeated while the machine's load rose from about 6 to 12: eager 211 s, compiled 304 s.
 
-``auto`` stays eager for now, although that one comparison favours compiling: it is one
-seed; the compile time varies two- to threefold with the machine's load; and with ``auto``
+``auto`` stays eager for now: the two comparisons disagree (one seed, not side by side, under
+a load that changed); the compile time varies two- to threefold with that load; and with ``auto``
 compiling, every tiny training run of the test suite would compile (tens of seconds each),
 so switching needs the test settings to pin ``train.compile=false`` first. ``true`` is the
 setting for runs of more than a minute or two.
