@@ -1,75 +1,179 @@
-"""Training throughput of the NTM on copy with the paper's settings, on this machine.
+"""Training throughput of the NTM on copy, eager against the fast step (``train.compile``).
 
-Prints, for each batch size, the median training sequences per second over repeated steps
-(lengths drawn from 1..20 as in training; a step is sampling, forward, backward, clipping,
-Adam) and the median forward+backward time of one batch whose sequences all have length 20.
+    python benchmarks/train_speed.py [--batch-sizes 1 4 16 64 256] [--repeats 10]
+                                     [--threads N] [--no-compile-times] [--time-to-solve]
 
-    python benchmarks/train_speed.py [--batch-sizes 1 16 32 64] [--repeats 20] [--threads N]
+Prints, in one run:
+
+1. a table, one row per batch size: median training sequences per second of the eager model
+   and of the fast one (``ntm.models.fast.accelerate`` with ``train.compile=true``), and their
+   ratio. A step is sampling (lengths 1..20 as in training), forward, backward, clipping,
+   Adam (``ntm.train.train_step``). Eager and fast steps alternate in one process, so a
+   machine whose speed drifts slows both alike; the first two repeats are dropped (the fast
+   model compiles there);
+2. the median forward+backward milliseconds of one batch of length-20 sequences, eager and
+   fast, per batch size;
+3. the compile (warm-up) seconds of a first process with an empty compile cache and of a
+   second process with the cache the first left (both spawned from here): one training
+   step at batch 64 and one evaluation batch of 500, compile included;
+4. with ``--time-to-solve``: seconds to solve the default copy run (``python -m ntm.train``,
+   seed 0), eager against fast, the fast run with an empty compile cache. Takes minutes.
 
 Paper copy settings: LSTM controller of 100, one read and one write head, memory 128 x 20.
-For comparison (SPEC section 7), the public PyTorch NTM does 13.7 sequences/s at batch 1 and
-87 at batch 32 on this 2-core machine, and 124 ms (batch 1) / 717 ms (batch 32) for one
-forward+backward pass at length 20.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from ntm.experiment.metrics import training_loss
-from ntm.experiment.step import train_step
-from ntm.models.ntm import NTM, NTMConfig, parameter_count
-from tasks import CopyTask
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ntm.experiment.metrics import training_loss  # noqa: E402
+from ntm.experiment.step import train_step  # noqa: E402
+from ntm.models.fast import accelerate  # noqa: E402
+from ntm.models.ntm import NTM, NTMConfig  # noqa: E402
+from tasks import CopyTask  # noqa: E402
+
+
+def _models(task: CopyTask, device: torch.device) -> tuple[NTM, NTM]:
+    torch.manual_seed(0)
+    eager = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
+    fast = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
+    fast.load_state_dict(eager.state_dict())
+    accelerate(fast, "true", device)
+    return eager, fast
+
+
+def throughput(batch_sizes: list[int], repeats: int, device: torch.device) -> None:
+    task = CopyTask()
+    eager, fast = _models(task, device)
+    optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    generator = torch.Generator().manual_seed(0)
+    rows = []
+    for batch_size in batch_sizes:
+        rates: dict[NTM, list[float]] = {eager: [], fast: []}
+        passes: dict[NTM, list[float]] = {eager: [], fast: []}
+        for i in range(repeats + 2):  # two warm-up repeats are dropped
+            batch = task.sample_batch(generator, batch_size).to(device)
+            for model in (eager, fast):
+                sync()
+                start = time.perf_counter()
+                train_step(model, optimizers[model], batch, clip_grad_norm=1.0)
+                sync()
+                if i >= 2:
+                    rates[model].append(batch_size / (time.perf_counter() - start))
+        fixed = task.sample_batch(generator, batch_size, size=20).to(device)
+        for i in range(repeats + 2):
+            for model in (eager, fast):
+                sync()
+                start = time.perf_counter()
+                training_loss(model(fixed.inputs), fixed.targets, fixed.mask).backward()
+                sync()
+                if i >= 2:
+                    passes[model].append(1000 * (time.perf_counter() - start))
+        row = [batch_size, statistics.median(rates[eager]), statistics.median(rates[fast]),
+               statistics.median(passes[eager]), statistics.median(passes[fast])]
+        rows.append(row)
+        print(f"  measured batch {batch_size}", file=sys.stderr, flush=True)
+    print(f"{'batch':>5} {'eager seq/s':>12} {'fast seq/s':>11} {'ratio':>6}")
+    for b, e, f, _, _ in rows:
+        print(f"{b:>5} {e:>12.1f} {f:>11.1f} {f / e:>6.2f}")
+    print()
+    print(f"{'batch':>5} {'eager fwd+bwd ms @ L=20':>24} {'fast fwd+bwd ms @ L=20':>23} "
+          f"{'ratio':>6}")
+    for b, _, _, e, f in rows:
+        print(f"{b:>5} {e:>24.1f} {f:>23.1f} {e / f:>6.2f}")
+
+
+def compile_probe() -> None:
+    """One training step at batch 64 and one evaluation batch of 500 with the fast step,
+    timed from the model's construction: prints the seconds as JSON."""
+    device = torch.device("cpu")
+    task = CopyTask()
+    start = time.perf_counter()
+    _, fast = _models(task, device)
+    optimizer = torch.optim.Adam(fast.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    train_step(fast, optimizer, task.sample_batch(generator, 64), clip_grad_norm=1.0)
+    train_seconds = time.perf_counter() - start
+    with torch.no_grad():
+        fast.eval()
+        fast(task.sample_batch(generator, 500).inputs)
+    print(json.dumps({"train": train_seconds, "total": time.perf_counter() - start}))
+
+
+def compile_times(threads: int | None) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        command = [sys.executable, __file__, "--compile-probe"]
+        if threads:
+            command += ["--threads", str(threads)]
+        for name in ("first process (empty cache)", "second process (cached)"):
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            seconds = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"compile + first step, {name}: {seconds['total']:.1f} s "
+                  f"(training step {seconds['train']:.1f} s, then the evaluation batch)")
+
+
+def time_to_solve(threads: int | None, max_minutes: float | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "cache")}
+        for setting in ("false", "true"):
+            run_dir = Path(tmp) / f"copy_{setting}"
+            command = [sys.executable, "-m", "ntm.train", f"hydra.run.dir={run_dir}", "seed=0",
+                       f"train.compile={setting}", "train.pictures=false",
+                       "train.progress=false"]
+            if threads:
+                command.append(f"train.threads={threads}")
+            if max_minutes:
+                command.append(f"train.max_minutes={max_minutes}")
+            start = time.perf_counter()
+            subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
+            seconds = time.perf_counter() - start
+            with open(run_dir / "metrics.csv") as f:
+                last = f.read().strip().splitlines()[-1].split(",")
+            print(f"copy, train.compile={setting}: {seconds:.0f} s from process start to the "
+                  f"end ({last[1]} sequences, held-out bit errors {float(last[5]):.3f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 64, 256])
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--flush-denormals", action="store_true",
-                        help="flush subnormal floats to zero (ntm.train does not)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-compile-times", action="store_true",
+                        help="skip the two spawned processes that time compilation")
+    parser.add_argument("--time-to-solve", action="store_true",
+                        help="also train the default copy run eager and fast (minutes)")
+    parser.add_argument("--solve-minutes", type=float, default=None,
+                        help="a training budget for --time-to-solve (train.max_minutes)")
+    parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.flush_denormals:
-        torch.set_flush_denormal(True)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    task = CopyTask()
-    model = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(0)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"parameters {parameter_count(model)}, subnormals flushed: {args.flush_denormals}")
-    print(f"{'batch':>5} {'train seq/s':>12} {'fwd+bwd ms @ L=20':>18} {'per seq ms':>11}")
-    for batch_size in args.batch_sizes:
-        rates, passes = [], []
-        for i in range(args.repeats + 2):  # two warm-up repeats are dropped
-            batch = task.sample_batch(generator, batch_size).to(device)
-            sync()
-            start = time.perf_counter()
-            train_step(model, optimizer, batch, clip_grad_norm=1.0)
-            sync()
-            if i >= 2:
-                rates.append(batch_size / (time.perf_counter() - start))
-        fixed = task.sample_batch(generator, batch_size, size=20).to(device)
-        for i in range(args.repeats + 2):
-            sync()
-            start = time.perf_counter()
-            training_loss(model(fixed.inputs), fixed.targets, fixed.mask).backward()
-            sync()
-            if i >= 2:
-                passes.append(time.perf_counter() - start)
-        ms = 1000 * statistics.median(passes)
-        print(f"{batch_size:>5} {statistics.median(rates):>12.1f} {ms:>18.1f} "
-              f"{ms / batch_size:>11.2f}")
+    if args.compile_probe:
+        compile_probe()
+        return
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+    throughput(args.batch_sizes, args.repeats, device)
+    print()
+    if not args.no_compile_times and device.type == "cpu":
+        compile_times(args.threads)
+    if args.time_to_solve:
+        time_to_solve(args.threads, args.solve_minutes)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ def check(overrides: list[str]) -> str:
             # A valid budget may still be long, and pictures are slow: keep the run tiny.
             cfg.train.max_sequences = min(cfg.train.max_sequences, 2 * cfg.train.batch_size)
             cfg.train.pictures = False
+            cfg.train.compile = "false"  # compiling takes tens of seconds; see test_fast.py
             result = train(cfg, Path(tmp) / "run")
         except ConfigError as e:
             return assert_refused_well(e, overrides)
@@ -165,7 +166,7 @@ def fuzz(examples, max_examples: int) -> dict[tuple[str, ...], str]:
 def test_every_setting_is_fuzzed() -> None:
     assert {"memory.N", "optim.lr", "train.threads", "train.max_bad_steps", "seed"} <= set(NUMBERS)
     assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init",
-                            "memory.initial_weighting", "optim.name", "device"}
+                            "memory.initial_weighting", "optim.name", "device", "train.compile"}
     assert set(BOOLEANS) == {"optim.centered", "train.pictures", "train.progress"}
     assert ("copy", "max_length") in TASK_SETTINGS
     assert ("associative_recall", "item_length") in TASK_SETTINGS

@@ -135,6 +135,7 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
     max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
+    compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true or false
 
 
 @dataclass
@@ -237,6 +238,9 @@ def validate(cfg: DictConfig) -> None:
                                   "applies to model=lstm only (size the NTM with controller.*).")
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
+    if str(cfg.train.compile).lower() not in ("auto", "true", "false"):
+        raise ConfigError(f"train.compile is {cfg.train.compile!r}; allowed values are auto, "
+                          "true, false.")
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")

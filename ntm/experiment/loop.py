@@ -38,6 +38,7 @@ from ntm.experiment.run_dir import check_writable
 from ntm.experiment.schedule import PlateauDecay, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
+from ntm.models.fast import accelerate
 from tasks import Batch, Task
 
 __all__ = ["Draw", "NonFiniteError", "RunResult", "held_out_set", "seed_everything", "train"]
@@ -163,6 +164,7 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     """A fresh run: seeded, the model initialised from the seed, the optimizer built."""
     data_generator = seed_everything(cfg.seed)
     model = build_model(cfg, task).to(device)
+    accelerate(model, cfg.train.compile, device)  # train.compile: the compiled NTM step
     optimizer = build_optimizer(cfg, model.parameters())
     t = cfg.train
     decay = None

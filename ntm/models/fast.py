@@ -1,0 +1,122 @@
+"""The fast path of the NTM step, chosen by ``train.compile`` (``auto``, ``true`` or ``false``).
+
+The eager model (``ntm.model.NTM`` on the pure functions of ``ntm.addressing`` and
+``ntm.memory``) stays the readable reference. The fast path changes no module, parameter or
+state-dict key: ``accelerate`` only replaces the model instance's ``step`` (one time step:
+controller -> heads -> address -> read -> write) by a compiled version of the same method.
+``NTM.forward`` calls ``self.step`` once per time step, so one compiled graph serves every
+sequence length; nothing is padded and no length is ever recompiled.
+
+- CPU (``train.compile=true``): ``torch.compile`` (inductor's C++ code generation) of the
+  step, static shapes. Graphs: for training, one for the first step of a sequence (its
+  constant memory needs no gradient) and one for the later steps; one for evaluation
+  (without gradients); again for each other batch size. ``tests/test_fast.py`` checks that
+  lengths 1..20 compile nothing more.
+- CUDA (``train.compile=true``): the same with ``mode="reduce-overhead"`` (CUDA graphs, one
+  recorded per step position, so per length bucket). Never run: no GPU was available when it
+  was written; its tests are marked ``gpu`` and deselected without CUDA.
+
+Compiled code is cached on disk by torch's FX graph and AOT autograd caches under
+``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
+process with the same shapes skips inductor's code generation and the C++ compiler.
+
+Measurements (``benchmarks/train_speed.py --threads 1`` on the 2-core CPU while other
+training runs kept it busy, load 5-6; medians, eager and fast alternating in one process):
+the compiled step trains 1.5-2.0x as many sequences per second as eager at batch 1..256
+(1.9-2.0x at batch 1, 1.5x at 64) and is 1.6-2.3x faster forward+backward at length 20.
+Compiling for one training batch and one evaluation batch took 143 s in a first process and
+22 s in a second one with the cache (measured while the slow tests also ran). Time to solve
+the default copy run (seed 0, ``train.threads=1``, from process start, eager run then
+compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty cache, compile
+included (41,600 sequences: the compiled kernels round differently, so the run takes another
+path); repeated while the machine's load rose from about 6 to 12: eager 211 s, compiled 304 s.
+
+``auto`` stays eager for now: the two comparisons disagree (one seed, not side by side, under
+a load that changed); the compile time varies two- to threefold with that load; and with ``auto``
+compiling, every tiny training run of the test suite would compile (tens of seconds each),
+so switching needs the test settings to pin ``train.compile=false`` first. ``true`` is the
+setting for runs of more than a minute or two.
+On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
+
+Candidates measured and not chosen (same conditions):
+
+- a dynamic batch dimension (``dynamic=True``): 97 s to compile (static: 49 s) and slower
+  to run (forward+backward at length 20, batch 1: 31.6 ms against 26.8 ms static);
+- the hand-fused addressing + read + write ``torch.autograd.Function`` of ``ntm.math.fused``
+  (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
+  same number of operations, only fewer autograd nodes: the time is in the operations;
+- the whole sequence as one graph (lengths padded to a bucket): not built; a length-20
+  graph is twenty steps' graph, so its compile would be many times the 143 s above.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["COMPILE_SETTINGS", "choose", "accelerate"]
+
+#: The values ``train.compile`` allows (Hydra reads ``true``/``false`` as booleans).
+COMPILE_SETTINGS = ("auto", "true", "false")
+
+
+def normalise(setting: object) -> str:
+    """``train.compile`` as one of ``COMPILE_SETTINGS`` (booleans and any case accepted), or
+    the value's text when it is none of them."""
+    return str(setting).lower()
+
+
+def choose(setting: object, device: torch.device, model: nn.Module) -> str | None:
+    """The compile mode for ``model`` on ``device`` under ``setting``: None for eager,
+    ``"default"`` (inductor) or ``"reduce-overhead"`` (CUDA graphs).
+
+    ``auto`` is eager for now (measurements and reasons in the module docstring).
+    """
+    value = normalise(setting)
+    if value not in COMPILE_SETTINGS:
+        raise ValueError(f"train.compile is {setting!r}; allowed values are "
+                         f"{', '.join(COMPILE_SETTINGS)}.")
+    if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
+        return None
+    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    return mode if value == "true" else None
+
+
+def accelerate(model: nn.Module, setting: object, device: torch.device,
+               backend: str = "inductor") -> str | None:
+    """Replaces ``model.step`` by its compiled form when ``setting`` chooses it (see
+    ``choose``); returns the compile mode used, or None when the model stays eager.
+
+    Shapes are static (``dynamic=False``): one graph per batch size and gradient mode, which
+    measured faster to compile and to run than a dynamic batch dimension (see the module
+    docstring). The first step's state (expanded biases, stride 0) is made contiguous so that
+    it runs the same graph as every later step. ``backend`` is for tests (``aot_eager``)."""
+    mode = choose(setting, device, model)
+    if mode is None:
+        return None
+    # Graphs are kept per batch size (train, evaluation, its remainder, pictures) and per
+    # model built in the process (tests, sweeps): more than dynamo's default of 8.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    eager_step = type(model).step.__get__(model)  # the class's method, bound to this model
+    options = {"mode": mode} if backend == "inductor" else {}
+    compiled = torch.compile(eager_step, backend=backend, dynamic=False, fullgraph=True,
+                             **options)
+
+    cuda_graphs = mode == "reduce-overhead"
+
+    def step(x: Tensor, state):
+        if not state.memory.memory.is_contiguous():  # the first step of a sequence
+            if cuda_graphs:  # a new sequence: the previous one's graph outputs may be reused
+                torch.compiler.cudagraph_mark_step_begin()
+            state = _contiguous(state)
+        return compiled(x, state)
+
+    step.compiled = compiled  # for tests
+    model.step = step
+    return mode
+
+
+def _contiguous(state: tuple) -> tuple:
+    """``state`` (nested tuples and named tuples of tensors) with contiguous tensors."""
+    fields = [_contiguous(f) if isinstance(f, tuple) else f.contiguous() for f in state]
+    return type(state)(*fields) if hasattr(state, "_fields") else tuple(fields)

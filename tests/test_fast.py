@@ -1,0 +1,199 @@
+"""The fast step (``ntm.models.fast``, ``train.compile``) against the eager reference.
+
+Tolerances (float32): logits within ``atol=1e-5, rtol=1e-4``, gradients within ``atol=1e-5,
+rtol=1e-3`` of the eager model's; the compiled kernels sum in another order, so bit equality
+is not expected (measured differences: about 1e-7 for logits).
+
+The inductor compile of even a tiny model takes seconds (tens without the on-disk cache), so
+the default suite runs one inductor comparison, the recompile count (with dynamo's ``eager``
+backend) and the settings; the whole matrix and a resumed run are marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
+
+from ntm.experiment.config import ConfigError, validate
+from ntm.experiment.metrics import training_loss
+from ntm.models.fast import accelerate, choose
+from ntm.models.ntm import NTM, NTMConfig
+from tasks import TASKS, make_task
+
+pytestmark = pytest.mark.usefixtures("isolated_torch")
+
+CPU = torch.device("cpu")
+LOGITS = {"atol": 1e-5, "rtol": 1e-4}
+GRADS = {"atol": 1e-5, "rtol": 1e-3}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    yield
+    torch._dynamo.reset()
+
+
+def pair(task_name: str = "copy", backend: str = "inductor", device: torch.device = CPU,
+         **settings) -> tuple[NTM, NTM, object]:
+    """An eager NTM and a fast one with the same parameters, tiny, for ``task_name``."""
+    task = make_task(task_name)
+    config = NTMConfig(task.input_width, task.output_width, **{
+        "memory_locations": 8, "memory_width": 4, "controller_size": 8, **settings})
+    torch.manual_seed(0)
+    eager = NTM(config).to(device)
+    with torch.no_grad():  # the learned initial state away from zero, so it is tested too
+        for p in eager.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    fast = NTM(config).to(device)
+    fast.load_state_dict(eager.state_dict())
+    assert accelerate(fast, "true", device, backend=backend) is not None
+    return eager, fast, task
+
+
+def assert_same(eager: NTM, fast: NTM, task, batch_size: int = 3,
+                device: torch.device = CPU) -> None:
+    """Same logits and gradients on a batch of ``task`` (random memory: the same draws)."""
+    batch = task.sample_batch(torch.Generator().manual_seed(1), batch_size).to(device)
+    results = []
+    for model in (eager, fast):
+        model.zero_grad(set_to_none=True)
+        generator = torch.Generator(device=device).manual_seed(2)
+        logits = model(batch.inputs, generator=generator)
+        training_loss(logits, batch.targets, batch.mask).backward()
+        results.append((logits.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    (eager_logits, eager_grads), (fast_logits, fast_grads) = results
+    torch.testing.assert_close(fast_logits, eager_logits, **LOGITS)
+    assert eager_grads.keys() == fast_grads.keys()
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, **GRADS, msg=name)
+
+
+def test_fast_matches_eager() -> None:
+    """The default suite's inductor comparison: LSTM, one read and one write head, copy."""
+    eager, fast, task = pair()
+    assert_same(eager, fast, task)
+    with torch.no_grad():  # the evaluation path (its own graph)
+        batch = task.sample_batch(torch.Generator().manual_seed(3), 5)
+        torch.testing.assert_close(fast(batch.inputs), eager(batch.inputs), **LOGITS)
+
+
+CASES = [
+    *({"controller": c, "read_heads": r, "write_heads": w}
+      for c in ("lstm", "feedforward") for r, w in ((1, 1), (2, 1), (1, 2))),
+    {"shift_radius": 2},
+    {"shift_radius": 3, "controller_layers": 2},
+    {"memory_init": "learned"},
+    {"memory_init": "random"},
+    {"memory_init": "random", "controller": "feedforward", "write_heads": 2},
+    {"clip": None, "read_heads": 0},
+    {"write_heads": 0},
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", CASES, ids=lambda s: ",".join(f"{k}={v}" for k, v in
+                                                                   s.items()))
+def test_fast_matches_eager_for_every_model(settings) -> None:
+    eager, fast, task = pair(**settings)
+    assert_same(eager, fast, task)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+def test_fast_matches_eager_for_every_task(task_name) -> None:
+    eager, fast, task = pair(task_name)
+    assert_same(eager, fast, task, batch_size=2)
+
+
+def test_lengths_and_batches_do_not_recompile() -> None:
+    """After one training batch and one evaluation batch, no length 1..20 compiles again:
+    a graph is kept per batch size and gradient mode, never per length."""
+    eager, fast, task = pair(backend="eager")
+    x = torch.rand(20, 4, task.input_width)
+    fast(x).sum().backward()
+    with torch.no_grad():
+        fast(torch.rand(3, 7, task.input_width))
+    counters = torch._dynamo.utils.counters
+    graphs = counters["stats"]["unique_graphs"]
+    # Training: the first step (a constant memory without gradient) and the later ones;
+    # evaluation: one.
+    assert graphs == 3
+    for length in range(1, 21):
+        fast(x[:length]).sum().backward()
+        with torch.no_grad():
+            fast(torch.rand(length, 7, task.input_width))
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_settings_choose_the_path() -> None:
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    assert choose("false", CPU, model) is None and choose(False, CPU, model) is None
+    assert choose("true", CPU, model) == choose(True, CPU, model) == "default"
+    assert choose("auto", CPU, model) is None  # measured: see the docstring of ntm.models.fast
+    assert choose("true", torch.device("cuda"), model) == "reduce-overhead"
+    assert choose("auto", torch.device("cuda"), model) is None
+    assert accelerate(model, "false", CPU) is None and "step" not in vars(model)
+    assert choose("true", CPU, torch.nn.LSTM(2, 2)) is None  # no step to compile
+
+
+@pytest.mark.parametrize("value", ["fast", "yes", "1", "inductor"])
+def test_bad_compile_setting_is_one_sentence(value) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config([f"train.compile={value}"]))
+    assert_one_sentence(str(error.value), "train.compile")
+    assert "auto, true, false" in str(error.value)
+    with pytest.raises(ValueError) as error:
+        choose(value, CPU, None)
+    assert_one_sentence(str(error.value), "train.compile")
+
+
+@pytest.mark.parametrize("value", ["auto", "true", "false", "True", "FALSE"])
+def test_good_compile_settings_validate(value) -> None:
+    validate(compose_config([f"train.compile={value}"]))
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k not in ("wall_seconds",
+                                                           "sequences_per_second")}
+                for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_a_fast_run_resumes_from_its_checkpoint(tmp_path) -> None:
+    """Six steps, then resumed to twelve, with the fast step on: the same rows and the same
+    parameters as twelve steps at once (the compiled step changes no state-dict key)."""
+    from ntm.train import train
+
+    def tiny(steps: int):
+        return compose_config([*TINY, "train.eval_every=3", f"train.max_sequences={steps * 4}",
+                               "train.compile=true"])
+
+    with torch_isolated():
+        train(tiny(12), tmp_path / "whole")
+        first = train(tiny(6), tmp_path / "resumed")
+        assert first.step == 6
+        train(tiny(12), tmp_path / "resumed")
+    assert _rows(tmp_path / "resumed") == _rows(tmp_path / "whole")
+    whole = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_cuda_graphs_match_eager(controller) -> None:
+    """CUDA graphs (``mode="reduce-overhead"``) against eager on the GPU; float32 on CUDA
+    may use TF32 in matrix products, hence the same loose tolerances."""
+    device = torch.device("cuda")
+    eager, fast, task = pair(device=device, controller=controller)
+    assert_same(eager, fast, task, device=device)
+    assert_same(eager, fast, task, device=device)  # a replay, not the recording
