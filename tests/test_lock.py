@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY, assert_one_sentence, compose_config, torch_isolated, without_timing
-from omegaconf import OmegaConf
 
 from ntm.experiment import checkpoint, lock
 from ntm.experiment.lock import LOCK_NAME, RunDirInUse
@@ -127,11 +126,26 @@ def test_command_line_refuses_a_held_run_directory_before_writing(tmp_path) -> N
                                            "metrics.csv"]  # no .hydra, no train.log
 
 
-def test_each_job_of_a_sweep_has_its_own_directory() -> None:
-    """Hydra numbers a sweep's jobs 0, 1, ...: the job number leads every job's directory
-    (``tests/test_launchers.py`` runs a two-seed sweep into two directories, slow)."""
-    subdir = OmegaConf.load(REPO / "conf" / "config.yaml").hydra.sweep
-    assert OmegaConf.to_container(subdir)["subdir"].startswith("${hydra.job.num}")
+def test_each_job_of_a_sweep_has_its_own_directory(tmp_path) -> None:
+    """The default ``hydra.sweep.subdir`` starts with the job number: a two-seed sweep (the
+    basic launcher, one job after the other) trains in two directories, each locked by its
+    job."""
+    sweep_dir = tmp_path / "sweep"
+    # The tiny settings left out of the job names, or they grow past 255 characters.
+    tiny_keys = ",".join(sorted({o.split("=")[0] for o in SETTINGS}))
+    done = subprocess.run(
+        [sys.executable, "-m", "ntm.train", "-m", *SETTINGS, "train.max_sequences=12",
+         "seed=0,1", f"hydra.sweep.dir={sweep_dir}",
+         f"hydra.job.config.override_dirname.exclude_keys=[{tiny_keys},hydra.sweep.dir]"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    jobs = sorted(p.parent.name for p in sweep_dir.glob("*/metrics.csv"))
+    assert jobs == ["0_seed=0", "1_seed=1"]
+    for job in jobs:
+        assert (sweep_dir / job / LOCK_NAME).read_text().strip().isdigit()  # its job's pid
+        assert checkpoint.load(sweep_dir / job / checkpoint.CHECKPOINT_NAME)["config"][
+            "seed"] == int(job[-1])
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
