@@ -18,8 +18,11 @@ from omegaconf import DictConfig
 from ntm.experiment import checkpoint
 from ntm.experiment.config import ConfigError, check_overrides, register_configs, validate
 from ntm.experiment.errors import exit_with
+from ntm.experiment.lock import RunDirInUse
 from ntm.experiment.loop import NonFiniteError, train
+from ntm.experiment.metrics_log import MetricsFileError
 from ntm.experiment.threads import available_cpus, choose_threads
+from ntm.experiment.writes import WriteError, raise_on_log_errors
 from tasks import Task
 
 __all__ = ["CONF_DIR", "draw_pictures", "main"]
@@ -36,6 +39,8 @@ def draw_pictures(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: 
 
     try:
         paths = write_run_pictures(run_dir, cfg, model, task)
+    except WriteError:  # train.log itself cannot be written: that stops the run
+        raise
     except Exception as e:  # a picture must never cost a training run
         log.warning("Could not draw the pictures of %s: %s", run_dir, e)
     else:
@@ -46,6 +51,7 @@ def draw_pictures(run_dir: Path, cfg: DictConfig, model: torch.nn.Module, task: 
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    raise_on_log_errors()  # train.log on a full disk: one sentence, not a traceback per line
     try:
         validate(cfg)  # before the thread count is used (100000 threads crash OpenMP)
         # Runs that a launcher starts side by side share the CPUs (ntm/experiment/threads.py).
@@ -55,7 +61,8 @@ def _hydra_main(cfg: DictConfig) -> float:
             torch.set_num_threads(threads)
         log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
         result = train(cfg, run_dir, draw=draw_pictures)
-    except (ConfigError, checkpoint.CheckpointError, NonFiniteError) as e:
+    except (ConfigError, checkpoint.CheckpointError, NonFiniteError, RunDirInUse, WriteError,
+            MetricsFileError) as e:
         exit_with(e)
     return result.eval_bit_errors
 

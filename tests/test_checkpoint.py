@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 
@@ -12,6 +13,7 @@ from conftest import assert_one_sentence
 
 from ntm.experiment import checkpoint
 from ntm.experiment.checkpoint import CheckpointError
+from ntm.experiment.writes import WriteError
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -203,3 +205,26 @@ def test_random_states_survive_a_checkpoint(tmp_path) -> None:
     fresh = torch.Generator()  # restoring works on a new generator, as after a restart
     checkpoint.restore_random_states(checkpoint.load(tmp_path / "c.pt")["random"], fresh)
     assert draws(fresh) == first
+
+
+def test_a_checkpoint_of_another_version_of_ntm_is_refused_by_name(tmp_path) -> None:
+    path = tmp_path / checkpoint.CHECKPOINT_NAME
+    torch.save({"format": "ntm-checkpoint-2", "step": 1}, path)
+    message = load_error(path)
+    assert_one_sentence(message, "written by another version of ntm")
+    assert "ntm-checkpoint-2" in message and checkpoint.FORMAT in message
+
+
+def test_a_failed_save_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
+    path = tmp_path / checkpoint.CHECKPOINT_NAME
+    checkpoint.save(path, {"step": 1})
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the data reach the disk at fsync, or fail there
+    with pytest.raises(WriteError, match="No space left on device"):
+        checkpoint.save(path, {"step": 2})
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == [checkpoint.CHECKPOINT_NAME]
+    assert checkpoint.load(path)["step"] == 1

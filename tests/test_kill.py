@@ -5,7 +5,7 @@ the metrics and the weights of an uninterrupted run of the same seed; after ever
 run directory holds a loadable checkpoint (once the first was written).
 
 The moment inside a checkpoint's write is hit by starting the run through ``PAUSED_TRAIN``,
-which patches ``torch.save`` in the child process so that ``checkpoint.save`` waits between
+which patches ``os.replace`` in the child process so that ``checkpoint.save`` waits between
 writing the temporary file and renaming it over the checkpoint; the test kills the run once
 this attempt's temporary file has been written. Production code has no hook for this.
 """
@@ -33,15 +33,16 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS, EVAL_EVERY, BATCH = 300, 5, 4  # 60 evaluations, about 3 s of training
 SETTINGS = [*TINY, f"train.eval_every={EVAL_EVERY}", f"train.max_sequences={STEPS * BATCH}"]
 TIMING = ("wall_seconds", "sequences_per_second")
-# ``python -m ntm.train`` whose checkpoint writes pause for a minute after ``torch.save`` has
-# written the temporary file, before ``checkpoint.save`` renames it (run as ``python -c``).
+# ``python -m ntm.train`` whose checkpoint writes pause for a minute once the temporary file is
+# written, before ``checkpoint.save`` renames it over the checkpoint (run as ``python -c``).
 PAUSED_TRAIN = """
-import runpy, time, torch
-real_save = torch.save
-def paused_save(*args, **kwargs):
-    real_save(*args, **kwargs)
-    time.sleep(60)
-torch.save = paused_save
+import os, runpy, time
+real_replace = os.replace
+def paused_replace(source, target, *args, **kwargs):
+    if str(source).endswith(".checkpoint.pt.tmp"):
+        time.sleep(60)
+    real_replace(source, target, *args, **kwargs)
+os.replace = paused_replace
 runpy.run_module("ntm.train", run_name="__main__", alter_sys=True)
 """
 

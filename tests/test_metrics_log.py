@@ -3,13 +3,21 @@ pictures, sweeps and reports share (how it treats a bad row)."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
-from conftest import tiny_run
+import pytest
+from conftest import assert_one_sentence, tiny_run
 
 from ntm.experiment.loop import train
-from ntm.experiment.metrics_log import METRICS_FIELDS, METRICS_NAME, read_columns
+from ntm.experiment.metrics_log import (
+    METRICS_FIELDS,
+    METRICS_NAME,
+    MetricsFileError,
+    MetricsLog,
+    read_columns,
+)
 from ntm.results.plot import CURVE_FIELDS, read_metrics
 from ntm.results.sweep import METRICS_COLUMNS, read_run
 
@@ -60,3 +68,40 @@ def test_pictures_and_reports_read_the_same_rows(tmp_path) -> None:
     assert curves["sequences"].tolist() == report["sequences"].tolist() == [12, 36]
     assert "eval_optimal_cost" not in curves
     assert not any(math.isnan(v) for v in report["eval_cost"])
+
+
+def test_resume_drops_rows_after_the_checkpoint_and_a_cut_short_last_line(tmp_path,
+                                                                          caplog) -> None:
+    path = tmp_path / METRICS_NAME
+    path.write_text("\n".join([HEADER, row(3), row(6), row(9)[:7]]))  # 9: the disk filled up
+    with caplog.at_level(logging.INFO, logger="ntm.train"):
+        MetricsLog(tmp_path, resume_step=3, resume_sequences=12).close()
+    assert path.read_bytes() == f"{HEADER}\r\n{row(3)}\r\n".encode()  # as csv writes it
+    assert "cut short" in caplog.text and "1 row(s)" in caplog.text
+
+
+@pytest.mark.parametrize("edit, where", [
+    (lambda lines: [lines[0].replace("eval_cost", "cost"), *lines[1:]], "header"),
+    (lambda lines: [lines[0], lines[1], "3,12,oops", lines[2]], "line 3"),
+    (lambda lines: [lines[0], lines[1], lines[2].replace("6,", "six,", 1)], "line 3"),
+])
+def test_resume_refuses_a_metrics_file_edited_by_hand_before_writing(tmp_path, edit,
+                                                                     where) -> None:
+    path = tmp_path / METRICS_NAME
+    path.write_text("\n".join(edit([HEADER, row(3), row(6)])) + "\n")
+    before = path.read_bytes()
+    with pytest.raises(MetricsFileError) as info:
+        MetricsLog(tmp_path, resume_step=6, resume_sequences=24)
+    assert_one_sentence(str(info.value), str(path))
+    assert where in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_run_resumed_on_an_edited_metrics_file_writes_nothing(tmp_path) -> None:
+    train(tiny_run(6, 3), tmp_path)
+    path = tmp_path / METRICS_NAME
+    path.write_text(path.read_text().replace("step,", "Step,"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(MetricsFileError, match="header"):
+        train(tiny_run(9, 3), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

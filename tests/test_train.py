@@ -90,7 +90,7 @@ def test_smoke(tmp_path) -> None:
     state = saved(tmp_path)
     assert (state["step"], state["sequences"], state["solved"]) == (7, 28, False)
     assert state["config"] == OmegaConf.to_container(cfg, resolve=True)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
+    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.pt", "config.yaml", "metrics.csv"]
 
 
 def test_reference_run(reference) -> None:
@@ -174,7 +174,7 @@ def test_resume_after_a_kill_is_exact(reference, tmp_path, monkeypatch, kill, ca
     assert (result.step, result.eval_cost, result.eval_bit_errors) == (
         reference_result.step, reference_result.eval_cost, reference_result.eval_bit_errors
     )
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
+    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.pt", "config.yaml", "metrics.csv"]
 
 
 def test_resume_with_a_larger_budget_is_exact(reference, tmp_path) -> None:

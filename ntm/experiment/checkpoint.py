@@ -9,7 +9,7 @@ leaves either the previous checkpoint or the new one, never half of one. It is l
 
 from __future__ import annotations
 
-import os
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from ntm.experiment.writes import write_atomically
+
 __all__ = ["CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states",
            "restore_random_states"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT = "ntm-checkpoint-1"
+#: Written into every checkpoint; a change to what a checkpoint holds gets a new number, so
+#: that a checkpoint of another version of the code is refused by name, not by a KeyError.
+FORMAT_PREFIX = "ntm-checkpoint-"
+FORMAT = f"{FORMAT_PREFIX}1"
 
 
 class CheckpointError(ValueError):
@@ -54,14 +59,14 @@ def restore_random_states(states: dict[str, Any], data_generator: torch.Generato
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:
-    """Writes ``state`` to ``path`` atomically (temporary file in the same folder, rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Writes ``state`` to ``path`` atomically (temporary file in the same folder, rename);
+    ``WriteError`` in one sentence when the disk is full or the filesystem fails, the previous
+    checkpoint left as it was and no temporary file left behind."""
+    # Serialised in memory first: torch turns a failing write into a RuntimeError without its
+    # reason, a plain write keeps the OSError (ENOSPC, EIO, ...) that the message names.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_atomically(path, lambda f: f.write(buffer.getbuffer()), binary=True)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -76,6 +81,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(
             f"checkpoint {path} cannot be read: it is damaged or not an ntm checkpoint."
         ) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    found = state.get("format") if isinstance(state, dict) else None
+    if isinstance(found, str) and found.startswith(FORMAT_PREFIX) and found != FORMAT:
+        raise CheckpointError(f"checkpoint {path} was written by another version of ntm "
+                              f"(format {found}, this version reads {FORMAT}); use that "
+                              "version with it, or start a new run directory.")
+    if found != FORMAT:
         raise CheckpointError(f"{path} is not an ntm checkpoint (format {FORMAT} expected).")
     return state

@@ -9,6 +9,11 @@ A step whose loss or gradients are not finite is skipped (``first_nonfinite``): 
 optimizer state stay as they were, the step is logged and counted in the ``skipped_steps``
 column (steps skipped since the previous row), and ``train.max_bad_steps`` such steps in a row
 stop the run with a ``NonFiniteError``, leaving the last checkpoint as it was.
+
+The run directory is held for the run (``ntm/experiment/lock.py``): another process on it gets
+``RunDirInUse`` before anything is written. A file that cannot be written (a full disk, a
+filesystem gone) stops the run with a ``WriteError`` (``ntm/experiment/writes.py``), its last
+checkpoint intact and resumable.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ntm.experiment import checkpoint
+from ntm.experiment import checkpoint, lock
 from ntm.experiment.build import build_model, build_optimizer, build_task, resolve_device
 from ntm.experiment.config import validate
 from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
@@ -38,6 +43,7 @@ from ntm.experiment.run_dir import check_writable
 from ntm.experiment.schedule import PlateauDecay, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
+from ntm.experiment.writes import write_atomically
 from ntm.models.fast import accelerate
 from tasks import Batch, Task
 
@@ -81,10 +87,17 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
     """Trains (or resumes) the run described by ``cfg`` in ``run_dir``. ``draw`` draws the
     run's pictures where ``train.pictures`` and ``train.plot_every`` ask for them (``ntm.train``
     passes ``draw_pictures``; pictures belong to ``ntm.results``, above this module)."""
-    run_dir, t = Path(run_dir), cfg.train
+    run_dir = Path(run_dir)
     validate(cfg)
     task = build_task(cfg)
     check_writable(run_dir)
+    with lock.hold(run_dir):
+        return _train(cfg, run_dir, task, draw)
+
+
+def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> RunResult:
+    """``train`` once the run directory is checked and held."""
+    t = cfg.train
     device = resolve_device(cfg.device)
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -101,7 +114,6 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
                  state.sequences)
     # Solved by this run's threshold, which may be stricter than the checkpoint's.
     state.solved = _solved(state.last_eval, t.solved_bit_errors)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
 
     def out_of_budget() -> bool:
@@ -113,6 +125,7 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
     session_start = time.perf_counter() - state.wall_seconds
     window = _Window()
     try:
+        write_atomically(run_dir / "config.yaml", lambda f: OmegaConf.save(cfg, f, resolve=True))
         with logging_redirect_tqdm() if not bar.disable else nullcontext():
             while not out_of_budget():
                 started = time.perf_counter()

@@ -2,17 +2,29 @@
 at each evaluation, and the one reader every consumer uses (pictures, sweeps, reports).
 
 TensorBoard scalars are written beside the CSV when TensorBoard is installed.
+
+On resume the file is cut back to the checkpoint (rows written after it are dropped, and so is
+a last row cut short by a kill or a full disk) and rewritten atomically; a file edited by hand
+so that a row or the header no longer parses is refused in one sentence
+(``MetricsFileError``), before anything is written. A row that cannot be appended (a full
+disk) is a ``WriteError``.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["METRICS_NAME", "METRICS_FIELDS", "MetricsLog", "read_columns"]
+from ntm.experiment.writes import write_atomically, write_error
+
+__all__ = ["METRICS_NAME", "METRICS_FIELDS", "MetricsFileError", "MetricsLog", "read_columns"]
+
+log = logging.getLogger("ntm.train")
 
 METRICS_NAME = "metrics.csv"
 #: The columns of ``metrics.csv``, in order: one row per evaluation.
@@ -21,21 +33,29 @@ METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost"
                   "learning_rate", "skipped_steps")
 
 
+class MetricsFileError(ValueError):
+    """``metrics.csv`` cannot be continued (edited by hand); the message says where."""
+
+
 class MetricsLog:
     """``metrics.csv`` (one row per evaluation) and, when installed, TensorBoard scalars."""
 
     def __init__(self, run_dir: Path, resume_step: int | None, resume_sequences: int) -> None:
         self.path = run_dir / METRICS_NAME
-        if resume_step is None or not self.path.exists():
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(METRICS_FIELDS)
-        else:  # drop rows written after the checkpoint we resume from
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-            with open(self.path, "w", newline="") as f:
-                writer = csv.DictWriter(f, METRICS_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
+        rows: list[dict[str, str]] = []
+        if resume_step is not None:
+            if self.path.exists():
+                rows = rows_until(self.path, resume_step)
+            else:
+                log.warning("%s is missing: its rows up to step %d are lost; new rows follow.",
+                            self.path, resume_step)
+
+        def write(f: io.TextIOBase) -> None:
+            writer = csv.DictWriter(f, METRICS_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+        write_atomically(self.path, write)
         self.tensorboard = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -47,8 +67,13 @@ class MetricsLog:
             pass
 
     def write(self, row: dict[str, float]) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, METRICS_FIELDS).writerow(row)
+        """Appends ``row``; ``WriteError`` when it cannot (what was written of it is dropped on
+        resume: the checkpoint, written after the row, is still the previous one)."""
+        try:
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, METRICS_FIELDS).writerow(row)
+        except OSError as e:
+            raise write_error(self.path, e) from None
         if self.tensorboard is not None:
             for key in METRICS_FIELDS[2:]:
                 if row[key] != "":
@@ -58,6 +83,42 @@ class MetricsLog:
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+def rows_until(path: Path, step: int) -> list[dict[str, str]]:
+    """The rows of ``metrics.csv`` at ``path`` up to ``step``: those after it were written
+    after the checkpoint a run resumes from, and a last line without its line end was being
+    written when the run stopped (both are logged). ``MetricsFileError`` when the header is not
+    ``METRICS_FIELDS`` or a row has not as many fields, or a step that is not a number."""
+    lines = path.read_text().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        log.warning("The last line of %s was cut short when the run stopped; it is dropped.",
+                    path)
+        lines = lines[:-1]
+    records = list(csv.reader(lines))
+    if not records or tuple(records[0]) != METRICS_FIELDS:
+        raise MetricsFileError(
+            f"{path} does not start with the header ntm.train writes, so it was edited or "
+            "written by another version of ntm; put the header back (or move the file away "
+            "to start a new one) and resume.")
+    rows = []
+    for number, record in enumerate(records[1:], start=2):
+        try:
+            if len(record) != len(METRICS_FIELDS):
+                raise ValueError
+            row_step = int(record[0])
+        except ValueError:
+            raise MetricsFileError(
+                f"line {number} of {path} is not a row ntm.train writes ({len(record)} fields, "
+                f"{len(METRICS_FIELDS)} expected, the first a step), so the file was edited; "
+                "fix or delete that line and resume.") from None
+        if row_step <= step:
+            rows.append(dict(zip(METRICS_FIELDS, record, strict=True)))
+    dropped = len(records) - 1 - len(rows)
+    if dropped:
+        log.info("%d row(s) of %s after the checkpoint's step %d are dropped.", dropped,
+                 path.name, step)
+    return rows
 
 
 def read_columns(path: Path, columns: Iterable[str], optional: Iterable[str] = (),

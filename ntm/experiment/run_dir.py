@@ -19,11 +19,14 @@ from omegaconf import DictConfig
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
 from ntm.experiment.config import ConfigError
 from ntm.experiment.errors import exit_with
+from ntm.experiment.lock import LOCK_NAME, RunDirInUse, acquire
+from ntm.experiment.writes import temporary_path
 
 __all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
 
 #: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
-FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, f".{CHECKPOINT_NAME}.tmp", "train.log")
+FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, "train.log", LOCK_NAME,
+         *(temporary_path(name).name for name in ("config.yaml", "metrics.csv", CHECKPOINT_NAME)))
 FOLDERS = (".hydra", "plots", "tensorboard")
 
 
@@ -52,21 +55,30 @@ def check_writable(run_dir: str | Path) -> None:
 
 class RunDirCheck(Callback):
     """Checks ``hydra.run.dir`` (or a sweep's ``hydra.sweep.dir``) before Hydra writes into
-    it; a failure is one line on stderr and exit status 2, like every other bad setting."""
+    it, and takes a run's lock (``ntm/experiment/lock.py``) for the rest of the process; a
+    failure, another process on the run directory included, is one line on stderr and exit
+    status 2, like every other bad setting."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config, "hydra.run.dir")
+        path = self._check(config, "hydra.run.dir")
+        if path is not None:
+            try:
+                acquire(path)  # released when the process ends
+            except RunDirInUse as e:
+                exit_with(e)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.sweep.dir")
 
     @staticmethod
-    def _check(config: DictConfig, key: str) -> None:
+    def _check(config: DictConfig, key: str) -> str | None:
+        """The checked directory; None when only Hydra can resolve it (it checks it then)."""
         try:
             path = config.hydra.run.dir if key == "hydra.run.dir" else config.hydra.sweep.dir
         except Exception:  # an interpolation only Hydra can resolve later; it checks then
-            return
+            return None
         try:
             check_writable(path)
         except ConfigError as e:
             exit_with(e)
+        return path
