@@ -116,7 +116,10 @@ def test_associative_recall_applies_its_defaults() -> None:
     }
     assert cfg.controller.kind == "feedforward"
     assert cfg.train.solved_bit_errors == 0.05
+    assert (cfg.train.batch_size, cfg.optim.lr) == (64, 2e-3)  # not copy's 16 and 4e-3
     build_task(cfg)
+    paper = compose_config(["task=associative_recall", "experiment=paper_associative_recall_ff"])
+    assert (paper.train.batch_size, paper.optim.lr) == (1, 1e-4)  # the bundle stays exact
 
 
 def test_dynamic_ngrams_never_counts_as_solved_by_bit_errors() -> None:
@@ -128,13 +131,14 @@ def test_dynamic_ngrams_never_counts_as_solved_by_bit_errors() -> None:
 
 @pytest.mark.parametrize("order", [0, 1])
 def test_command_line_wins_over_task_defaults(order) -> None:
-    overrides = ["task=associative_recall", "controller=lstm", "train.solved_bit_errors=0.2"]
+    overrides = ["task=associative_recall", "controller=lstm", "train.solved_bit_errors=0.2",
+                 "optim.lr=0.01"]
     if order:
         overrides.reverse()
     cfg = compose_config([*overrides, "task.max_items=4", "controller.size=7"])
     assert cfg.task.name == "associative_recall"
     assert cfg.controller.kind == "lstm" and cfg.controller.size == 7
-    assert cfg.train.solved_bit_errors == 0.2
+    assert cfg.train.solved_bit_errors == 0.2 and cfg.optim.lr == 0.01
     assert cfg.task.max_items == 4 and cfg.task.min_items == 2
 
 
