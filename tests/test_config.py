@@ -91,7 +91,7 @@ def test_defaults() -> None:
     }
     assert OmegaConf.to_container(cfg.model) == {
         "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0,
-        "size": None, "layers": None,  # the LSTM baseline's (model=lstm)
+        "similarity": "cosine", "size": None, "layers": None,  # the LSTM baseline's (model=lstm)
     }
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
@@ -268,6 +268,7 @@ BAD_VALUES = [
     (["controller.kind=gru"], "controller.kind"),
     (["memory.init=zeros"], "memory.init"),
     (["memory.initial_weighting=uniform"], "memory.initial_weighting"),
+    (["model.similarity=euclid"], "model.similarity"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),
     (["optim.name=sgd"], "optim.name"),

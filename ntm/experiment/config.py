@@ -83,6 +83,7 @@ class ModelConfig:
     write_heads: int = 1
     shift_radius: int = 1
     clip: float | None = 20.0  # controller-to-head outputs clipped to [-clip, clip]
+    similarity: str = "cosine"  # content score: cosine (paper), dot, scaled_dot, additive
     size: int | None = None  # model=lstm only: cells per layer of the baseline
     layers: int | None = None  # model=lstm only: its depth
 
@@ -309,12 +310,26 @@ def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | No
     return None if old == new else (key, old, new)
 
 
+def _with_defaults(trained: dict) -> dict:
+    """``trained`` with the schema's default for each setting of a group it lacks: a
+    checkpoint written before a setting existed (``model.similarity``) was trained as that
+    setting's default behaves."""
+    defaults = OmegaConf.to_container(OmegaConf.structured(Config))
+    filled = dict(trained)
+    for group, values in defaults.items():
+        if isinstance(values, dict) and isinstance(trained.get(group), dict):
+            filled[group] = {**values, **trained[group]}
+    return filled
+
+
 def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
     """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
     saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
-    value) of the first difference, or None. Groups the trained model does not read
+    value) of the first difference, or None; a setting newer than the checkpoint counts as
+    its default there. Groups the trained model does not read
     (``ModelEntry.groups``: the LSTM baseline reads neither controller nor memory) are not
     compared."""
+    trained = _with_defaults(trained)
     model = trained.get("model")
     kind = model.get("kind") if isinstance(model, dict) else None
     unused = set(MODEL_GROUPS) - set(MODELS[kind].groups) if kind in MODELS else set()
