@@ -62,6 +62,10 @@ LIMITS: dict[str, int | float] = {
     "train.eval_batch_size": 16_384,
     "train.threads": 1024,
     "model.clip": 1e6,
+    "model.size": 4096,  # the baselines' width (an LSTM of 3 x 4096 is 800 MB of weights)
+    "model.layers": 64,
+    "model.heads": 64,
+    "model.ffn_size": 16_384,
     "train.clip_grad_norm": 1e6,
     "train.clip_grad_value": 1e6,
 }
@@ -84,8 +88,11 @@ class ModelConfig:
     shift_radius: int = 1
     clip: float | None = 20.0  # controller-to-head outputs clipped to [-clip, clip]
     similarity: str = "cosine"  # content score: cosine (paper), dot, scaled_dot, additive
-    size: int | None = None  # model=lstm only: cells per layer of the baseline
-    layers: int | None = None  # model=lstm only: its depth
+    size: int | None = None  # model=lstm: cells per layer; model=transformer: its width
+    layers: int | None = None  # model=lstm and model=transformer only: the depth
+    heads: int | None = None  # model=transformer only: attention heads per layer
+    ffn_size: int | None = None  # model=transformer only: the feed-forward hidden width
+    positions: str | None = None  # model=transformer only: sinusoidal, learned, alibi, none
 
 
 @dataclass
@@ -226,17 +233,7 @@ def validate(cfg: DictConfig) -> None:
     _resolvable(cfg)
     _known_keys(cfg)
     _choice(cfg, "model.kind", list(MODELS))
-    if cfg.model.kind == "lstm":
-        for key in ("model.size", "model.layers"):
-            value = _get(cfg, key)
-            if value is None or value <= 0:
-                raise ConfigError(f"{key} is {value}; the LSTM baseline needs it greater than 0 "
-                                  "(choose it with model=lstm, which sets 256 x 3).")
-    else:
-        for key in ("model.size", "model.layers"):
-            if _get(cfg, key) is not None:
-                raise ConfigError(f"{key} is set but model.kind is {cfg.model.kind!r}; it "
-                                  "applies to model=lstm only (size the NTM with controller.*).")
+    _baseline_settings(cfg)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
     if str(cfg.train.compile).lower() not in ("auto", "true", "false"):
@@ -282,6 +279,37 @@ def validate(cfg: DictConfig) -> None:
         if not torch.cuda.is_available():
             raise ConfigError("device is 'cuda' but no CUDA device is available; "
                               "use device=cpu or device=auto.")
+
+
+#: The ``model.*`` settings only a baseline reads (None for the other models), and how its
+#: config file sizes it.
+BASELINE_SETTINGS = {
+    "lstm": (("model.size", "model.layers"), "the LSTM baseline", "model=lstm, which sets 256 x 3"),
+    "transformer": (("model.size", "model.layers", "model.heads", "model.ffn_size",
+                     "model.positions"), "the Transformer baseline",
+                    "model=transformer, which sets them all"),
+}
+
+
+def _baseline_settings(cfg: DictConfig) -> None:
+    """A baseline's own settings are set (sizes above 0); other models' are left null."""
+    kind = cfg.model.kind
+    needed, name, how = BASELINE_SETTINGS.get(kind, ((), "", ""))
+    for key in needed:
+        value = _get(cfg, key)
+        if value is None or (not isinstance(value, str) and value <= 0):
+            raise ConfigError(f"{key} is {value}; {name} needs it "
+                              f"{'set' if key == 'model.positions' else 'greater than 0'} "
+                              f"(choose it with {how}).")
+        if key in LIMITS and value > LIMITS[key]:
+            raise ConfigError(f"{key} is {value}; it must be an integer from 1 to "
+                              f"{LIMITS[key]}.")
+    for key in dict.fromkeys(k for keys, _, _ in BASELINE_SETTINGS.values() for k in keys):
+        if key not in needed and _get(cfg, key) is not None:
+            users = [f"model={k}" for k, (keys, _, _) in BASELINE_SETTINGS.items() if key in keys]
+            hint = " (size the NTM with controller.*)" if kind == "ntm" else ""
+            raise ConfigError(f"{key} is set but model.kind is {kind!r}; it applies to "
+                              f"{' and '.join(users)} only{hint}.")
 
 
 def _model_rules(cfg: DictConfig) -> None:
