@@ -36,7 +36,7 @@ def test_every_group_has_options() -> None:
     assert options("controller") == ["feedforward", "lstm"]
     assert options("memory") == ["default"]
     assert options("optim") == ["adam", "rmsprop"]
-    assert options("model") == ["lstm", "ntm"]
+    assert options("model") == ["lstm", "ntm", "transformer"]
     assert len(options("experiment")) >= 4
 
 
@@ -91,7 +91,9 @@ def test_defaults() -> None:
     }
     assert OmegaConf.to_container(cfg.model) == {
         "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0,
-        "size": None, "layers": None,  # the LSTM baseline's (model=lstm)
+        "similarity": "cosine",
+        "size": None, "layers": None,  # the baselines' (model=lstm, model=transformer)
+        "heads": None, "ffn_size": None, "positions": None,  # the Transformer's
     }
     assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
@@ -272,6 +274,15 @@ BAD_VALUES = [
     (["controller.kind=gru"], "controller.kind"),
     (["memory.init=zeros"], "memory.init"),
     (["memory.initial_weighting=uniform"], "memory.initial_weighting"),
+    (["model.similarity=euclid"], "model.similarity"),
+    (["model.kind=transformer"], "model.size"),  # model=transformer sets its sizes
+    (["model=transformer", "model.heads=0"], "model.heads"),
+    (["model=transformer", "model.ffn_size=0"], "model.ffn_size"),
+    (["model=transformer", "model.positions=null"], "model.positions"),
+    (["model=transformer", "model.positions=rope"], "model.positions"),
+    (["model=transformer", "model.size=30"], "model.size"),  # not a multiple of model.heads
+    (["model.heads=4"], "model.heads"),  # the NTM has no attention heads
+    (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),
     (["optim.name=sgd"], "optim.name"),

@@ -57,7 +57,7 @@ NUMBER_VALUES = ["0", "-1", "1", "2", "3", "1.5", "-0.5", "1e-300", "1e300", "na
 NAME_VALUES = ["''", "null", "0", "true", "gru", "NTM", "torch.nn.LSTM", "os.system", "../config",
                "${nope}", "[lstm]"]
 BOOLEAN_VALUES = ["true", "false", "2", "maybe", "''", "null", "nan", "[true]"]
-UNKNOWN_KEYS = ["memory.size", "train.epochs", "model.heads", "colour", "optim.momentum2",
+UNKNOWN_KEYS = ["memory.size", "train.epochs", "model.hidden", "colour", "optim.momentum2",
                 "task.items"]
 
 override = st.one_of(
@@ -166,7 +166,9 @@ def fuzz(examples, max_examples: int) -> dict[tuple[str, ...], str]:
 def test_every_setting_is_fuzzed() -> None:
     assert {"memory.N", "optim.lr", "train.threads", "train.max_bad_steps", "seed"} <= set(NUMBERS)
     assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init",
-                            "memory.initial_weighting", "optim.name", "device", "train.compile"}
+                            "memory.initial_weighting", "optim.name", "device", "train.compile",
+                            "model.similarity"}
+    assert {"model.size", "model.heads", "model.positions"} <= set(NUMBERS)  # may be null
     assert set(BOOLEANS) == {"optim.centered", "train.pictures", "train.progress"}
     assert ("copy", "max_length") in TASK_SETTINGS
     assert ("associative_recall", "item_length") in TASK_SETTINGS

@@ -47,14 +47,19 @@ def build_task(cfg: DictConfig, **overrides: Any) -> Task:
     return task
 
 
-def build_model(cfg: DictConfig, task: Task) -> nn.Module:
+def build_model(cfg: DictConfig, task: Task, max_steps: int | None = None) -> nn.Module:
     """The model ``cfg.model.kind`` (a name in ``ntm.models.MODELS``) sized for ``task``,
-    initialised from torch's global RNG: the NTM, or the LSTM baseline (``model=lstm``, sized
-    by ``model.size``/``model.layers``)."""
+    initialised from torch's global RNG: the NTM, the LSTM baseline (``model=lstm``, sized
+    by ``model.size``/``model.layers``) or the Transformer (``model=transformer``, which is
+    also given the longest sequence it must handle: ``max_steps``, by default the task's)."""
     if cfg.model.kind not in MODELS:
         raise ConfigError(f"model.kind is {cfg.model.kind!r}; allowed values are "
                           f"{', '.join(MODELS)}.")
-    return MODELS[cfg.model.kind].build(cfg, task.input_width, task.output_width)
+    entry = MODELS[cfg.model.kind]
+    if entry.takes_max_steps:
+        steps = max_steps or task.max_steps
+        return entry.build(cfg, task.input_width, task.output_width, max_steps=steps)
+    return entry.build(cfg, task.input_width, task.output_width)
 
 
 def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:

@@ -62,6 +62,10 @@ LIMITS: dict[str, int | float] = {
     "train.eval_batch_size": 16_384,
     "train.threads": 1024,
     "model.clip": 1e6,
+    "model.size": 4096,  # the baselines' width (an LSTM of 3 x 4096 is 800 MB of weights)
+    "model.layers": 64,
+    "model.heads": 64,
+    "model.ffn_size": 16_384,
     "train.clip_grad_norm": 1e6,
     "train.clip_grad_value": 1e6,
 }
@@ -83,8 +87,12 @@ class ModelConfig:
     write_heads: int = 1
     shift_radius: int = 1
     clip: float | None = 20.0  # controller-to-head outputs clipped to [-clip, clip]
-    size: int | None = None  # model=lstm only: cells per layer of the baseline
-    layers: int | None = None  # model=lstm only: its depth
+    similarity: str = "cosine"  # content score: cosine (paper), dot, scaled_dot, additive
+    size: int | None = None  # model=lstm: cells per layer; model=transformer: its width
+    layers: int | None = None  # model=lstm and model=transformer only: the depth
+    heads: int | None = None  # model=transformer only: attention heads per layer
+    ffn_size: int | None = None  # model=transformer only: the feed-forward hidden width
+    positions: str | None = None  # model=transformer only: sinusoidal, learned, alibi, none
 
 
 @dataclass
@@ -225,17 +233,7 @@ def validate(cfg: DictConfig) -> None:
     _resolvable(cfg)
     _known_keys(cfg)
     _choice(cfg, "model.kind", list(MODELS))
-    if cfg.model.kind == "lstm":
-        for key in ("model.size", "model.layers"):
-            value = _get(cfg, key)
-            if value is None or value <= 0:
-                raise ConfigError(f"{key} is {value}; the LSTM baseline needs it greater than 0 "
-                                  "(choose it with model=lstm, which sets 256 x 3).")
-    else:
-        for key in ("model.size", "model.layers"):
-            if _get(cfg, key) is not None:
-                raise ConfigError(f"{key} is set but model.kind is {cfg.model.kind!r}; it "
-                                  "applies to model=lstm only (size the NTM with controller.*).")
+    _baseline_settings(cfg)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
     if str(cfg.train.compile).lower() not in ("auto", "true", "false"):
@@ -283,6 +281,37 @@ def validate(cfg: DictConfig) -> None:
                               "use device=cpu or device=auto.")
 
 
+#: The ``model.*`` settings only a baseline reads (None for the other models), and how its
+#: config file sizes it.
+BASELINE_SETTINGS = {
+    "lstm": (("model.size", "model.layers"), "the LSTM baseline", "model=lstm, which sets 256 x 3"),
+    "transformer": (("model.size", "model.layers", "model.heads", "model.ffn_size",
+                     "model.positions"), "the Transformer baseline",
+                    "model=transformer, which sets them all"),
+}
+
+
+def _baseline_settings(cfg: DictConfig) -> None:
+    """A baseline's own settings are set (sizes above 0); other models' are left null."""
+    kind = cfg.model.kind
+    needed, name, how = BASELINE_SETTINGS.get(kind, ((), "", ""))
+    for key in needed:
+        value = _get(cfg, key)
+        if value is None or (not isinstance(value, str) and value <= 0):
+            raise ConfigError(f"{key} is {value}; {name} needs it "
+                              f"{'set' if key == 'model.positions' else 'greater than 0'} "
+                              f"(choose it with {how}).")
+        if key in LIMITS and value > LIMITS[key]:
+            raise ConfigError(f"{key} is {value}; it must be an integer from 1 to "
+                              f"{LIMITS[key]}.")
+    for key in dict.fromkeys(k for keys, _, _ in BASELINE_SETTINGS.values() for k in keys):
+        if key not in needed and _get(cfg, key) is not None:
+            users = [f"model={k}" for k, (keys, _, _) in BASELINE_SETTINGS.items() if key in keys]
+            hint = " (size the NTM with controller.*)" if kind == "ntm" else ""
+            raise ConfigError(f"{key} is set but model.kind is {kind!r}; it applies to "
+                              f"{' and '.join(users)} only{hint}.")
+
+
 def _model_rules(cfg: DictConfig) -> None:
     """The rules of the model's own constructor (``ModelEntry.check``), its ValueError put in
     the config's words: each of its names becomes the setting it comes from."""
@@ -309,12 +338,26 @@ def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | No
     return None if old == new else (key, old, new)
 
 
+def _with_defaults(trained: dict) -> dict:
+    """``trained`` with the schema's default for each setting of a group it lacks: a
+    checkpoint written before a setting existed (``model.similarity``) was trained as that
+    setting's default behaves."""
+    defaults = OmegaConf.to_container(OmegaConf.structured(Config))
+    filled = dict(trained)
+    for group, values in defaults.items():
+        if isinstance(values, dict) and isinstance(trained.get(group), dict):
+            filled[group] = {**values, **trained[group]}
+    return filled
+
+
 def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
     """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
     saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
-    value) of the first difference, or None. Groups the trained model does not read
+    value) of the first difference, or None; a setting newer than the checkpoint counts as
+    its default there. Groups the trained model does not read
     (``ModelEntry.groups``: the LSTM baseline reads neither controller nor memory) are not
     compared."""
+    trained = _with_defaults(trained)
     model = trained.get("model")
     kind = model.get("kind") if isinstance(model, dict) else None
     unused = set(MODEL_GROUPS) - set(MODELS[kind].groups) if kind in MODELS else set()

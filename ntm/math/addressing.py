@@ -18,11 +18,14 @@ Numerical guards (each is also named in the function that needs it):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 __all__ = [
     "NORM_EPS",
+    "Similarity",
     "content_weights",
     "cosine_similarity",
     "interpolate",
@@ -56,20 +59,26 @@ def cosine_similarity(memory: Tensor, key: Tensor) -> Tensor:
     return dot / norms
 
 
-def content_weights(memory: Tensor, key: Tensor, key_strength: Tensor) -> Tensor:
+#: A similarity measure K: (memory [B, N, M], key [B, H, M]) -> scores [B, H, N].
+Similarity = Callable[[Tensor, Tensor], Tensor]
+
+
+def content_weights(memory: Tensor, key: Tensor, key_strength: Tensor,
+                    similarity: Similarity = cosine_similarity) -> Tensor:
     """Content addressing, eqs. 5-6: ``w^c(i) = softmax_i(beta * K[k, M(i)])``.
 
     Args:
         memory: [B, N, M] memory ``M_t``.
         key: [B, H, M] key vector ``k_t`` per head.
         key_strength: [B, H] key strength ``beta_t >= 0``.
+        similarity: K, cosine by default (eq. 6); ``ntm.math.similarity`` has the others.
 
     Returns:
         [B, H, N] weighting, non-negative, summing to 1 over N. The softmax subtracts its
         maximum, so key strengths of 1e3 and more stay finite.
     """
     beta = key_strength.unsqueeze(-1)  # (B, H, 1)
-    return torch.softmax(beta * cosine_similarity(memory, key), dim=-1)  # eq. 5
+    return torch.softmax(beta * similarity(memory, key), dim=-1)  # eq. 5
 
 
 def interpolate(content_weights: Tensor, previous_weights: Tensor, gate: Tensor) -> Tensor:
@@ -149,6 +158,7 @@ def address(
     gate: Tensor,
     shift_weighting: Tensor,
     gamma: Tensor,
+    similarity: Similarity = cosine_similarity,
 ) -> Tensor:
     """The whole addressing mechanism of Figure 2: content, interpolation, shift, sharpening.
 
@@ -158,11 +168,12 @@ def address(
         key: [B, H, M]; key_strength: [B, H] (beta >= 0); gate: [B, H] (g in [0, 1]);
         shift_weighting: [B, H, 2R+1] (a distribution over shifts -R..R);
         gamma: [B, H] (>= 1).
+        similarity: K of eq. 6 (cosine, the paper's, by default).
 
     Returns:
         [B, H, N] the new weighting ``w_t`` (eqs. 5-9).
     """
-    w_c = content_weights(memory, key, key_strength)  # eqs. 5-6
+    w_c = content_weights(memory, key, key_strength, similarity)  # eqs. 5-6
     w_g = interpolate(w_c, previous_weights, gate)  # eq. 7
     w_shifted = shift(w_g, shift_weighting)  # eq. 8
     return sharpen(w_shifted, gamma)  # eq. 9

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from ntm.models import lstm
+from ntm.models import lstm, transformer
 from ntm.models import ntm as ntm_model
 
 __all__ = ["ModelEntry", "MODELS", "MODEL_GROUPS"]
@@ -30,12 +30,16 @@ class ModelEntry:
     check: Callable[[Any], None] | None = None
     #: The names ``check``'s errors use -> the settings they come from.
     settings: Mapping[str, str] = field(default_factory=dict)
+    #: ``build`` also takes ``max_steps=``, the task's longest sequence (learned positions).
+    takes_max_steps: bool = False
 
 
 MODELS: dict[str, ModelEntry] = {
     "ntm": ModelEntry(ntm_model.from_config, ("model", "controller", "memory"),
                       ntm_model.check_config, ntm_model.SETTINGS),
     "lstm": ModelEntry(lstm.from_config, ("model",)),
+    "transformer": ModelEntry(transformer.from_config, ("model",), transformer.check_config,
+                              transformer.SETTINGS, takes_max_steps=True),
 }
 
 #: Every group some model reads: a model that does not read one ignores its settings.

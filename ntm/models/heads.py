@@ -1,6 +1,8 @@
 """Heads: the linear map from controller output to every head's addressing parameters.
 
-The module only owns the weights of that map; the addressing itself is ``ntm.math.addressing``.
+The module only owns the weights of that map (and, for ``similarity="additive"``, each head's
+W, U and v of the additive score); the addressing itself is ``ntm.math.addressing`` and the
+scores ``ntm.math.similarity``.
 All heads of an NTM (read heads first, then write heads) come out of one linear layer, so a
 step costs one matrix product however many heads there are.
 """
@@ -12,6 +14,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ntm.math.addressing import cosine_similarity
+from ntm.math.similarity import (
+    additive_similarity,
+    check_similarity,
+    dot_similarity,
+    scaled_dot_similarity,
+)
 
 __all__ = ["HeadParameters", "Heads"]
 
@@ -49,6 +59,11 @@ class Heads(nn.Module):
         clip: the linear outputs are clipped to [-clip, clip] before the activations, as
             Collier and Beel do to keep key strength and sharpening bounded early in
             training; None turns clipping off.
+        similarity: the content score K of eq. 6, a name in ``ntm.math.similarity.SIMILARITIES``
+            (``cosine``, the paper's, by default). ``additive`` gives every head its own
+            W [M, M], U [M, M] and v [M] (hidden width A = M), drawn uniformly from
+            +-1/sqrt(M) after the linear layer, so the other similarities draw the same
+            initial weights from the same seed.
     """
 
     def __init__(
@@ -59,8 +74,11 @@ class Heads(nn.Module):
         memory_width: int,
         shift_radius: int,
         clip: float | None = 20.0,
+        similarity: str = "cosine",
     ) -> None:
         super().__init__()
+        check_similarity(similarity)
+        self.similarity_name = similarity
         self.read_heads, self.write_heads = read_heads, write_heads
         self.memory_width, self.shift_radius, self.clip = memory_width, shift_radius, clip
         # Per head: key (M), key strength, sharpening, gate, shift weighting (2R+1).
@@ -69,6 +87,27 @@ class Heads(nn.Module):
         # Per write head, in addition: erase (M), add (M).
         out = heads * self.addressing_size + write_heads * 2 * memory_width
         self.linear = nn.Linear(controller_size, out)
+        if similarity == "additive":
+            bound = memory_width ** -0.5
+            m = memory_width
+
+            def uniform(*shape: int) -> nn.Parameter:
+                return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+            self.key_projection = uniform(heads, m, m)  # W per head: [H, A, M]
+            self.memory_projection = uniform(heads, m, m)  # U per head: [H, A, M]
+            self.score_vector = uniform(heads, m)  # v per head: [H, A]
+
+    def similarity(self, memory: Tensor, key: Tensor) -> Tensor:
+        """K[k, M(i)] of every head: memory [B, N, M], key [B, H, M] -> [B, H, N]."""
+        if self.similarity_name == "cosine":
+            return cosine_similarity(memory, key)  # eq. 6
+        if self.similarity_name == "dot":
+            return dot_similarity(memory, key)
+        if self.similarity_name == "scaled_dot":
+            return scaled_dot_similarity(memory, key)
+        return additive_similarity(memory, key, self.key_projection, self.memory_projection,
+                                   self.score_vector)
 
     def forward(self, controller_output: Tensor) -> HeadParameters:
         """controller_output: [B, C] -> HeadParameters (shapes in its docstring)."""

@@ -32,6 +32,7 @@ from ntm.math.memory import (
     read,
     write,
 )
+from ntm.math.similarity import check_similarity
 from ntm.models.controller import ControllerState, check_controller_kind, make_controller
 from ntm.models.heads import HeadParameters, Heads
 
@@ -54,6 +55,8 @@ class NTMConfig:
     initial_weighting: every head's ``w_0``: ``onehot`` (fixed focus on location 0) or
         ``learned`` (softmax of trained logits, one vector per head).
     clip: controller-to-head outputs clipped to [-clip, clip]; None for no clipping.
+    similarity: the content score K of eq. 6: ``cosine`` (the paper's), ``dot``,
+        ``scaled_dot`` or ``additive`` (``ntm.math.similarity``).
     """
 
     input_size: int
@@ -69,6 +72,7 @@ class NTMConfig:
     memory_init: str = "constant"
     initial_weighting: str = "onehot"
     clip: float | None = 20.0
+    similarity: str = "cosine"
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size", "memory_locations", "memory_width",
@@ -91,6 +95,7 @@ class NTMConfig:
             raise ValueError(f"clip is {self.clip}; it must be greater than 0, or None.")
         check_memory_init(self.memory_init)
         check_initial_weighting(self.initial_weighting)
+        check_similarity(self.similarity)
 
 
 class NTMState(NamedTuple):
@@ -142,7 +147,8 @@ class NTM(nn.Module):
             c.controller, c.input_size + c.read_heads * m, c.controller_size, c.controller_layers
         )
         self.heads = Heads(
-            c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip
+            c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip,
+            c.similarity,
         )
         self.output = nn.Linear(c.controller_size + c.read_heads * m, c.output_size)
         self.initial_reads = nn.Parameter(torch.zeros(c.read_heads, m))
@@ -194,7 +200,7 @@ class NTM(nn.Module):
         p = self.heads(h)
         weights = address(  # (B, H, N), eqs. 5-9
             previous.memory, previous.weights, p.key, p.key_strength, p.gate,
-            p.shift_weighting, p.sharpening,
+            p.shift_weighting, p.sharpening, self.heads.similarity,
         )
         reads = read(previous.memory, weights[:, : c.read_heads])  # (B, Hr, M), eq. 2
         memory = write(previous.memory, weights[:, c.read_heads :], p.erase, p.add)  # eqs. 3-4
@@ -259,6 +265,7 @@ SETTINGS = {
     "memory_init": "memory.init",
     "initial_weighting": "memory.initial_weighting",
     "clip": "model.clip",
+    "similarity": "model.similarity",
 }
 
 

@@ -38,7 +38,8 @@ from ntm.experiment.config import ConfigError
 from ntm.experiment.errors import exit_with
 from ntm.experiment.metrics import evaluate_batches, optimal_cost_per_sequence, wrong_bits
 from ntm.models.ntm import NTM
-from ntm.results.plot import PLOTS_DIR, log_scale_if_it_helps, plot_memory_use
+from ntm.models.transformer import SequenceTooLong, TransformerBaseline
+from ntm.results.plot import PLOTS_DIR, log_scale_if_it_helps, plot_attention, plot_memory_use
 from ntm.results.runs import episode, load_run, model_label, paper_model
 from tasks import Batch, Task
 
@@ -90,7 +91,10 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
     rows = []
     for size in sizes:
         batches = list(_batches(task, size, sequences, batch_size, seed, device))
-        result = evaluate_batches(model, batches)
+        try:
+            result = evaluate_batches(model, batches)
+        except SequenceTooLong as e:  # learned positions end at the training length
+            raise ConfigError(f"--sizes has {size}, which this model cannot run: {e}") from None
         optimal = optimal_cost_per_sequence(task, batches)
         optimal_cost = math.nan if optimal is None else optimal
         rows.append({"size": size, **result, "optimal_cost": optimal_cost})
@@ -220,6 +224,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         paper=PAPER_CURVES.get((cfg.task.name, paper_model(cfg))),
         title=f"{name}: generalisation ({task.size_name}; trained up to {trained_up_to}{memory})")
     print(plots / "generalisation.png")
+    if isinstance(model, TransformerBaseline):
+        longest = max(sizes)
+        batch, logits, trace = episode(model, task, 0, longest)
+        errors = int(wrong_bits(logits, batch.targets, batch.mask).sum())
+        path = plots / f"attention_size{longest}.png"
+        plot_attention(batch, logits, trace, path,
+                       title=f"{name}: one episode of size {longest} (seed 0), {errors} wrong bits")
+        print(path)
     if has_memory:
         longest = max(sizes)
         batch, logits, trace = episode(model, task, 0, longest)

@@ -9,6 +9,8 @@ the task, e.g. ``task.max_length=50``, or ``memory.N``) and writes into ``RUN_DI
     memory_contents.png  the memory after the input phase and at the end, visited rows marked
     learning_curves.png  held-out cost and bit errors against sequences seen (from metrics.csv)
     memory.gif           the memory and both weightings step by step (only with --gif)
+    attention.png        for model=transformer (no memory): every layer's and head's
+                         attention, in the style of the memory use (plot_attention)
 
 The figure functions take tensors and return a ``matplotlib.figure.Figure`` (built without
 pyplot, so nothing accumulates when training draws them again and again); they save it when
@@ -40,10 +42,12 @@ from ntm.experiment.errors import exit_with  # noqa: E402
 from ntm.experiment.metrics import wrong_bits  # noqa: E402
 from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
+from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
 from ntm.results.runs import episode, load_run, model_label  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
-__all__ = ["PLOTS_DIR", "plot_memory_use", "plot_memory_contents", "animate_memory",
+__all__ = ["PLOTS_DIR", "plot_memory_use", "plot_attention", "plot_memory_contents",
+           "animate_memory",
            "read_metrics", "log_scale_if_it_helps", "plot_learning_curves",
            "write_run_pictures", "main"]
 
@@ -181,6 +185,55 @@ def plot_memory_use(batch: Batch, logits: Tensor, trace: Trace, path: str | Path
     for cax, (kind, label) in zip(bottom.subplots(1, 2), bars, strict=True):
         cax.set_label(COLORBAR)
         fig.colorbar(images[kind], cax=cax, orientation="horizontal", label=label)
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot_attention(batch: Batch, logits: Tensor, trace: AttentionTrace,
+                   path: str | Path | None = None, *, index: int = 0,
+                   title: str | None = None) -> Figure:
+    """The Transformer's counterpart of the memory-use picture for sequence ``index``: inputs,
+    targets and outputs (top), then one panel per layer (rows) and head (columns) showing
+    where each step reads: time (the query step) along x, the steps it attends to down y,
+    as the NTM's read weightings show locations.
+
+    ``batch`` and ``logits`` as in ``plot_memory_use``; ``trace`` from
+    ``TransformerBaseline.forward(trace=True)``, attention [L, B, H, T, T].
+    """
+    inputs, targets, mask = (_np(x[:, index]) for x in (batch.inputs, batch.targets, batch.mask))
+    outputs = _np(torch.sigmoid(logits[:, index].float()))  # (T, O)
+    attention = _np(trace.attention[:, index])  # (L, H, T query, T key)
+    layers, heads, steps = attention.shape[:3]
+    unit = {"cmap": _UNIT_CMAP, "vmin": 0.0, "vmax": 1.0, "aspect": "auto",
+            "interpolation": "nearest"}
+    width = float(np.clip(3.2 * heads, 10, 24))
+    fig = Figure(figsize=(width, 1.6 + 2.6 * layers + 0.7), layout="constrained")
+    top, grid, bottom = fig.subfigures(3, 1, height_ratios=[1.6, 2.6 * layers, 0.7])
+    panels = (("Inputs", inputs), ("Targets", targets),
+              ("Outputs (grey: not scored)", np.where(mask > 0, outputs, np.nan)))
+    for ax, (name, image) in zip(top.subplots(1, 3), panels, strict=True):
+        ax.imshow(image.T, extent=(-0.5, steps - 0.5, image.shape[1] - 0.5, -0.5), **unit)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("Time")
+    axes = grid.subplots(layers, heads, squeeze=False, sharex=True, sharey=True)
+    for layer, head in np.ndindex(layers, heads):
+        ax = axes[layer, head]
+        image = ax.imshow(attention[layer, head].T,  # (key step, query step)
+                          extent=(-0.5, steps - 0.5, steps - 0.5, -0.5), **unit)
+        ax.set_title(f"Attention (layer {layer + 1}, head {head + 1})", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not fractions
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if layer == layers - 1:
+            ax.set_xlabel("Time")
+        if head == 0:
+            ax.set_ylabel("Step attended to")
+    cax = bottom.subplots(1, 1)
+    cax.set_label(COLORBAR)
+    fig.colorbar(image, cax=cax, orientation="horizontal", label="bit, output probability, "
+                 "attention weight")
     if title:
         fig.suptitle(title)
     if path is not None:
@@ -357,9 +410,9 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
                        episode_seed: int = 0, size: int | None = None,
                        animate: bool = False) -> list[Path]:
     """Writes the pictures of a run into ``run_dir/plots/`` and returns their paths:
-    learning_curves.png (only once ``metrics.csv`` has a row) and, for an NTM (the LSTM
-    baseline has no memory to draw), memory_use.png, memory_contents.png and, with
-    ``animate``, memory.gif.
+    learning_curves.png (only once ``metrics.csv`` has a row); for an NTM memory_use.png,
+    memory_contents.png and, with ``animate``, memory.gif; for the Transformer
+    attention.png (the LSTM baseline has neither memory nor attention to draw).
 
     The episode is drawn from ``episode_seed`` with ``size`` (None: the largest training
     size, so the picture shows the longest walk trained on). The model's mode is restored,
@@ -376,7 +429,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
         if len(metrics["sequences"]):
             written.append(out / "learning_curves.png")
             plot_learning_curves(metrics, written[-1], title=name)
-    if not isinstance(model, NTM):
+    if not isinstance(model, NTM | TransformerBaseline):
         return written
 
     size = task.largest_training_size if size is None else size
@@ -384,6 +437,10 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     errors = int(wrong_bits(logits, batch.targets, batch.mask).sum())
     title = (f"{name}: one episode (size {size}, seed {episode_seed}, "
              f"{len(batch.inputs)} steps), {errors} wrong bits")
+    if isinstance(model, TransformerBaseline):
+        written.append(out / "attention.png")
+        plot_attention(batch, logits, trace, written[-1], title=title)
+        return written
     written.append(out / "memory_use.png")
     plot_memory_use(batch, logits, trace, written[-1], title=title)
     written.append(out / "memory_contents.png")

@@ -19,6 +19,7 @@ from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import Config, ConfigError, checkpoint_mismatch, validate
 from ntm.models.ntm import Trace
+from ntm.models.transformer import AttentionTrace, SequenceTooLong
 from tasks import Batch, Task
 
 __all__ = ["load_run", "episode", "paper_model", "model_label"]
@@ -98,6 +99,7 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
         raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
                           "damaged or was not written by ntm.train.") from None
     trained_locations = cfg.memory.N
+    trained_steps = build_task(cfg).max_steps  # learned positions are sized by the training task
     _check_overrides(cfg, overrides)
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
     state = checkpoint.load(ckpt_path)
@@ -113,14 +115,14 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
     validate(cfg)
     task = build_task(cfg)
     with torch.random.fork_rng(devices=[]):  # initialisation must not move the global RNG
-        model = build_model(cfg, task)
+        model = build_model(cfg, task, max_steps=trained_steps)
     _load_weights(model, state["model"], cfg, trained_locations)
     return cfg, task, model.eval()
 
 
 @torch.no_grad()
 def episode(model: nn.Module, task: Task, seed: int,
-            size: int | None = None) -> tuple[Batch, Tensor, Trace]:
+            size: int | None = None) -> tuple[Batch, Tensor, Trace | AttentionTrace]:
     """One sequence (batch of 1) drawn from ``seed`` (size ``size``; None draws one from the
     training range), run through ``model`` on its device: (batch, logits [T, 1, O], trace).
     The global random state is not touched."""
@@ -136,15 +138,19 @@ def episode(model: nn.Module, task: Task, seed: int,
     try:  # the generator only matters for memory.init=random
         memory_generator = torch.Generator(device=device).manual_seed(seed)
         logits, trace = model(batch.inputs, trace=True, generator=memory_generator)
+    except SequenceTooLong as e:  # learned positions end at the training length
+        raise ConfigError(str(e)) from None
     finally:
         model.train(was_training)
     return batch, logits, trace
 
 
 def paper_model(cfg: DictConfig) -> str:
-    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM."""
+    """The paper's name for a run's model: NTM-FF, NTM-LSTM or LSTM; Transformer for ours."""
     if cfg.model.kind == "lstm":
         return "LSTM"
+    if cfg.model.kind == "transformer":
+        return "Transformer"
     return "NTM-FF" if cfg.controller.kind == "feedforward" else "NTM-LSTM"
 
 
@@ -152,4 +158,7 @@ def model_label(cfg: DictConfig) -> str:
     """A run's model for titles: the paper's name, with the LSTM baseline's size."""
     if cfg.model.kind == "lstm":
         return f"LSTM {cfg.model.layers} x {cfg.model.size}"
+    if cfg.model.kind == "transformer":
+        m = cfg.model
+        return f"Transformer {m.layers} x {m.size} ({m.heads} heads, {m.positions})"
     return paper_model(cfg)
