@@ -40,12 +40,23 @@ from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
 from tasks import Batch, Task
 
-__all__ = ["Draw", "NonFiniteError", "RunResult", "held_out_set", "seed_everything", "train"]
+__all__ = ["Draw", "Interrupted", "NonFiniteError", "RunResult", "held_out_set", "seed_everything",
+           "train"]
 
 log = logging.getLogger("ntm.train")
 
 #: Draws a run's pictures: (run directory, config, model, task).
 Draw = Callable[[Path, DictConfig, torch.nn.Module, Task], None]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: at ``step``, with the last checkpoint at ``checkpoint_step`` (None
+    when none was written yet). A ``KeyboardInterrupt``, so callers that do not know it still
+    stop."""
+
+    def __init__(self, step: int, checkpoint_step: int | None) -> None:
+        super().__init__(step, checkpoint_step)
+        self.step, self.checkpoint_step = step, checkpoint_step
 
 
 class NonFiniteError(RuntimeError):
@@ -111,6 +122,7 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
     bar = _progress_bar(cfg, state.sequences)
     session_start = time.perf_counter() - state.wall_seconds
     window = _Window()
+    checkpoint_step = resume_step
     try:
         with logging_redirect_tqdm() if not bar.disable else nullcontext():
             while not out_of_budget():
@@ -130,11 +142,14 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
                     _evaluate(state, eval_batches, cfg)
                     state.wall_seconds = time.perf_counter() - session_start
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
+                    checkpoint_step = state.step
                     window = _Window()
                     evaluations = state.step // t.eval_every
                     drawing_due = t.plot_every and evaluations % t.plot_every == 0
                     if draw and t.pictures and drawing_due and not out_of_budget():
                         draw(run_dir, cfg, state.model, task)
+    except KeyboardInterrupt:
+        raise Interrupted(state.step, checkpoint_step) from None
     finally:
         bar.close()
         metrics.close()
@@ -258,12 +273,15 @@ def _result(state: TrainState, task: Task, threshold: float | None) -> RunResult
     """How the run ended, logged in one line."""
     last, sequences, wall = state.last_eval, state.sequences, state.wall_seconds
     if state.solved:
-        log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
+        log.info("Solved %s after %d sequences, %.0f s: held-out bit errors %.3f per sequence, "
+                 "at or below train.solved_bit_errors = %g.", task.name, sequences, wall,
+                 last["bit_errors"], threshold)
     elif threshold is None:
-        log.info("Finished %s after %d sequences, %.0f s (no solved threshold); held-out cost "
-                 "%.3f bits and %.3f bit errors per sequence.", task.name, sequences, wall,
-                 last["cost"], last["bit_errors"])
+        log.info("Finished %s after %d sequences, %.0f s (no solved threshold: "
+                 "train.solved_bit_errors is null); held-out cost %.3f bits and %.3f bit errors "
+                 "per sequence.", task.name, sequences, wall, last["cost"], last["bit_errors"])
     else:
-        log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
-                 "per sequence.", task.name, sequences, wall, last["bit_errors"])
+        log.info("Stopped %s unsolved after %d sequences, %.0f s (the budget is spent); "
+                 "held-out bit errors %.3f per sequence, above train.solved_bit_errors = %g.",
+                 task.name, sequences, wall, last["bit_errors"], threshold)
     return RunResult(state.solved, state.step, sequences, wall, last["cost"], last["bit_errors"])
