@@ -119,8 +119,9 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
                 or state.wall_seconds >= max_seconds)
 
     metrics = MetricsLog(run_dir, resume_step, state.sequences)
-    bar = _progress_bar(cfg, state.sequences)
+    bar = _progress_bar(cfg, state.sequences, task.name)
     session_start = time.perf_counter() - state.wall_seconds
+    start_sequences, start_seconds = state.sequences, state.wall_seconds
     window = _Window()
     checkpoint_step = resume_step
     try:
@@ -135,6 +136,10 @@ def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> Run
                 state.sequences += t.batch_size
                 window.seconds += time.perf_counter() - started
                 state.wall_seconds = time.perf_counter() - session_start
+                if not bar.disable and t.max_minutes is not None:
+                    bar.total = progress_total(
+                        state.sequences, t.max_sequences, state.sequences - start_sequences,
+                        state.wall_seconds - start_seconds, max_seconds - state.wall_seconds)
                 bar.update(t.batch_size)
                 bar.set_postfix(step=state.step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
 
@@ -200,11 +205,33 @@ def _solved(last_eval: dict[str, float], threshold: float | None) -> bool:
     return threshold is not None and last_eval["bit_errors"] <= threshold
 
 
-def _progress_bar(cfg: DictConfig, sequences: int) -> tqdm:
-    """On a terminal only: never in CI, never with ``train.progress=false``."""
+def _progress_bar(cfg: DictConfig, sequences: int, task_name: str) -> tqdm:
+    """On a terminal only: never in CI, never with ``train.progress=false``. Counts sequences
+    up to the budget (``progress_total`` moves the end to where the minutes run out); its
+    description says when the run stops earlier, solved."""
     progress_on = cfg.train.progress and not os.environ.get("CI")
     return tqdm(total=cfg.train.max_sequences, initial=sequences, unit="seq", dynamic_ncols=True,
+                desc=progress_description(cfg, task_name),
                 disable=None if progress_on else True)
+
+
+def progress_description(cfg: DictConfig, task_name: str) -> str:
+    """The bar's description: the task, and the stop other than the budget (solved)."""
+    threshold = cfg.train.solved_bit_errors
+    if threshold is None:
+        return task_name
+    return f"{task_name} (stops early once bit errors <= {threshold:g})"
+
+
+def progress_total(sequences: int, max_sequences: int, session_sequences: int,
+                   session_seconds: float, seconds_left: float) -> int:
+    """Where the bar ends: ``max_sequences``, or, when the minutes budget runs out first, the
+    sequences reached by then at this session's rate (``session_sequences`` trained in
+    ``session_seconds``); so its ETA is the real stop, not the sequence budget's."""
+    if math.isinf(seconds_left) or session_sequences <= 0 or session_seconds <= 0:
+        return max_sequences
+    at_deadline = sequences + session_sequences / session_seconds * max(seconds_left, 0.0)
+    return min(max_sequences, max(sequences, math.ceil(at_deadline)))
 
 
 def _count_step(state: TrainState, window: _Window, result: StepResult, batch: Batch,
