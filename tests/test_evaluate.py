@@ -168,3 +168,17 @@ def test_the_optimal_cost_is_reported_beside_the_model_s_for_n_grams() -> None:
                                                     rel=1e-6)
         # Every one of the size - 1 predictions costs the optimal predictor about a bit or less.
         assert 0 < row["optimal_cost"] < size - 1
+
+
+def test_progress_per_size_and_the_table_printed_once(runs, capsys, caplog) -> None:
+    """A line on stderr as each size starts; each result once, in the table on stdout."""
+    caplog.set_level("INFO", logger="ntm.evaluate")
+    main([str(runs["ntm"]), "--sizes", "2,3", "--sequences", "4", "--no-pictures"])
+    progress = [r.getMessage() for r in caplog.records if r.name == "ntm.evaluate"]
+    assert [m.split(":")[0] for m in progress] == ["length 2 (1 of 2)", "length 3 (2 of 2)"]
+    out = capsys.readouterr().out
+    rows = read_rows(runs["ntm"] / "generalisation.csv")
+    for row in rows:
+        cost = f"{float(row['cost']):.3f}"
+        assert sum(cost in line for line in out.splitlines()) == 1, out
+    assert out.count("bit errors") == 1, out  # one header

@@ -88,13 +88,16 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
     device = next(model.parameters()).device
     model.eval()
     rows = []
-    for size in sizes:
+    for number, size in enumerate(sizes, 1):
+        # Progress as it goes (a large size takes minutes); the results are the caller's table.
+        log.info("%s %d (%d of %d): %d sequences ...", task.size_name, size, number, len(sizes),
+                 sequences)
         batches = list(_batches(task, size, sequences, batch_size, seed, device))
         result = evaluate_batches(model, batches)
         optimal = optimal_cost_per_sequence(task, batches)
         optimal_cost = math.nan if optimal is None else optimal
         rows.append({"size": size, **result, "optimal_cost": optimal_cost})
-        log.info("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
+        log.debug("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
                  result["cost"], "" if math.isnan(optimal_cost)
                  else f" (Bayes-optimal {optimal_cost:.3f})", result["bit_errors"],
                  result["sequences"])
