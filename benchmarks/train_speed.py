@@ -7,7 +7,7 @@ Adam) and the median forward+backward time of one batch whose sequences all have
     python benchmarks/train_speed.py [--batch-sizes 1 16 32 64] [--repeats 20] [--threads N]
 
 Paper copy settings: LSTM controller of 100, one read and one write head, memory 128 x 20.
-For comparison (SPEC section 7), the public PyTorch NTM does 13.7 sequences/s at batch 1 and
+For comparison, the public PyTorch NTM does 13.7 sequences/s at batch 1 and
 87 at batch 32 on this 2-core machine, and 124 ms (batch 1) / 717 ms (batch 32) for one
 forward+backward pass at length 20.
 """

@@ -139,7 +139,7 @@ def test_command_line_wins_over_task_defaults(order) -> None:
     assert cfg.task.max_items == 4 and cfg.task.min_items == 2
 
 
-# What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
+# What the paper sets (docs/paper.md): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
 # unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with
 # momentum 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.

@@ -101,7 +101,7 @@ def test_default_sizes_are_the_task_s_and_the_settings_are_recorded(runs, capsys
     run = runs["ntm"]
     main([str(run), "--sequences", "2", "--no-pictures", "memory.N=128"])
     rows = read_rows(run / "generalisation.csv")
-    assert [int(r["size"]) for r in rows] == [10, 20, 30, 50, 80, 120]  # SPEC section 4, and 80
+    assert [int(r["size"]) for r in rows] == [10, 20, 30, 50, 80, 120]  # docs/paper.md, and 80
     assert {(r["memory_N"], r["overrides"]) for r in rows} == {("128", "memory.N=128")}
     main([str(runs["lstm"]), "--sequences", "2", "--sizes", "4", "--no-pictures"])
     rows = read_rows(runs["lstm"] / "generalisation.csv")
@@ -116,7 +116,7 @@ def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
     for overrides, name in cases.items():
         assert paper_model(compose_config(list(overrides))) == name
     paper = PAPER_CURVES[("associative_recall", "NTM-FF")]
-    assert paper == {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0}  # SPEC section 6
+    assert paper == {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0}  # docs/paper.md
     rows = [{"size": s, "cost": c, "bit_errors": c / 2, "sequences": 10,
              "optimal_cost": math.nan} for s, c in ((6, 0.1), (10, 0.5), (20, 9.0))]
     fig = plot_generalisation(rows, tmp_path / "g.png", title="t", trained_up_to=6,

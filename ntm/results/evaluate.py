@@ -8,7 +8,7 @@ also beyond the training range, and writes into the run directory:
   Bayes-optimal cost where the task has one (dynamic N-grams), the memory size (NTMs) and the
   overrides given;
 - ``plots/generalisation.png``: cost and bit errors against size, beside the paper's curve
-  where SPEC section 6 gives one;
+  where docs/paper.md gives one;
 - ``plots/memory_use_size<S>.png``: for an NTM, one episode of the longest size.
 
 Overrides change the run's config for the evaluation: ``memory.N=256`` gives a longer copy
@@ -49,7 +49,7 @@ log = logging.getLogger("ntm.evaluate")
 GENERALISATION_NAME = "generalisation.csv"
 FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides")
 
-#: SPEC section 6: the paper's generalisation, bits per sequence (cost) by size, read off its
+#: docs/paper.md: the paper's generalisation, bits per sequence (cost) by size, read off its
 #: figures; keyed by (task, paper model name).
 PAPER_CURVES: dict[tuple[str, str], dict[int, float]] = {
     ("associative_recall", "NTM-FF"): {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0},
