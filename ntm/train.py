@@ -82,8 +82,8 @@ def interrupted_message(error: KeyboardInterrupt, run_dir: Path,
                         overrides: Sequence[str]) -> str:
     """The one line that Ctrl-C ends a run with: where it stopped, what is kept, how to go on."""
     command = resume_command(run_dir, overrides)
-    if not isinstance(error, Interrupted):
-        return f"interrupted before training started; start again with: {command}"
+    if not isinstance(error, Interrupted):  # while starting up or drawing the last pictures
+        return f"interrupted outside the training loop; go on with: {command}"
     if error.checkpoint_step is None:
         return (f"interrupted at step {error.step}, before the first checkpoint; start again "
                 f"with: {command}")

@@ -32,7 +32,9 @@ def test_interrupted_message_is_one_line_naming_the_steps() -> None:
     assert line == ("interrupted at step 57; the last checkpoint (step 50) is kept; resume "
                     "with: python -m ntm.train hydra.run.dir=runs/x seed=1")
     assert "before the first checkpoint" in interrupted_message(Interrupted(3, None), run, [])
-    assert "before training started" in interrupted_message(KeyboardInterrupt(), run, [])
+    assert interrupted_message(KeyboardInterrupt(), run, []) == (
+        "interrupted outside the training loop; go on with: python -m ntm.train "
+        "hydra.run.dir=runs/x")
 
 
 def test_next_steps_name_the_run_directory_and_the_commands() -> None:
