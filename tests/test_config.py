@@ -460,12 +460,21 @@ def test_a_refused_setting_leaves_no_run_directory(command_line_runs, override) 
     (["memroy.N=3"], "memroy.N", "memory.N"),
     (["+train.batchsize=3"], "train.batchsize", "train.batch_size"),
     (["task=associative_recall", "task.max_item=4"], "task.max_item", "task.max_items"),
+    (["trian.batch_size=3"], "trian.batch_size", "train.batch_size"),
 ])
 def test_check_command_line_names_the_closest_setting(overrides, key, closest) -> None:
     with pytest.raises(ConfigError) as info:
         check_command_line(overrides, CONF_DIR)
     assert_one_sentence(str(info.value), key)
     assert str(info.value).endswith(f"the closest setting is {closest}.")
+
+
+def test_a_key_with_no_close_setting_lists_its_section() -> None:
+    """``memory.size`` is not close to ``memory.N`` for sharing ``memory.``."""
+    with pytest.raises(ConfigError) as info:
+        check_command_line(["memory.size=3"], CONF_DIR)
+    assert_one_sentence(str(info.value), "memory.size")
+    assert str(info.value).endswith("the settings of memory are N, M, init, initial_weighting.")
 
 
 def test_check_command_line_checks_what_train_would() -> None:

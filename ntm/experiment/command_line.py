@@ -19,10 +19,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ntm.experiment.build import build_task
-from ntm.experiment.config import ConfigError, check_overrides, validate
+from ntm.experiment.config import ConfigError, check_overrides, register_configs, validate
 
 __all__ = ["check_command_line", "closest_setting", "setting_names"]
 
@@ -39,8 +39,14 @@ def setting_names(cfg: DictConfig, prefix: str = "") -> list[str]:
 
 
 def closest_setting(key: str, cfg: DictConfig) -> str | None:
-    """The setting of ``cfg`` whose dotted name is closest to ``key`` (difflib), or None when
-    none is close."""
+    """The setting of ``cfg`` closest to ``key`` (difflib), or None when none is close: where
+    ``key``'s section exists (``memory.size``), among that section's settings only, so that a
+    shared prefix does not make ``memory.N`` look close; else among every dotted name."""
+    section, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, section) if section else cfg
+    if isinstance(node, DictConfig):
+        found = difflib.get_close_matches(name, [str(k) for k in node], n=1, cutoff=0.6)
+        return f"{section}.{found[0]}" if found and section else (found[0] if found else None)
     found = difflib.get_close_matches(key, setting_names(cfg), n=1, cutoff=0.6)
     return found[0] if found else None
 
@@ -70,7 +76,8 @@ def check_command_line(overrides: Sequence[str], conf_dir: str | Path) -> None:
     the composed config is checked by ``validate`` and the task's constructor. Sweeps, flags
     and errors only Hydra can word (a wrong type, an unknown option) are left to Hydra.
     """
-    conf_dir = Path(conf_dir)
+    conf_dir = Path(conf_dir).resolve()
+    register_configs()  # the schema conf/config.yaml builds on
     check_overrides(overrides, conf_dir)
     if not _single_run(overrides):
         return
@@ -87,8 +94,14 @@ def check_command_line(overrides: Sequence[str], conf_dir: str | Path) -> None:
         except HydraException:
             return
         close = closest_setting(key, base)
-        hint = (f"the closest setting is {close}" if close
-                else f"the settings at the top level are {', '.join(base)}")
+        section = key.rpartition(".")[0]
+        node = OmegaConf.select(base, section) if section else base
+        if close:
+            hint = f"the closest setting is {close}"
+        elif section and isinstance(node, DictConfig):
+            hint = f"the settings of {section} are {', '.join(str(k) for k in node)}"
+        else:
+            hint = f"the settings at the top level are {', '.join(base)}"
         raise ConfigError(f"{key} is not a setting; {hint}.") from None
     finally:
         GlobalHydra.instance().clear()
