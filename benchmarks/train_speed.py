@@ -20,6 +20,9 @@ Prints, in one run:
    seed 0), eager against fast, the fast run with an empty compile cache. Takes minutes.
 
 Paper copy settings: LSTM controller of 100, one read and one write head, memory 128 x 20.
+For comparison, the public PyTorch NTM does 13.7 sequences/s at batch 1 and
+87 at batch 32 on this 2-core machine, and 124 ms (batch 1) / 717 ms (batch 32) for one
+forward+backward pass at length 20.
 """
 
 from __future__ import annotations

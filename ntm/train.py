@@ -6,7 +6,9 @@ Hydra composes ``conf/`` with the overrides; the run itself is ``ntm.experiment.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -16,16 +18,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ntm.experiment import checkpoint
-from ntm.experiment.config import ConfigError, check_overrides, register_configs, validate
+from ntm.experiment.command_line import check_command_line
+from ntm.experiment.config import ConfigError, register_configs, validate
 from ntm.experiment.errors import exit_with
 from ntm.experiment.lock import RunDirInUse
-from ntm.experiment.loop import NonFiniteError, train
+from ntm.experiment.loop import Interrupted, NonFiniteError, train
 from ntm.experiment.metrics_log import MetricsFileError
+from ntm.experiment.run_dir import remove_if_unused
 from ntm.experiment.threads import available_cpus, choose_threads
 from ntm.experiment.writes import WriteError, raise_on_log_errors
 from tasks import Task
 
-__all__ = ["CONF_DIR", "draw_pictures", "main"]
+__all__ = ["CONF_DIR", "draw_pictures", "interrupted_message", "main", "next_steps",
+           "resume_command"]
 
 log = logging.getLogger("ntm.train")
 
@@ -61,17 +66,51 @@ def _hydra_main(cfg: DictConfig) -> float:
             torch.set_num_threads(threads)
         log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
         result = train(cfg, run_dir, draw=draw_pictures)
-    except (ConfigError, checkpoint.CheckpointError, NonFiniteError, RunDirInUse, WriteError,
+    except ConfigError as e:
+        remove_if_unused(run_dir)  # a bad setting leaves no run directory behind
+        exit_with(e)
+    except (checkpoint.CheckpointError, NonFiniteError, RunDirInUse, WriteError,
             MetricsFileError) as e:
         exit_with(e)
+    except KeyboardInterrupt as e:
+        print(interrupted_message(e, run_dir, hydra_cfg.overrides.task), file=sys.stderr)
+        sys.exit(130)  # 128 + SIGINT, as a shell reports Ctrl-C
+    log.info(next_steps(run_dir))
     return result.eval_bit_errors
+
+
+def resume_command(run_dir: Path, overrides: Sequence[str]) -> str:
+    """The command that goes on with the run in ``run_dir`` with the same ``overrides``."""
+    kept = [o for o in overrides if not o.startswith("hydra.run.dir=")]
+    return shlex.join(["python", "-m", "ntm.train", f"hydra.run.dir={run_dir}", *kept])
+
+
+def interrupted_message(error: KeyboardInterrupt, run_dir: Path,
+                        overrides: Sequence[str]) -> str:
+    """The one line that Ctrl-C ends a run with: where it stopped, what is kept, how to go on."""
+    command = resume_command(run_dir, overrides)
+    if not isinstance(error, Interrupted):  # while starting up or drawing the last pictures
+        return f"interrupted outside the training loop; go on with: {command}"
+    if error.checkpoint_step is None:
+        return (f"interrupted at step {error.step}, before the first checkpoint; start again "
+                f"with: {command}")
+    return (f"interrupted at step {error.step}; the last checkpoint (step "
+            f"{error.checkpoint_step}) is kept; resume with: {command}")
+
+
+def next_steps(run_dir: Path) -> str:
+    """What the end of a run says: where it is and the commands that look at it."""
+    folder = shlex.quote(str(run_dir))
+    return (f"Run directory: {run_dir}; next: python -m ntm.evaluate {folder} (longer "
+            f"sequences), python -m ntm.plot {folder} (pictures), python -m ntm.report "
+            f"{shlex.quote(str(run_dir.parent))} (all runs beside it).")
 
 
 def main() -> None:
     """Console entry point ``ntm-train``."""
     register_configs()
-    try:  # the few overrides Hydra itself would answer with a traceback
-        check_overrides(sys.argv[1:], CONF_DIR)
+    try:  # before Hydra makes the run directory, and in the project's own words
+        check_command_line(sys.argv[1:], CONF_DIR)
     except ConfigError as e:
         exit_with(e)
     _hydra_main()

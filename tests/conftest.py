@@ -97,14 +97,35 @@ def assert_one_sentence(message: str, setting: str) -> None:
     assert ". " not in message and "\n" not in message, message
 
 
+#: The stash key under which the number of deselected ``gpu`` tests is kept for the summary.
+GPU_DESELECTED = pytest.StashKey[int]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` are deselected, not skipped, where CUDA is not available."""
+    """Tests marked ``gpu`` are deselected, not skipped, where CUDA is not available; how many
+    is said in the summary (``pytest_terminal_summary``)."""
     if torch.cuda.is_available():
         return
     gpu = [item for item in items if item.get_closest_marker("gpu")]
     if gpu:
+        config.stash[GPU_DESELECTED] = len(gpu)
         config.hook.pytest_deselected(items=gpu)
         items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+
+
+def gpu_summary(deselected: int) -> str | None:
+    """The summary line for ``deselected`` gpu tests, or None when there are none."""
+    if not deselected:
+        return None
+    return f"{deselected} gpu test{'s' if deselected != 1 else ''} deselected: no CUDA device"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Says that gpu tests were deselected, and why, so a green run on a CPU does not pass for
+    one that tested the GPU path."""
+    line = gpu_summary(config.stash.get(GPU_DESELECTED, 0))
+    if line:
+        terminalreporter.write_line(line, yellow=True)
 
 
 def assert_finite_values_and_grads(out, inputs: dict, case: str) -> None:

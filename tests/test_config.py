@@ -17,6 +17,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from ntm.experiment.build import build_model, build_optimizer, build_task
+from ntm.experiment.command_line import check_command_line
 from ntm.experiment.config import ConfigError, TrainConfig, check_overrides, validate
 from ntm.experiment.metrics import training_loss
 
@@ -144,7 +145,7 @@ def test_command_line_wins_over_task_defaults(order) -> None:
     assert cfg.task.max_items == 4 and cfg.task.min_items == 2
 
 
-# What the paper sets (SPEC section 5): heads, controller (NTM) or layer size (LSTM
+# What the paper sets (docs/paper.md): heads, controller (NTM) or layer size (LSTM
 # baseline), learning rate, the paper's parameter count (documentation: its layouts are
 # unpublished; ntm.models.ntm.parameter_count and ntm.models.lstm explain ours); RMSProp with
 # momentum 0.9, one sequence a step, element-wise clipping to 10, 128 x 20 memory everywhere.
@@ -400,7 +401,13 @@ COMMAND_LINE_ERRORS = {
     "controller.kind=gru": "controller.kind",
     "task.min_length=30": "task.min_length",
     "memory.N=abc": "memory.N",  # reported by Hydra: wrong type
+    "memory.N=100000000": "memory.N",
+    "trian.batch_size=3": "trian.batch_size",  # a mistyped key: named with the closest one
+    "train.batchsize=3": "train.batchsize",
 }
+
+#: The mistyped keys above and the setting each message offers instead.
+CLOSEST = {"trian.batch_size=3": "train.batch_size", "train.batchsize=3": "train.batch_size"}
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +452,52 @@ def test_command_line_config_error_is_one_line(command_line_runs, override) -> N
     message = run.stderr.strip()
     assert message.startswith("error: ") and "\n" not in message, run.stderr
     assert_one_sentence(message.removeprefix("error: "), COMMAND_LINE_ERRORS[override])
+
+
+@pytest.mark.parametrize("override", list(CLOSEST))
+def test_a_mistyped_key_is_named_with_the_closest_setting_first(command_line_runs,
+                                                                override) -> None:
+    run, _ = command_line_runs[override]
+    assert run.returncode == 2, run.stderr
+    assert f"the closest setting is {CLOSEST[override]}." in run.stderr, run.stderr
+    assert "append" not in run.stderr, run.stderr  # not Hydra's "+key" hint
+
+
+@pytest.mark.parametrize("override", [o for o, run in COMMAND_LINE_ERRORS.items()
+                                      if "abc" not in o and "nonexistent" not in o])
+def test_a_refused_setting_leaves_no_run_directory(command_line_runs, override) -> None:
+    run, cwd = command_line_runs[override]
+    assert run.returncode == 2, run.stderr
+    assert not (cwd / "run").exists(), sorted(p.name for p in (cwd / "run").iterdir())
+
+
+@pytest.mark.parametrize("overrides, key, closest", [
+    (["memroy.N=3"], "memroy.N", "memory.N"),
+    (["+train.batchsize=3"], "train.batchsize", "train.batch_size"),
+    (["task=associative_recall", "task.max_item=4"], "task.max_item", "task.max_items"),
+    (["trian.batch_size=3"], "trian.batch_size", "train.batch_size"),
+])
+def test_check_command_line_names_the_closest_setting(overrides, key, closest) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_command_line(overrides, CONF_DIR)
+    assert_one_sentence(str(info.value), key)
+    assert str(info.value).endswith(f"the closest setting is {closest}.")
+
+
+def test_a_key_with_no_close_setting_lists_its_section() -> None:
+    """``memory.size`` is not close to ``memory.N`` for sharing ``memory.``."""
+    with pytest.raises(ConfigError) as info:
+        check_command_line(["memory.size=3"], CONF_DIR)
+    assert_one_sentence(str(info.value), "memory.size")
+    assert str(info.value).endswith("the settings of memory are N, M, init, initial_weighting.")
+
+
+def test_check_command_line_checks_what_train_would() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_command_line(["memory.N=100000000"], CONF_DIR)
+    assert_one_sentence(str(info.value), "memory.N")
+    check_command_line(["memory.N=64", "hydra.run.dir=/tmp/x"], CONF_DIR)  # accepted
+    check_command_line(["-m", "seed=0,1", "trian.x=1"], CONF_DIR)  # sweeps are Hydra's
 
 
 @pytest.mark.parametrize("override, setting", [

@@ -101,7 +101,7 @@ def test_default_sizes_are_the_task_s_and_the_settings_are_recorded(runs, capsys
     run = runs["ntm"]
     main([str(run), "--sequences", "2", "--no-pictures", "memory.N=128"])
     rows = read_rows(run / "generalisation.csv")
-    assert [int(r["size"]) for r in rows] == [10, 20, 30, 50, 80, 120]  # SPEC section 4, and 80
+    assert [int(r["size"]) for r in rows] == [10, 20, 30, 50, 80, 120]  # docs/paper.md, and 80
     assert {(r["memory_N"], r["overrides"]) for r in rows} == {("128", "memory.N=128")}
     main([str(runs["lstm"]), "--sequences", "2", "--sizes", "4", "--no-pictures"])
     rows = read_rows(runs["lstm"] / "generalisation.csv")
@@ -116,7 +116,7 @@ def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
     for overrides, name in cases.items():
         assert paper_model(compose_config(list(overrides))) == name
     paper = PAPER_CURVES[("associative_recall", "NTM-FF")]
-    assert paper == {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0}  # SPEC section 6
+    assert paper == {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0}  # docs/paper.md
     rows = [{"size": s, "cost": c, "bit_errors": c / 2, "sequences": 10,
              "optimal_cost": math.nan} for s, c in ((6, 0.1), (10, 0.5), (20, 9.0))]
     fig = plot_generalisation(rows, tmp_path / "g.png", title="t", trained_up_to=6,
@@ -168,3 +168,17 @@ def test_the_optimal_cost_is_reported_beside_the_model_s_for_n_grams() -> None:
                                                     rel=1e-6)
         # Every one of the size - 1 predictions costs the optimal predictor about a bit or less.
         assert 0 < row["optimal_cost"] < size - 1
+
+
+def test_progress_per_size_and_the_table_printed_once(runs, capsys, caplog) -> None:
+    """A line on stderr as each size starts; each result once, in the table on stdout."""
+    caplog.set_level("INFO", logger="ntm.evaluate")
+    main([str(runs["ntm"]), "--sizes", "2,3", "--sequences", "4", "--no-pictures"])
+    progress = [r.getMessage() for r in caplog.records if r.name == "ntm.evaluate"]
+    assert [m.split(":")[0] for m in progress] == ["length 2 (1 of 2)", "length 3 (2 of 2)"]
+    out = capsys.readouterr().out
+    rows = read_rows(runs["ntm"] / "generalisation.csv")
+    for row in rows:
+        cost = f"{float(row['cost']):.3f}"
+        assert sum(cost in line for line in out.splitlines()) == 1, out
+    assert out.count("bit errors") == 1, out  # one header

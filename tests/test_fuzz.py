@@ -201,11 +201,12 @@ def test_pairs_of_bad_inputs() -> None:
 # --- Through the real command line. ---
 
 #: override -> (exit status, what stderr must name). Status 2: our one-line ``error:``;
-#: status 1: Hydra's own message (a few lines, no traceback) for a wrong type or unknown key.
+#: status 1: Hydra's own message (a few lines, no traceback) for a wrong type. An unknown key
+#: is ours (``ntm.experiment.command_line``), with or without Hydra's ``+``.
 COMMAND_LINE = {
     "optim.lr=nan": (2, "optim.lr"),
     "+memory.size=3": (2, "memory.size"),
-    "memory.size=3": (1, "memory.size"),
+    "memory.size=3": (2, "memory.size"),
 }
 SLOW_COMMAND_LINE = {
     "train.threads=100000": (2, "train.threads"),  # crashed torch (OpenMP) before

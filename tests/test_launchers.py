@@ -87,7 +87,7 @@ def test_joblib_sweep_runs_two_tiny_runs_side_by_side(tmp_path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert report.returncode == 0, report.stdout + report.stderr
     text = (sweep_dir / "report.md").read_text()
-    assert "2 runs in 1 group." in text and "| 1 | all runs | 0 of 2 |" in text, text
+    assert "2 runs in 1 group." in text and "| A | all runs | 0 of 2 |" in text, text
 
 
 def task_processes(marker: str) -> list[int]:

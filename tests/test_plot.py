@@ -33,6 +33,7 @@ from ntm.models.ntm import NTM, NTMConfig, Trace
 from ntm.results.plot import (
     COLORBAR,
     animate_memory,
+    memory_frame_title,
     plot_learning_curves,
     plot_memory_contents,
     plot_memory_use,
@@ -162,6 +163,8 @@ def test_long_memories_are_cropped_to_the_visited_locations_in_circular_order() 
     assert np.array_equal(image_of(ax), trace.write_weights[:, 0, 0, rows].T.numpy())
     assert ax.yaxis.get_major_formatter()(0, 0) == "59"
     assert ax.yaxis.get_major_formatter()(5, 0) == "0"
+    assert ax.get_ylabel() == "Location (wraps 63 → 0)"  # said on the axis, and drawn
+    assert [line.get_ydata()[0] for line in ax.lines] == [4.5]
     (ax,) = titled(plot_memory_use(hand_batch(4), torch.zeros(4, 1, 3), trace, crop=False),
                    "Write Weightings")
     assert ax.get_title() == "Write Weightings"
@@ -170,6 +173,7 @@ def test_long_memories_are_cropped_to_the_visited_locations_in_circular_order() 
     (ax,) = titled(plot_memory_use(hand_batch(4), torch.zeros(4, 1, 3), trace),
                    "Read Weightings")
     assert "locations 8-15 of 64" in ax.get_title()
+    assert ax.get_ylabel() == "Location"
     assert np.array_equal(image_of(ax), trace.read_weights[:, 0, 0, 8:16].T.numpy())
 
 
@@ -195,9 +199,16 @@ def test_memory_contents_after_the_input_and_at_the_end_with_visited_rows_marked
 
 def test_animation_has_a_frame_per_step(tmp_path) -> None:
     trace = hand_trace([0, 1, 2], [0, 0, 1], n=6)
-    path = animate_memory(trace, tmp_path / "memory.gif")
+    path = animate_memory(trace, tmp_path / "memory.gif", title="copy", input_end=1)
     with Image.open(path) as gif:
         assert gif.n_frames == 3
+
+
+def test_animation_frames_name_the_step_and_its_phase() -> None:
+    assert memory_frame_title(1, 3, 1, "copy") == \
+        "copy\nstep 1 of 2: input phase (the sequence goes in)"
+    assert memory_frame_title(2, 3, 1) == "step 2 of 2: output phase (the answer comes out)"
+    assert memory_frame_title(0, 3, None) == "step 0 of 2"
 
 
 CURVE_COLUMNS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",

@@ -5,6 +5,7 @@ only, no config at all), extra and missing metrics columns, and a generalisation
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ import pytest
 from conftest import assert_one_sentence, compose_config
 from omegaconf import OmegaConf
 
-from ntm.results.report import carried_forward, main, quartiles, write_report
+from ntm.results.report import (
+    carried_forward,
+    group_name,
+    main,
+    plot_group,
+    plot_groups,
+    quartiles,
+    write_report,
+)
 from ntm.results.sweep import Run, find_run_dirs, group_runs, read_run
 
 HEADER = "step,sequences,wall_seconds,train_cost,eval_cost,eval_bit_errors,sequences_per_second"
@@ -94,9 +103,9 @@ def test_summary_numbers_are_the_hand_computed_ones(sweep) -> None:
     text = (sweep / "report.md").read_text()
     assert "7 runs in 2 groups; 1 run could not be read" in text
     assert "Settings that differ between the groups: `optim.lr`." in text
-    assert table_row(text, "1") == ["1", "optim.lr=0.001", "3 of 4", "2,000 (1,500–3,000)",
+    assert table_row(text, "A") == ["A", "optim.lr=0.001", "3 of 4", "2,000 (1,500–3,000)",
                                     "30 (20–40)", "3 (1.75–14)"]
-    assert table_row(text, "2") == ["2", "optim.lr=0.002", "1 of 3", "500 (500–500)",
+    assert table_row(text, "B") == ["B", "optim.lr=0.002", "1 of 3", "500 (500–500)",
                                     "4 (4–4)", "17 (10–24)"]
 
 
@@ -126,17 +135,46 @@ def test_unsolved_crashed_and_unreadable_runs_are_listed_with_the_reason(sweep) 
 
 def test_generalisation_table_per_size(sweep) -> None:
     text = (sweep / "report.md").read_text()
-    group_1 = text.split("## 1. ")[1].split("## 2. ")[0]
+    group_1 = text.split("## A. ")[1].split("## B. ")[0]
     assert table_row(group_1, "20") == ["20", "3", "100", "1 (0.75–1.25)", "0.2 (0.15–0.25)"]
     assert table_row(group_1, "40") == ["40", "3", "100", "20 (15–25)", "4 (3–5)"]
-    assert "Generalisation" not in text.split("## 2. ")[1]  # group 2 was not evaluated
+    assert "Generalisation" not in text.split("## B. ")[1]  # group 2 was not evaluated
 
 
 def test_figures_are_written_and_linked(sweep) -> None:
     text = (sweep / "report.md").read_text()
-    for name in ("curves.png", "group_1_curves.png", "group_2_curves.png"):
+    for name in ("curves.png", "group_A_curves.png", "group_B_curves.png"):
         assert f"(report/{name})" in text
         assert (sweep / "report" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_names_the_task_and_the_budget(sweep) -> None:
+    text = (sweep / "report.md").read_text()
+    assert ("Task: `copy`. Budget per run: `train.max_sequences` = `4,000` sequences, "
+            "`train.max_minutes` = `none`;") in text
+
+
+def test_group_labels_are_letters_keyed_to_their_settings() -> None:
+    assert [group_name(i) for i in (0, 1, 25, 26)] == ["A", "B", "Z", "G27"]
+
+
+def test_figures_keep_the_legend_off_the_data_and_draw_single_evaluations(sweep) -> None:
+    """Long settings labels, many groups: no layout warning; the legends are the figure's
+    (outside the axes) and hold the short labels; a run evaluated once is a marker."""
+    groups, _ = group_runs([read_run(p) for p in find_run_dirs(sweep)])
+    for group in groups:
+        group.label = ", ".join(f"model.some_long_setting_{k}=value" for k in range(12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_groups([*groups, *groups, *groups], sweep / "many.png")
+        single = plot_group(groups[1], sweep / "single.png", "B")
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["A", "B", "C", "D", "E", "F"]
+    assert single.get_suptitle().startswith("Group B: ")
+    once = [line for line in single.axes[0].lines if len(line.get_xdata()) == 1
+            and line.get_marker() == "."]
+    assert len(once) == 2  # runs 4 and 5 of group B were evaluated once
 
 
 def test_curves_hold_a_stopped_runs_last_value() -> None:

@@ -14,7 +14,7 @@ from conftest import TINY, assert_one_sentence, compose_config
 
 from ntm.experiment.config import ConfigError
 from ntm.experiment.loop import train
-from ntm.experiment.run_dir import FILES, FOLDERS, check_writable
+from ntm.experiment.run_dir import FILES, FOLDERS, check_writable, remove_if_unused
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -99,3 +99,17 @@ def test_command_line_refuses_before_hydra_writes(tmp_path) -> None:
         assert message.startswith("error: ") and "\n" not in message, stderr
         assert_one_sentence(message.removeprefix("error: "), str(tmp_path / "taken"))
     assert sorted(os.listdir(tmp_path)) == ["taken"]
+
+
+def test_a_folder_with_only_hydra_s_files_is_removed_and_any_other_kept(tmp_path) -> None:
+    """What ``ntm.train`` does with its run directory when a setting is refused."""
+    unused = tmp_path / "unused"
+    (unused / ".hydra").mkdir(parents=True)
+    (unused / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (unused / "train.log").write_text("")
+    assert remove_if_unused(unused) and not unused.exists()
+    used = tmp_path / "used"
+    (used / ".hydra").mkdir(parents=True)
+    (used / "metrics.csv").write_text("step\n")
+    assert not remove_if_unused(used) and (used / "metrics.csv").exists()
+    assert not remove_if_unused(tmp_path / "nowhere")

@@ -287,6 +287,7 @@ def test_command_line_runs_and_resumes(tmp_path) -> None:
     assert OmegaConf.load(run_dir / "config.yaml").train.max_sequences == 24
     assert [int(r["step"]) for r in metrics_rows(run_dir)] == [3, 6]
     assert "Resuming" not in first.stdout + first.stderr
+    assert f"python -m ntm.evaluate {run_dir}" in first.stdout + first.stderr  # what next
     assert not (tmp_path / "runs").exists()  # nothing written outside hydra.run.dir
 
     # The same command again: it resumes, and there is nothing left to train.

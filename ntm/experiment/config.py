@@ -13,6 +13,7 @@ and puts their ValueError into the words of the config.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import sys
@@ -217,6 +218,10 @@ def _known_keys(cfg: DictConfig, prefix: str = "") -> None:
     for key in cfg:
         name = f"{prefix}{key}"
         if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            if close:
+                raise ConfigError(f"{name} is not a setting; the closest setting is "
+                                  f"{prefix}{close[0]}.")
             where = f"of {prefix[:-1]} are" if prefix else "at the top level are"
             raise ConfigError(f"{name} is not a setting; the settings {where} "
                               f"{', '.join(allowed)}.")

@@ -47,12 +47,23 @@ from ntm.experiment.writes import write_atomically
 from ntm.models.fast import accelerate
 from tasks import Batch, Task
 
-__all__ = ["Draw", "NonFiniteError", "RunResult", "held_out_set", "seed_everything", "train"]
+__all__ = ["Draw", "Interrupted", "NonFiniteError", "RunResult", "held_out_set", "seed_everything",
+           "train"]
 
 log = logging.getLogger("ntm.train")
 
 #: Draws a run's pictures: (run directory, config, model, task).
 Draw = Callable[[Path, DictConfig, torch.nn.Module, Task], None]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: at ``step``, with the last checkpoint at ``checkpoint_step`` (None
+    when none was written yet). A ``KeyboardInterrupt``, so callers that do not know it still
+    stop."""
+
+    def __init__(self, step: int, checkpoint_step: int | None) -> None:
+        super().__init__(step, checkpoint_step)
+        self.step, self.checkpoint_step = step, checkpoint_step
 
 
 class NonFiniteError(RuntimeError):
@@ -121,9 +132,11 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 or state.wall_seconds >= max_seconds)
 
     metrics = MetricsLog(run_dir, resume_step, state.sequences)
-    bar = _progress_bar(cfg, state.sequences)
+    bar = _progress_bar(cfg, state.sequences, task.name)
     session_start = time.perf_counter() - state.wall_seconds
+    start_sequences, start_seconds = state.sequences, state.wall_seconds
     window = _Window()
+    checkpoint_step = resume_step
     try:
         write_atomically(run_dir / "config.yaml", lambda f: OmegaConf.save(cfg, f, resolve=True))
         with logging_redirect_tqdm() if not bar.disable else nullcontext():
@@ -137,6 +150,10 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 state.sequences += t.batch_size
                 window.seconds += time.perf_counter() - started
                 state.wall_seconds = time.perf_counter() - session_start
+                if not bar.disable and t.max_minutes is not None:
+                    bar.total = progress_total(
+                        state.sequences, t.max_sequences, state.sequences - start_sequences,
+                        state.wall_seconds - start_seconds, max_seconds - state.wall_seconds)
                 bar.update(t.batch_size)
                 bar.set_postfix(step=state.step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
 
@@ -144,11 +161,14 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     _evaluate(state, eval_batches, cfg)
                     state.wall_seconds = time.perf_counter() - session_start
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
+                    checkpoint_step = state.step
                     window = _Window()
                     evaluations = state.step // t.eval_every
                     drawing_due = t.plot_every and evaluations % t.plot_every == 0
                     if draw and t.pictures and drawing_due and not out_of_budget():
                         draw(run_dir, cfg, state.model, task)
+    except KeyboardInterrupt:
+        raise Interrupted(state.step, checkpoint_step) from None
     finally:
         bar.close()
         metrics.close()
@@ -200,11 +220,33 @@ def _solved(last_eval: dict[str, float], threshold: float | None) -> bool:
     return threshold is not None and last_eval["bit_errors"] <= threshold
 
 
-def _progress_bar(cfg: DictConfig, sequences: int) -> tqdm:
-    """On a terminal only: never in CI, never with ``train.progress=false``."""
+def _progress_bar(cfg: DictConfig, sequences: int, task_name: str) -> tqdm:
+    """On a terminal only: never in CI, never with ``train.progress=false``. Counts sequences
+    up to the budget (``progress_total`` moves the end to where the minutes run out); its
+    description says when the run stops earlier, solved."""
     progress_on = cfg.train.progress and not os.environ.get("CI")
     return tqdm(total=cfg.train.max_sequences, initial=sequences, unit="seq", dynamic_ncols=True,
+                desc=progress_description(cfg, task_name),
                 disable=None if progress_on else True)
+
+
+def progress_description(cfg: DictConfig, task_name: str) -> str:
+    """The bar's description: the task, and the stop other than the budget (solved)."""
+    threshold = cfg.train.solved_bit_errors
+    if threshold is None:
+        return task_name
+    return f"{task_name} (stops early once bit errors <= {threshold:g})"
+
+
+def progress_total(sequences: int, max_sequences: int, session_sequences: int,
+                   session_seconds: float, seconds_left: float) -> int:
+    """Where the bar ends: ``max_sequences``, or, when the minutes budget runs out first, the
+    sequences reached by then at this session's rate (``session_sequences`` trained in
+    ``session_seconds``); so its ETA is the real stop, not the sequence budget's."""
+    if math.isinf(seconds_left) or session_sequences <= 0 or session_seconds <= 0:
+        return max_sequences
+    at_deadline = sequences + session_sequences / session_seconds * max(seconds_left, 0.0)
+    return min(max_sequences, max(sequences, math.ceil(at_deadline)))
 
 
 def _count_step(state: TrainState, window: _Window, result: StepResult, batch: Batch,
@@ -273,12 +315,15 @@ def _result(state: TrainState, task: Task, threshold: float | None) -> RunResult
     """How the run ended, logged in one line."""
     last, sequences, wall = state.last_eval, state.sequences, state.wall_seconds
     if state.solved:
-        log.info("Solved %s after %d sequences, %.0f s.", task.name, sequences, wall)
+        log.info("Solved %s after %d sequences, %.0f s: held-out bit errors %.3f per sequence, "
+                 "at or below train.solved_bit_errors = %g.", task.name, sequences, wall,
+                 last["bit_errors"], threshold)
     elif threshold is None:
-        log.info("Finished %s after %d sequences, %.0f s (no solved threshold); held-out cost "
-                 "%.3f bits and %.3f bit errors per sequence.", task.name, sequences, wall,
-                 last["cost"], last["bit_errors"])
+        log.info("Finished %s after %d sequences, %.0f s (no solved threshold: "
+                 "train.solved_bit_errors is null); held-out cost %.3f bits and %.3f bit errors "
+                 "per sequence.", task.name, sequences, wall, last["cost"], last["bit_errors"])
     else:
-        log.info("Stopped %s unsolved after %d sequences, %.0f s; held-out bit errors %.3f "
-                 "per sequence.", task.name, sequences, wall, last["bit_errors"])
+        log.info("Stopped %s unsolved after %d sequences, %.0f s (the budget is spent); "
+                 "held-out bit errors %.3f per sequence, above train.solved_bit_errors = %g.",
+                 task.name, sequences, wall, last["bit_errors"], threshold)
     return RunResult(state.solved, state.step, sequences, wall, last["cost"], last["bit_errors"])

@@ -1,4 +1,4 @@
-"""Loss and the paper's metrics over masked, batched sequences (SPEC section 4).
+"""Loss and the paper's metrics over masked, batched sequences (docs/paper.md).
 
 Shapes: T steps, B sequences, W output width. ``mask`` is 1 on the target bits that are
 scored and 0 elsewhere (the input phase, padding after a shorter sequence).

@@ -9,6 +9,8 @@ files there, which would otherwise fail with Hydra's traceback.
 
 from __future__ import annotations
 
+import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from ntm.experiment.errors import exit_with
 from ntm.experiment.lock import LOCK_NAME, RunDirInUse, acquire
 from ntm.experiment.writes import temporary_path
 
-__all__ = ["FILES", "FOLDERS", "check_writable", "RunDirCheck"]
+__all__ = ["FILES", "FOLDERS", "HYDRA_ONLY", "check_writable", "remove_if_unused", "RunDirCheck"]
 
 #: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
 FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, "train.log", LOCK_NAME,
@@ -51,6 +53,36 @@ def check_writable(run_dir: str | Path) -> None:
         if (run_dir / name).exists() and not (run_dir / name).is_dir():
             raise ConfigError(f"{run_dir / name} is a file where the run writes a folder; "
                               "move it away or choose another hydra.run.dir.")
+
+
+#: What Hydra writes into a run directory before the training function runs.
+HYDRA_ONLY = frozenset({".hydra", "train.log"})
+
+
+def remove_if_unused(run_dir: str | Path) -> bool:
+    """Removes ``run_dir`` when it holds nothing but what Hydra writes before a run starts
+    (``HYDRA_ONLY``): a run refused for a bad setting leaves no directory that reports would
+    list as unreadable. A directory with anything else in it is kept. Returns whether it was
+    removed."""
+    run_dir = Path(run_dir)
+    try:
+        if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
+            return False
+        _close_log_files_in(run_dir)  # Hydra's file handler holds train.log open
+        shutil.rmtree(run_dir)
+    except OSError:
+        return False
+    return True
+
+
+def _close_log_files_in(folder: Path) -> None:
+    """Closes and detaches the root logger's file handlers that write into ``folder``."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and \
+                Path(handler.baseFilename).parent == folder.resolve():
+            root.removeHandler(handler)
+            handler.close()
 
 
 class RunDirCheck(Callback):

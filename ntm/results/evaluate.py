@@ -8,7 +8,7 @@ also beyond the training range, and writes into the run directory:
   Bayes-optimal cost where the task has one (dynamic N-grams), the memory size (NTMs) and the
   overrides given;
 - ``plots/generalisation.png``: cost and bit errors against size, beside the paper's curve
-  where SPEC section 6 gives one;
+  where docs/paper.md gives one;
 - ``plots/memory_use_size<S>.png``: for an NTM, one episode of the longest size.
 
 Overrides change the run's config for the evaluation: ``memory.N=256`` gives a longer copy
@@ -50,7 +50,7 @@ log = logging.getLogger("ntm.evaluate")
 GENERALISATION_NAME = "generalisation.csv"
 FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides")
 
-#: SPEC section 6: the paper's generalisation, bits per sequence (cost) by size, read off its
+#: docs/paper.md: the paper's generalisation, bits per sequence (cost) by size, read off its
 #: figures; keyed by (task, paper model name).
 PAPER_CURVES: dict[tuple[str, str], dict[int, float]] = {
     ("associative_recall", "NTM-FF"): {6: 0.0, 10: 0.0, 15: 1.5, 20: 8.0},
@@ -89,7 +89,10 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
     device = next(model.parameters()).device
     model.eval()
     rows = []
-    for size in sizes:
+    for number, size in enumerate(sizes, 1):
+        # Progress as it goes (a large size takes minutes); the results are the caller's table.
+        log.info("%s %d (%d of %d): %d sequences ...", task.size_name, size, number, len(sizes),
+                 sequences)
         batches = list(_batches(task, size, sequences, batch_size, seed, device))
         try:
             result = evaluate_batches(model, batches)
@@ -98,7 +101,7 @@ def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences
         optimal = optimal_cost_per_sequence(task, batches)
         optimal_cost = math.nan if optimal is None else optimal
         rows.append({"size": size, **result, "optimal_cost": optimal_cost})
-        log.info("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
+        log.debug("size %d: cost %.3f bits/seq%s, %.3f bit errors/seq (%d sequences)", size,
                  result["cost"], "" if math.isnan(optimal_cost)
                  else f" (Bayes-optimal {optimal_cost:.3f})", result["bit_errors"],
                  result["sequences"])

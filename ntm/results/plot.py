@@ -47,7 +47,7 @@ from ntm.results.runs import episode, load_run, model_label  # noqa: E402
 from tasks import Batch, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "plot_memory_use", "plot_attention", "plot_memory_contents",
-           "animate_memory",
+           "animate_memory", "memory_frame_title",
            "read_metrics", "log_scale_if_it_helps", "plot_learning_curves",
            "write_run_pictures", "main"]
 
@@ -93,11 +93,18 @@ def _locations_note(rows: np.ndarray, n: int) -> str:
 
 
 def _label_locations(ax, rows: np.ndarray) -> None:
-    """Y ticks of a panel whose row i shows location ``rows[i]``."""
+    """Y ticks of a panel whose row i shows location ``rows[i]``; where the rows wrap around
+    the end of the memory (N - 1 to 0), a dashed line there and the axis label say so."""
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(
         lambda y, _: str(rows[int(y)]) if y == int(y) and 0 <= y < rows.size else ""))
-    ax.set_ylabel("Location")
+    wraps = np.flatnonzero(np.diff(rows) < 0)
+    if wraps.size:
+        i = int(wraps[0])
+        ax.axhline(i + 0.5, color="0.3", linestyle="--", linewidth=0.8)
+        ax.set_ylabel(f"Location (wraps {rows[i]} → {rows[i + 1]})")
+    else:
+        ax.set_ylabel("Location")
 
 
 def _head_title(name: str, head: int, heads: int, note: str = "") -> str:
@@ -299,10 +306,24 @@ def plot_memory_contents(inputs: Tensor, trace: Trace, path: str | Path | None =
     return fig
 
 
+def memory_frame_title(t: int, steps: int, input_end: int | None,
+                       title: str | None = None) -> str:
+    """The title of frame ``t`` of ``steps`` in the memory animation: ``title`` over the step
+    and its phase (input up to ``input_end``, the last input step; output after it)."""
+    line = f"step {t} of {steps - 1}"
+    if input_end is not None:
+        line += (": input phase (the sequence goes in)" if t <= input_end
+                 else ": output phase (the answer comes out)")
+    return f"{title}\n{line}" if title else line
+
+
 def animate_memory(trace: Trace, path: str | Path, *, index: int = 0, fps: int = 4,
-                   crop: bool | None = None) -> Path:
+                   crop: bool | None = None, title: str | None = None,
+                   input_end: int | None = None) -> Path:
     """An animated GIF, one frame per step: the memory after the step and every head's
-    weighting beside it, location by location. Slow (about 0.1 s a frame)."""
+    weighting beside it, location by location, with colour bars; each frame's title is
+    ``title`` over the step and, given ``input_end`` (the last input step, see
+    ``input_end_step``), its phase. Slow (about 0.1 s a frame)."""
     memory = _np(trace.memory[:, index])  # (T, N, M)
     read_w, write_w = _np(trace.read_weights[:, index]), _np(trace.write_weights[:, index])
     total = memory.shape[0]
@@ -329,10 +350,15 @@ def animate_memory(trace: Trace, path: str | Path, *, index: int = 0, fps: int =
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     _label_locations(axes[0], rows)
 
+    fig.colorbar(images[0], ax=axes[0], location="bottom", label="memory value", shrink=0.9)
+    if len(images) > 1:
+        fig.colorbar(images[1], ax=list(axes[1:]), location="bottom", label="weighting",
+                     shrink=0.9)
+
     def update(t: int):
         for image, (frames, *_) in zip(images, panels, strict=True):
             image.set_data(frames[t])
-        fig.suptitle(f"step {t} of {total - 1}")
+        fig.suptitle(memory_frame_title(t, total, input_end, title), fontsize=9)
         return images
 
     FuncAnimation(fig, update, frames=total, blit=False).save(
@@ -446,7 +472,8 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     written.append(out / "memory_contents.png")
     plot_memory_contents(batch.inputs, trace, written[-1], title=title)
     if animate:
-        written.append(animate_memory(trace, out / "memory.gif"))
+        written.append(animate_memory(trace, out / "memory.gif", title=title,
+                                      input_end=input_end_step(batch.inputs[:, 0])))
     return written
 
 

@@ -12,6 +12,7 @@ reason; none of them stops the report.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ntm.results.plot import log_scale_if_it_helps  # noqa: E402
 from ntm.results.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
 
 __all__ = ["REPORT_NAME", "FIGURES_DIR", "quartiles", "spread", "carried_forward",
-           "plot_group", "write_report", "main"]
+           "group_name", "plot_group", "write_report", "main"]
 
 REPORT_NAME = "report.md"
 FIGURES_DIR = "report"
@@ -76,17 +77,19 @@ def carried_forward(runs: Sequence[Run], column: str) -> tuple[np.ndarray, np.nd
     return x, values
 
 
-def plot_group(group: Group, path: Path | None = None) -> Figure:
+def plot_group(group: Group, path: Path | None = None, name: str = "") -> Figure:
     """The group's median held-out cost and bit errors against sequences seen, with the band
-    between the quartiles across runs and every run's own curve faint (a dot where it solved)."""
+    between the quartiles across runs and every run's own curve faint (a dot where it solved;
+    a run with one evaluation is a marker). The legend is below the axes, off the data;
+    ``name`` (A, B, ...) heads the title."""
     runs = [run for run in group.runs if run.evaluations]
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
     for ax, (column, title, unit) in zip(fig.subplots(1, 2, sharex=True), _CURVES, strict=True):
         x, values = carried_forward(runs, column)
         q1, median, q3 = np.nanpercentile(values, [25, 50, 75], axis=0)
         for run in runs:
             ax.plot(run.metrics["sequences"], run.metrics[column], color="0.6", lw=0.7,
-                    alpha=0.6)
+                    alpha=0.6, marker="." if run.evaluations == 1 else None)
             outcome = run.outcome()
             if outcome.solved:
                 at = np.flatnonzero(run.metrics["sequences"] == outcome.solved_sequences)[0]
@@ -101,15 +104,19 @@ def plot_group(group: Group, path: Path | None = None) -> Figure:
         log_scale_if_it_helps(ax, values[np.isfinite(values)])
         ax.set(title=title, xlabel="Sequences seen", ylabel=unit)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(group.label, fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
+    heading = f"Group {name}: {group.label}" if name else group.label
+    fig.suptitle(textwrap.shorten(heading, 150, placeholder=" ... (settings in report.md)"),
+                 fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
 
 
 def plot_groups(groups: Sequence[Group], path: Path) -> Figure:
-    """Every group's median held-out cost with its quartile band, on one pair of axes."""
+    """Every group's median held-out cost with its quartile band, on one pair of axes; the
+    groups are labelled A, B, ... (``group_name``) in a legend beside the axes."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     for ax, (column, title, unit) in zip(fig.subplots(1, 2, sharex=True), _CURVES, strict=True):
         shown = []
@@ -119,17 +126,45 @@ def plot_groups(groups: Sequence[Group], path: Path) -> Figure:
                 continue
             x, values = carried_forward(runs, column)
             q1, median, q3 = np.nanpercentile(values, [25, 50, 75], axis=0)
-            ax.fill_between(x, q1, q3, color=f"C{i}", alpha=0.2, lw=0)
-            ax.plot(x, median, "o-", color=f"C{i}", lw=2, markersize=3,
-                    label=f"{i + 1}: {group.label}")
+            ax.fill_between(x, q1, q3, color=f"C{i % 10}", alpha=0.2, lw=0)
+            ax.plot(x, median, "o-", color=f"C{i % 10}", lw=2, markersize=3,
+                    label=group_name(i))
             shown.append(values[np.isfinite(values)])
         if shown:
             log_scale_if_it_helps(ax, *shown)
         ax.set(title=f"{title}: median and quartiles", xlabel="Sequences seen", ylabel=unit)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8,
+               title="group\n(report.md)", title_fontsize=8)
     fig.savefig(path, dpi=100)
     return fig
+
+
+def group_name(index: int) -> str:
+    """The short label of the ``index``-th group (from 0) in tables and figures: A, B, ... Z,
+    then G27, G28, ...; report.md's summary table maps each to its settings."""
+    return chr(ord("A") + index) if index < 26 else f"G{index + 1}"
+
+
+def _budget(runs: Sequence[Run]) -> str:
+    """The task and budget of the readable runs, each distinct value once."""
+    readable = [run for run in runs if run.config is not None]
+
+    def values(key: str) -> str:
+        found = []
+        for run in readable:
+            node = run.config.get(key)  # flattened: dotted keys
+            text = "none" if node is None else number(node) if isinstance(node, int | float) \
+                else str(node)
+            if text not in found:
+                found.append(text)
+        return " or ".join(f"`{v}`" for v in found) or "unknown"
+
+    return (f"Task: {values('task.name')}. Budget per run: `train.max_sequences` = "
+            f"{values('train.max_sequences')} sequences, `train.max_minutes` = "
+            f"{values('train.max_minutes')}; solved at held-out bit errors per sequence "
+            f"at or below `train.solved_bit_errors` = {values('train.solved_bit_errors')}.")
 
 
 def _count(n: int, noun: str) -> str:
@@ -149,7 +184,7 @@ def _summary_row(index: int, group: Group) -> list[object]:
     outcomes = [run.outcome() for run in group.runs]
     solved = [o for o in outcomes if o.solved]
     evaluated = [o for o in outcomes if np.isfinite(o.final_cost)]
-    return [index, group.label, f"{len(solved)} of {len(outcomes)}",
+    return [group_name(index), group.label, f"{len(solved)} of {len(outcomes)}",
             spread([o.solved_sequences for o in solved]),
             spread([o.solved_seconds for o in solved]),
             spread([o.final_cost for o in evaluated])]
@@ -228,28 +263,30 @@ def write_report(root: str | Path) -> Path:
              f"{_count(len(groups), 'group')}"
              + (f"; {_count(len(unreadable), 'run')} could not be read (listed at the end)."
                 if unreadable else "."),
+             _budget(runs),
              ("Settings that differ between the groups: "
               + ", ".join(f"`{key}`" for key in swept) + "." if swept
               else "Every run has the same settings but the seed."), "",
              *_table(["group", "settings", "solved", "sequences to solve",
                       "wall seconds to solve", "final held-out cost (bits/seq)"],
-                     [_summary_row(i + 1, g) for i, g in enumerate(groups)]), "",
+                     [_summary_row(i, g) for i, g in enumerate(groups)]), "",
              HOW_TO_READ.format(not_settings=", ".join(f"`{k}`" for k in NOT_SETTINGS))]
     if len(groups) > 1:
         plot_groups(groups, figures / "curves.png")
         lines += [f"![median learning curves of every group]({FIGURES_DIR}/curves.png)", ""]
-    for i, group in enumerate(groups, start=1):
+    for i, group in enumerate(groups):
         seeds = ", ".join(str(run.seed) for run in group.runs)
-        lines += [f"## {i}. {group.label}", "",
+        label = group_name(i)
+        lines += [f"## {label}. {group.label}", "",
                   "Settings: " + (", ".join(f"`{k}={v}`" for k, v in group.settings.items())
                                   or "the same for every run") + f". Seeds: {seeds}.", "",
                   *_table(["run", "seed", "solved", "sequences to solve",
                            "wall seconds to solve", "sequences seen", "final held-out cost",
                            "final bit errors", "note"], _run_rows(group, root))]
         if any(run.evaluations for run in group.runs):
-            name = f"group_{i}_curves.png"
-            plot_group(group, figures / name)
-            lines += ["", f"![learning curves of group {i}]({FIGURES_DIR}/{name})"]
+            name = f"group_{label}_curves.png"
+            plot_group(group, figures / name, label)
+            lines += ["", f"![learning curves of group {label}]({FIGURES_DIR}/{name})"]
         lines += [*_generalisation(group), ""]
     not_solved = [run for g in groups for run in g.runs if not run.outcome().solved]
     if not_solved or unreadable:
