@@ -23,10 +23,10 @@ import math
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 from ntm.experiment.build import build_model, build_optimizer, build_task
-from ntm.experiment.config import register_configs, validate
+from ntm.experiment.command_line import compose_config
+from ntm.experiment.config import validate
 from ntm.experiment.loop import held_out_set, seed_everything
 from ntm.experiment.metrics import evaluate_batches, training_loss
 from ntm.experiment.schedule import warmup_factor
@@ -41,12 +41,6 @@ PROBE_FIELDS = ("step", "sequences", "eval_cost", "eval_bit_errors", "read_focus
 PARTS = ("controller", "heads", "output", "initial")
 
 
-def compose_config(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="key=value settings, as for ntm.train")
@@ -55,7 +49,7 @@ def main() -> None:
     parser.add_argument("--probe-every", type=int, default=10)
     parser.add_argument("--compare", type=Path, help="the run's metrics.csv: check the replay")
     args = parser.parse_args()
-    cfg = compose_config(args.overrides)
+    cfg = compose_config(args.overrides, CONF_DIR)
     validate(cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

@@ -153,6 +153,16 @@ def kill_after_step(monkeypatch, call: int) -> None:
     monkeypatch.setattr(ntm.experiment.loop, "train_step", train_step)
 
 
+def killed_and_resumed(monkeypatch, cfg, run_dir: Path, step: int) -> None:
+    """Trains ``cfg`` in ``run_dir``, killed after training step ``step``, then resumed to
+    its end."""
+    kill_after_step(monkeypatch, step)
+    with pytest.raises(Killed):
+        train(cfg, run_dir)
+    monkeypatch.undo()
+    train(cfg, run_dir)
+
+
 @pytest.mark.parametrize("kill, call, rows_left", [
     (kill_after_save, 2, [3, 6]),
     (kill_after_step, 8, [3, 6]),  # steps 7 and 8 are lost and recomputed
@@ -331,11 +341,7 @@ def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None
                  "train.eval_every=1")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(tiny(8, *overrides), whole)
-    kill_after_step(monkeypatch, 5)
-    with pytest.raises(Killed):
-        train(tiny(8, *overrides), parts)
-    monkeypatch.undo()
-    train(tiny(8, *overrides), parts)
+    killed_and_resumed(monkeypatch, tiny(8, *overrides), parts, 5)
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
     rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
     assert min(rates) < rates[0]  # the decay happened in this run
@@ -353,11 +359,7 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
     expected = [0.01 * min(1.0, (BATCH * step + 1) / 24) for step in range(8)]
     assert rates == pytest.approx(expected)
     assert rates[0] < rates[-1] == pytest.approx(0.01)
-    kill_after_step(monkeypatch, 3)
-    with pytest.raises(Killed):
-        train(tiny(8, *overrides), parts)
-    monkeypatch.undo()
-    train(tiny(8, *overrides), parts)
+    killed_and_resumed(monkeypatch, tiny(8, *overrides), parts, 3)
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 
 

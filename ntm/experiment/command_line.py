@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from ntm.experiment.build import build_task
 from ntm.experiment.config import ConfigError, check_overrides, register_configs, validate
 
-__all__ = ["check_command_line", "closest_setting", "setting_names"]
+__all__ = ["check_command_line", "closest_setting", "compose_config", "setting_names"]
 
 
 def setting_names(cfg: DictConfig, prefix: str = "") -> list[str]:
@@ -51,7 +51,10 @@ def closest_setting(key: str, cfg: DictConfig) -> str | None:
     return found[0] if found else None
 
 
-def _compose(overrides: Sequence[str], conf_dir: Path) -> DictConfig:
+def compose_config(overrides: Sequence[str], conf_dir: str | Path) -> DictConfig:
+    """``conf_dir``'s ``config.yaml`` composed with ``overrides``, as ``python -m ntm.train``
+    sees it (outside a Hydra app: for checks before it starts and for scripts)."""
+    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         return compose("config", overrides=list(overrides))
@@ -77,12 +80,11 @@ def check_command_line(overrides: Sequence[str], conf_dir: str | Path) -> None:
     and errors only Hydra can word (a wrong type, an unknown option) are left to Hydra.
     """
     conf_dir = Path(conf_dir).resolve()
-    register_configs()  # the schema conf/config.yaml builds on
     check_overrides(overrides, conf_dir)
     if not _single_run(overrides):
         return
     try:
-        cfg = _compose(overrides, conf_dir)
+        cfg = compose_config(overrides, conf_dir)
     except ConfigCompositionException as e:
         match = re.match(r"Could not override '([^']+)'", str(e))
         if match is None:
@@ -90,7 +92,7 @@ def check_command_line(overrides: Sequence[str], conf_dir: str | Path) -> None:
         key = match[1]
         rest = [item for item in overrides if item.partition("=")[0].lstrip("+~") != key]
         try:
-            base = _compose(rest, conf_dir)
+            base = compose_config(rest, conf_dir)
         except HydraException:
             return
         close = closest_setting(key, base)
