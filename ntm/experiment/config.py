@@ -29,6 +29,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ntm.models import MODEL_GROUPS, MODELS
+from ntm.models.fast import COMPILE_SETTINGS, normalise
 
 __all__ = [
     "ConfigError",
@@ -241,9 +242,9 @@ def validate(cfg: DictConfig) -> None:
     _baseline_settings(cfg)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
-    if str(cfg.train.compile).lower() not in ("auto", "true", "false"):
-        raise ConfigError(f"train.compile is {cfg.train.compile!r}; allowed values are auto, "
-                          "true, false.")
+    if normalise(cfg.train.compile) not in COMPILE_SETTINGS:
+        raise ConfigError(f"train.compile is {cfg.train.compile!r}; allowed values are "
+                          f"{', '.join(COMPILE_SETTINGS)}.")
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
