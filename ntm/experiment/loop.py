@@ -180,10 +180,11 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
 def _warm_up(state: TrainState, cfg: DictConfig) -> None:
     """During ``train.warmup_sequences`` (and one step after, to restore the full rate), set
     the learning rate of the next step to its warm-up fraction."""
-    if state.sequences < cfg.train.warmup_sequences + cfg.train.batch_size:
+    warmup = cfg.train.warmup_sequences
+    if warmup and state.sequences < warmup + cfg.train.batch_size:
         base = state.lr_decay.lr if state.lr_decay is not None else cfg.optim.lr
         for group in state.optimizer.param_groups:
-            group["lr"] = base * warmup_factor(state.sequences, cfg.train.warmup_sequences)
+            group["lr"] = base * warmup_factor(state.sequences, warmup)
 
 
 def seed_everything(seed: int) -> torch.Generator:
