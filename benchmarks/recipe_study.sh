@@ -14,7 +14,9 @@ only="${1:-}"
 out=runs/study
 copy="train.max_sequences=15000 train.max_minutes=12 controller=lstm"
 recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"
-common="hydra/launcher=joblib train.pictures=false train.progress=false optim=adam"
+# JOBS=1 runs a cell one run at a time (two cells side by side then fill the two cores).
+common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
+        train.progress=false optim=adam"
 
 cell() {
     local name=$1
@@ -45,3 +47,21 @@ cell ar_b16_ff_decay $recall 'seed=0,1' controller=feedforward train.batch_size=
     train.eval_every=63 optim.lr=4e-3 train.lr_decay_patience=3
 cell ar_b16_lstm $recall 'seed=0,1' controller=lstm train.batch_size=16 train.eval_every=63 \
     optim.lr=4e-3
+
+# Second round: ten seeds per cell of the candidates against the collapse.
+seeds10="seed=range(10)"
+cell c10_adam4e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3
+cell c10_adam8e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=8e-3
+# Adam's eps 1e-4 instead of 1e-8: damps the full-size steps of coordinates whose second-moment
+# estimate is tiny (the collapse's point 4 in docs/training.md).
+cell c10_adam4e-3_eps1e-4 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4
+# Graves' RMSProp with its damping rescaled for the per-bit mean loss (eps 1e-4, not 1e-2).
+cell c3_rms $copy 'seed=0,1,2' train.batch_size=16 train.eval_every=50 optim=rmsprop \
+    optim.eps=1e-4 optim.lr=3e-4,1e-3
+# Associative recall, ten minutes a run (the target's budget).
+ar10="task=associative_recall train.max_sequences=400000 train.max_minutes=10"
+cell ar_rms $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.eval_every=63 \
+    optim=rmsprop optim.eps=1e-4 optim.lr=3e-4,1e-3
+cell ar_adam_eps $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.eval_every=63 \
+    optim.lr=4e-3 optim.eps=1e-4
