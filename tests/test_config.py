@@ -285,6 +285,9 @@ BAD_VALUES = [
     (["model.heads=4"], "model.heads"),  # the NTM has no attention heads
     (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
+    (["train.lr_drop_bit_errors=-1"], "train.lr_drop_bit_errors"),
+    (["train.lr_drop_factor=1.5"], "train.lr_drop_factor"),
+    (["train.lr_drop_factor=0"], "train.lr_drop_factor"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),
     (["optim.name=sgd"], "optim.name"),
     (["device=tpu"], "device"),

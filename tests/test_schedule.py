@@ -1,10 +1,11 @@
-"""PlateauDecay: when the learning rate drops, its floor, and its state round trip."""
+"""PlateauDecay and BitErrorDrop: when the learning rate drops, its floor, and their state
+round trips; the warm-up factor."""
 
 from __future__ import annotations
 
 import torch
 
-from ntm.experiment.schedule import PlateauDecay, warmup_factor
+from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
 
 
 def test_decays_after_patience_evaluations_without_improvement() -> None:
@@ -63,3 +64,18 @@ def test_warmup_rises_linearly_to_one_and_stays() -> None:
     assert warmup_factor(0, 0) == 1.0 and warmup_factor(5, 0) == 1.0  # no warm-up
     factors = [warmup_factor(n, 4) for n in range(6)]
     assert factors == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_bit_error_drop_happens_once_at_the_level_and_stays() -> None:
+    drop = BitErrorDrop(bit_errors=1.0, factor=0.25)
+    assert drop.scale == 1.0
+    assert not drop.step(5.0)
+    assert not drop.step(float("nan"))  # no evaluation yet
+    assert drop.step(1.0)  # at the level
+    assert drop.scale == 0.25
+    assert not drop.step(0.5)  # once only
+    assert not drop.step(30.0)  # and for good, even when the errors rise again
+    assert drop.scale == 0.25
+    again = BitErrorDrop(1.0, 0.25)
+    again.load_state_dict(drop.state_dict())
+    assert again.scale == 0.25 and not again.step(0.1)

@@ -363,6 +363,27 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 
 
+def test_the_bit_error_drop_lowers_the_rate_once_and_resumes_exactly(tmp_path,
+                                                                     monkeypatch) -> None:
+    """From the first evaluation at or below train.lr_drop_bit_errors on, every step trains
+    at optim.lr times train.lr_drop_factor (a row logs the rate its window trained with, so
+    the rows after that evaluation); a killed and resumed run drops exactly as a whole one."""
+    plain = tmp_path / "plain"
+    train(tiny(8, "train.eval_every=1"), plain)
+    errors = [float(r["eval_bit_errors"]) for r in metrics_rows(plain)]
+    level = min(errors[:3])
+    first = next(i for i, e in enumerate(errors) if e <= level)
+    overrides = ("train.eval_every=1", f"train.lr_drop_bit_errors={level}",
+                 "train.lr_drop_factor=0.25")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny(8, *overrides), whole)
+    rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
+    lr = rates[0]
+    assert rates == pytest.approx([lr] * (first + 1) + [lr * 0.25] * (7 - first))
+    killed_and_resumed(monkeypatch, tiny(8, *overrides), parts, first + 2)
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
+
+
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
     """Momentum or centring added on resume would need optimizer state that was never made."""
     train(tiny(6, "optim=rmsprop", "optim.momentum=0", "optim.centered=false"), tmp_path)

@@ -134,6 +134,8 @@ class TrainConfig:
     lr_decay_patience: int | None = None  # evaluations without a better held-out cost
     lr_decay_factor: float = 0.5  # ... before the learning rate is multiplied by this
     min_lr: float = 1e-4  # the decay stops here
+    lr_drop_bit_errors: float | None = None  # once held-out bit errors/sequence reach this ...
+    lr_drop_factor: float = 0.25  # ... the learning rate is multiplied by this, for good
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
@@ -250,13 +252,14 @@ def validate(cfg: DictConfig) -> None:
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
+              "train.lr_drop_bit_errors",
               allow_none=True)
     for key in ("optim.lr", "train.min_lr"):  # above 1 is a typo (2e3 for 2e-3): it diverges
         if _get(cfg, key) > 1:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be at most 1.")
-    if not 0 < cfg.train.lr_decay_factor < 1:
-        raise ConfigError(f"train.lr_decay_factor is {cfg.train.lr_decay_factor}; "
-                          "it must be in (0, 1).")
+    for key in ("train.lr_decay_factor", "train.lr_drop_factor"):
+        if not 0 < _get(cfg, key) < 1:
+            raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in (0, 1).")
     for key in ("model.read_heads", "model.write_heads"):
         if not 0 <= _get(cfg, key) <= LIMITS[key]:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "

@@ -40,7 +40,7 @@ from ntm.experiment.config import validate
 from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
 from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.run_dir import check_writable
-from ntm.experiment.schedule import PlateauDecay, warmup_factor
+from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
 from ntm.experiment.writes import write_atomically
@@ -182,7 +182,7 @@ def _warm_up(state: TrainState, cfg: DictConfig) -> None:
     the learning rate of the next step to its warm-up fraction."""
     warmup = cfg.train.warmup_sequences
     if warmup and state.sequences < warmup + cfg.train.batch_size:
-        base = state.lr_decay.lr if state.lr_decay is not None else cfg.optim.lr
+        base = state.learning_rate()
         for group in state.optimizer.param_groups:
             group["lr"] = base * warmup_factor(state.sequences, warmup)
 
@@ -204,8 +204,11 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     decay = None
     if t.lr_decay_patience:
         decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
+    drop = None
+    if t.lr_drop_bit_errors is not None:
+        drop = BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
     return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
-                      decay)
+                      decay, drop)
 
 
 def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
@@ -285,8 +288,9 @@ def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> 
 
 def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: Path,
             eval_optimal: float | None, cfg: DictConfig) -> None:
-    """After an evaluation: lets the learning-rate decay see the held-out cost, writes the row
-    of ``metrics.csv`` (with the rate the window trained with) and the checkpoint, logs."""
+    """After an evaluation: lets the learning-rate schedules see the held-out cost and bit
+    errors, writes the row of ``metrics.csv`` (with the rate the window trained with) and the
+    checkpoint, logs."""
     last = state.last_eval
     row = {
         "step": state.step, "sequences": state.sequences,
@@ -298,11 +302,16 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         "learning_rate": state.optimizer.param_groups[0]["lr"],
         "skipped_steps": window.skipped,
     }
-    decay = state.lr_decay
+    decay, drop = state.lr_decay, state.lr_drop
     if decay is not None and decay.step(last["cost"]):
-        decay.apply(state.optimizer)
+        state.apply_learning_rate()
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
-                 cfg.train.lr_decay_patience, decay.lr)
+                 cfg.train.lr_decay_patience, state.learning_rate())
+    if drop is not None and drop.step(last["bit_errors"]):
+        state.apply_learning_rate()
+        log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "
+                 "learning rate now %g.", last["bit_errors"], drop.bit_errors,
+                 state.learning_rate())
     metrics.write(row)
     checkpoint.save(ckpt_path, state.state_dict())
     log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq%s, %.3f bit "

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: a linear warm-up, and decay on a plateau of the held-out cost.
+"""Learning-rate schedules: a linear warm-up, decay on a plateau of the held-out cost, and a
+drop once the held-out bit errors are low.
 
 NTM training with Adam at a high learning rate reaches about one wrong bit per sequence fast
 and then spends most of its time on the last bits, with the held-out cost bouncing; a lower
@@ -6,6 +7,10 @@ rate settles it. ``PlateauDecay`` keeps a scale factor on the configured learnin
 halves it (by default) when the held-out cost has not improved for ``patience`` evaluations.
 Its state is three numbers, saved in checkpoints so a resumed run decays exactly as an
 uninterrupted one.
+
+``BitErrorDrop`` lowers the rate once, the first time the held-out bit errors reach a level:
+a run that has nearly found the algorithm has sharply focused heads, and full-size steps then
+blur the focus and can throw the run back to chance (docs/training.md, "The collapse").
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 
 import torch
 
-__all__ = ["PlateauDecay", "warmup_factor"]
+__all__ = ["BitErrorDrop", "PlateauDecay", "warmup_factor"]
 
 
 def warmup_factor(sequences: int, warmup_sequences: int) -> float:
@@ -71,3 +76,34 @@ class PlateauDecay:
         self.best = state["best"]
         self.bad_evaluations = int(state["bad_evaluations"])
         self.scale = state["scale"]
+
+
+class BitErrorDrop:
+    """Multiplies the learning rate by ``factor`` from the first evaluation whose held-out bit
+    errors per sequence are at or below ``bit_errors`` on, for the rest of the run.
+
+    Args:
+        bit_errors: the level (``train.lr_drop_bit_errors``), >= 0.
+        factor: in (0, 1) (``train.lr_drop_factor``).
+    """
+
+    def __init__(self, bit_errors: float, factor: float) -> None:
+        self.bit_errors, self.factor = bit_errors, factor
+        self.dropped = False
+
+    @property
+    def scale(self) -> float:
+        return self.factor if self.dropped else 1.0
+
+    def step(self, held_out_bit_errors: float) -> bool:
+        """Records an evaluation; returns True when the learning rate was just lowered."""
+        if self.dropped or not held_out_bit_errors <= self.bit_errors:
+            return False
+        self.dropped = True
+        return True
+
+    def state_dict(self) -> dict[str, bool]:
+        return {"dropped": self.dropped}
+
+    def load_state_dict(self, state: dict[str, bool]) -> None:
+        self.dropped = bool(state["dropped"])

@@ -19,7 +19,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.config import ConfigError, checkpoint_mismatch
-from ntm.experiment.schedule import PlateauDecay
+from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
 
 __all__ = ["REQUIRED_KEYS", "TrainState"]
 
@@ -41,12 +41,23 @@ class TrainState:
     data_generator: torch.Generator  # the task's sequences
     config: dict[str, Any]  # the resolved config, as saved with each checkpoint
     lr_decay: PlateauDecay | None = None
+    lr_drop: BitErrorDrop | None = None
     step: int = 0
     sequences: int = 0
     wall_seconds: float = 0.0
     last_eval: dict[str, float] = field(default_factory=_no_evaluation)
     solved: bool = False
     bad_steps_in_a_row: int = 0  # steps skipped in a row (non-finite loss or gradient)
+
+    def learning_rate(self) -> float:
+        """The rate the schedules give now: ``optim.lr``, times the plateau decay's scale (down
+        to ``train.min_lr``), times the bit-error drop's factor once it has happened."""
+        lr = self.lr_decay.lr if self.lr_decay is not None else self.config["optim"]["lr"]
+        return lr * (self.lr_drop.scale if self.lr_drop is not None else 1.0)
+
+    def apply_learning_rate(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain Python values only (checkpoints load with ``weights_only``)."""
@@ -56,6 +67,7 @@ class TrainState:
             "last_eval": self.last_eval, "solved": self.solved,
             "bad_steps_in_a_row": self.bad_steps_in_a_row,
             "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
+            "lr_drop": self.lr_drop.state_dict() if self.lr_drop is not None else None,
             "random": checkpoint.random_states(self.data_generator),
             "config": self.config,
         }
@@ -85,7 +97,9 @@ class TrainState:
                 group.update(setting)
             if self.lr_decay is not None and state.get("lr_decay"):
                 self.lr_decay.load_state_dict(state["lr_decay"])
-                self.lr_decay.apply(self.optimizer)
+            if self.lr_drop is not None and state.get("lr_drop"):
+                self.lr_drop.load_state_dict(state["lr_drop"])
+            self.apply_learning_rate()
             checkpoint.restore_random_states(state["random"], self.data_generator)
         except (KeyError, TypeError, ValueError, RuntimeError):
             raise checkpoint.CheckpointError(
