@@ -65,3 +65,11 @@ cell ar_rms $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.ev
     optim=rmsprop optim.eps=1e-4 optim.lr=3e-4,1e-3
 cell ar_adam_eps $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.eval_every=63 \
     optim.lr=4e-3 optim.eps=1e-4
+# A lower rate once the held-out bit errors are low (train.lr_drop_bit_errors), on top of eps 1e-4.
+cell c10_drop10 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 train.lr_drop_bit_errors=10 train.lr_drop_factor=0.25
+cell c10_drop1 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 train.lr_drop_bit_errors=1 train.lr_drop_factor=0.25
+# Associative recall at batch 64 (its default batch), with eps 1e-4; both controllers.
+cell ar_b64_eps $ar10 'seed=0,1' controller=feedforward,lstm train.batch_size=64 \
+    train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4
