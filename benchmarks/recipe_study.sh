@@ -23,7 +23,7 @@ cell() {
     shift
     [[ -n "$only" && "$name" != "$only"* ]] && return 0
     echo "== $name"
-    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" "$@"
+    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@"
     python -m ntm.report "$out/$name"
 }
 
