@@ -196,6 +196,7 @@ def test_experiment_sets_the_paper_settings(experiment) -> None:
     assert cfg.optim.momentum == pytest.approx(0.9) and cfg.optim.alpha == pytest.approx(0.95)
     assert cfg.train.batch_size == 1
     assert cfg.train.clip_grad_value == 10.0 and cfg.train.clip_grad_norm is None
+    assert cfg.train.loss == "per_sequence"  # the scale of the clipping and RMSProp's damping
     validate(cfg)
     assert build_model(cfg, build_task(cfg)) is not None
 
@@ -286,6 +287,7 @@ BAD_VALUES = [
     (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
     (["train.lr_drop_bit_errors=-1"], "train.lr_drop_bit_errors"),
+    (["train.loss=sum"], "train.loss"),
     (["train.lr_drop_factor=1.5"], "train.lr_drop_factor"),
     (["train.lr_drop_factor=0"], "train.lr_drop_factor"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),

@@ -86,6 +86,21 @@ def test_training_loss_hand_example() -> None:
     assert loss.item() == pytest.approx(expected_nats, rel=1e-6)
 
 
+def test_training_loss_per_sequence_hand_example() -> None:
+    # The same 5 scored bits summed, over a batch of 2 sequences: the paper's objective.
+    loss = training_loss(*hand_example(), per="per_sequence")
+    expected_nats = (5 * math.log(2) + 2 * math.log(4 / 3)) / 2
+    assert loss.item() == pytest.approx(expected_nats, rel=1e-6)
+    # the mean of the paper's cost per sequence, in nats
+    cost = cost_per_sequence(*hand_example()).mean().item() * math.log(2)
+    assert loss.item() == pytest.approx(cost, rel=1e-6)
+
+
+def test_training_loss_refuses_another_reduction() -> None:
+    with pytest.raises(ValueError, match="per_bit, per_sequence"):
+        training_loss(*hand_example(), per="sum")
+
+
 def test_training_loss_of_nothing_scored_is_zero() -> None:
     logits, targets, mask = hand_example()
     assert training_loss(logits, targets, torch.zeros_like(mask)).item() == 0.0

@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ntm.models import MODEL_GROUPS, MODELS
 from ntm.models.fast import COMPILE_SETTINGS, normalise
+from ntm.experiment.metrics import LOSSES
 
 __all__ = [
     "ConfigError",
@@ -131,6 +132,7 @@ class TrainConfig:
     max_minutes: float | None = None  # optional wall-clock budget
     clip_grad_norm: float | None = 1.0
     clip_grad_value: float | None = None
+    loss: str = "per_bit"  # the objective: mean per scored bit, or sum per sequence (the paper's)
     lr_decay_patience: int | None = None  # evaluations without a better held-out cost
     lr_decay_factor: float = 0.5  # ... before the learning rate is multiplied by this
     min_lr: float = 1e-4  # the decay stops here
@@ -244,6 +246,7 @@ def validate(cfg: DictConfig) -> None:
     _baseline_settings(cfg)
     _choice(cfg, "optim.name", OPTIMIZERS)
     _choice(cfg, "device", DEVICES)
+    _choice(cfg, "train.loss", LOSSES)
     if normalise(cfg.train.compile) not in COMPILE_SETTINGS:
         raise ConfigError(f"train.compile is {cfg.train.compile!r}; allowed values are "
                           f"{', '.join(COMPILE_SETTINGS)}.")

@@ -145,7 +145,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 _warm_up(state, cfg)
                 batch = task.sample_batch(state.data_generator, t.batch_size).to(device)
                 result = train_step(state.model, state.optimizer, batch, t.clip_grad_value,
-                                    t.clip_grad_norm)
+                                    t.clip_grad_norm, t.loss)
                 cost = _count_step(state, window, result, batch, cfg)
                 state.sequences += t.batch_size
                 window.seconds += time.perf_counter() - started

@@ -44,13 +44,15 @@ def train_step(
     batch: Batch,
     clip_grad_value: float | None = None,
     clip_grad_norm: float | None = None,
+    loss_per: str = "per_bit",
 ) -> StepResult:
     """One optimisation step on ``batch``, or none when the loss or a gradient is not finite:
     then the parameters and the optimizer's state (Adam's step count and moments too) are
-    left exactly as they were, and ``nonfinite`` says what was not finite."""
+    left exactly as they were, and ``nonfinite`` says what was not finite. ``loss_per``: what
+    the objective averages (``train.loss``; ``training_loss``'s ``per``)."""
     model.train()
     logits = model(batch.inputs)
-    loss = training_loss(logits, batch.targets, batch.mask)
+    loss = training_loss(logits, batch.targets, batch.mask, per=loss_per)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
