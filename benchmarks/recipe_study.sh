@@ -73,3 +73,8 @@ cell c10_drop1 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr
 # Associative recall at batch 64 (its default batch), with eps 1e-4; both controllers.
 cell ar_b64_eps $ar10 'seed=0,1' controller=feedforward,lstm train.batch_size=64 \
     train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4
+# Ten seeds of associative recall at batch 64, Adam 2e-3, eps 1e-4, for each controller.
+cell ar10_lstm_eps $ar10 "$seeds10" controller=lstm train.batch_size=64 train.eval_every=50 \
+    optim.lr=2e-3 optim.eps=1e-4
+cell ar10_ff_eps $ar10 "$seeds10" controller=feedforward train.batch_size=64 train.eval_every=50 \
+    optim.lr=2e-3 optim.eps=1e-4
