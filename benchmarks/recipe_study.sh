@@ -78,3 +78,6 @@ cell ar10_lstm_eps $ar10 "$seeds10" controller=lstm train.batch_size=64 train.ev
     optim.lr=2e-3 optim.eps=1e-4
 cell ar10_ff_eps $ar10 "$seeds10" controller=feedforward train.batch_size=64 train.eval_every=50 \
     optim.lr=2e-3 optim.eps=1e-4
+# The rollback guard (train.rollback_factor) on top of eps 1e-4.
+cell c10_rollback $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 train.rollback_factor=10

@@ -384,6 +384,24 @@ def test_the_bit_error_drop_lowers_the_rate_once_and_resumes_exactly(tmp_path,
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 
 
+def test_rollback_puts_the_best_state_back_and_resumes_exactly(tmp_path, monkeypatch) -> None:
+    """With train.rollback_factor=1 every evaluation worse than the best so far (and above one
+    bit error) puts back the best evaluation's state; the guard's state travels in the
+    checkpoint, so a killed and resumed run equals an uninterrupted one."""
+    overrides = ("train.eval_every=1", "train.rollback_factor=1", "optim.lr=0.05")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny(10, *overrides), whole)
+    rollback = saved(whole)["rollback"]
+    errors = [float(r["eval_bit_errors"]) for r in metrics_rows(whole)]
+    worse = sum(e > max(min(errors[:i]), 1.0) for i, e in enumerate(errors) if i)
+    assert rollback["count"] == worse > 0  # this run did roll back
+    assert rollback["best"] == min(errors)
+    killed_and_resumed(monkeypatch, tiny(10, *overrides), parts, 4)
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
+    for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
     """Momentum or centring added on resume would need optimizer state that was never made."""
     train(tiny(6, "optim=rmsprop", "optim.momentum=0", "optim.centered=false"), tmp_path)

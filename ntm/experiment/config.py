@@ -138,6 +138,7 @@ class TrainConfig:
     min_lr: float = 1e-4  # the decay stops here
     lr_drop_bit_errors: float | None = None  # once held-out bit errors/sequence reach this ...
     lr_drop_factor: float = 0.25  # ... the learning rate is multiplied by this, for good
+    rollback_factor: float | None = None  # back to the best state when bit errors exceed this x best
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
@@ -255,11 +256,14 @@ def validate(cfg: DictConfig) -> None:
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
-              "train.lr_drop_bit_errors",
+              "train.lr_drop_bit_errors", "train.rollback_factor",
               allow_none=True)
     for key in ("optim.lr", "train.min_lr"):  # above 1 is a typo (2e3 for 2e-3): it diverges
         if _get(cfg, key) > 1:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be at most 1.")
+    if cfg.train.rollback_factor is not None and cfg.train.rollback_factor < 1:
+        raise ConfigError(f"train.rollback_factor is {cfg.train.rollback_factor}; it must be at "
+                          "least 1, or null for no rollback.")
     for key in ("train.lr_decay_factor", "train.lr_drop_factor"):
         if not 0 < _get(cfg, key) < 1:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in (0, 1).")

@@ -40,6 +40,7 @@ from ntm.experiment.config import validate
 from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
 from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.run_dir import check_writable
+from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
@@ -207,8 +208,9 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     drop = None
     if t.lr_drop_bit_errors is not None:
         drop = BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
+    rollback = Rollback(t.rollback_factor) if t.rollback_factor is not None else None
     return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
-                      decay, drop)
+                      decay, drop, rollback)
 
 
 def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
@@ -307,6 +309,13 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         state.apply_learning_rate()
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, state.learning_rate())
+    guard = state.rollback
+    if guard is not None and guard.step(last["bit_errors"], state.model, state.optimizer):
+        state.apply_learning_rate()
+        log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f): "
+                    "model and optimizer put back to that evaluation's state (rollback %d, "
+                    "train.rollback_factor).", last["bit_errors"], guard.factor, guard.best,
+                    guard.count)
     if drop is not None and drop.step(last["bit_errors"]):
         state.apply_learning_rate()
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "

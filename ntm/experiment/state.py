@@ -19,6 +19,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.config import ConfigError, checkpoint_mismatch
+from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
 
 __all__ = ["REQUIRED_KEYS", "TrainState"]
@@ -42,6 +43,7 @@ class TrainState:
     config: dict[str, Any]  # the resolved config, as saved with each checkpoint
     lr_decay: PlateauDecay | None = None
     lr_drop: BitErrorDrop | None = None
+    rollback: Rollback | None = None
     step: int = 0
     sequences: int = 0
     wall_seconds: float = 0.0
@@ -68,6 +70,7 @@ class TrainState:
             "bad_steps_in_a_row": self.bad_steps_in_a_row,
             "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
             "lr_drop": self.lr_drop.state_dict() if self.lr_drop is not None else None,
+            "rollback": self.rollback.state_dict() if self.rollback is not None else None,
             "random": checkpoint.random_states(self.data_generator),
             "config": self.config,
         }
@@ -99,6 +102,8 @@ class TrainState:
                 self.lr_decay.load_state_dict(state["lr_decay"])
             if self.lr_drop is not None and state.get("lr_drop"):
                 self.lr_drop.load_state_dict(state["lr_drop"])
+            if self.rollback is not None and state.get("rollback"):
+                self.rollback.load_state_dict(state["rollback"])
             self.apply_learning_rate()
             checkpoint.restore_random_states(state["random"], self.data_generator)
         except (KeyError, TypeError, ValueError, RuntimeError):

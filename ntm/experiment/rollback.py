@@ -1,0 +1,60 @@
+"""A guard against the collapse: back to the best evaluation's state when a run falls apart.
+
+A copy run that has nearly found the algorithm sometimes jumps back to chance within one
+evaluation interval and then needs thousands of sequences to relearn (docs/training.md, "The
+collapse"). ``Rollback`` keeps the model's and the optimizer's state of the evaluation with the
+fewest held-out bit errors so far; when a later evaluation's bit errors exceed ``factor`` times
+that best (and 1), it puts that state back. The data generator is not rewound, so the run goes
+on from the good state with batches it has not seen. Its state travels in checkpoints, so a
+resumed run rolls back exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["Rollback"]
+
+
+class Rollback:
+    """Args:
+        factor: ``train.rollback_factor``, at least 1: an evaluation with more than
+            ``max(factor * best, 1)`` held-out bit errors per sequence triggers a rollback.
+    """
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self.best = math.inf
+        self.saved: dict[str, Any] | None = None  # {"model": ..., "optimizer": ...}
+        self.count = 0  # rollbacks so far
+
+    def limit(self) -> float:
+        """Held-out bit errors above this trigger a rollback (infinite before a best exists)."""
+        return max(self.factor * self.best, 1.0) if self.saved is not None else math.inf
+
+    def step(self, bit_errors: float, model: nn.Module, optimizer: torch.optim.Optimizer,
+             ) -> bool:
+        """Records an evaluation made with ``model`` as it is now; returns True when it put
+        back the best state (into ``model`` and ``optimizer``)."""
+        if bit_errors < self.best:
+            self.best = bit_errors
+            self.saved = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                          "optimizer": copy.deepcopy(optimizer.state_dict())}
+            return False
+        if not bit_errors > self.limit():
+            return False
+        model.load_state_dict(self.saved["model"])
+        optimizer.load_state_dict(copy.deepcopy(self.saved["optimizer"]))
+        self.count += 1
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "saved": self.saved, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.saved, self.count = state["best"], state["saved"], int(state["count"])

@@ -1,0 +1,65 @@
+"""Rollback: it keeps the best evaluation's state, puts it back past its limit, round trips."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ntm.experiment.rollback import Rollback
+
+
+def _model_and_optimizer() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    return model, torch.optim.Adam(model.parameters(), lr=0.1)
+
+
+def _train(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    optimizer.zero_grad()
+    model(torch.randn(4, 3)).pow(2).sum().backward()
+    optimizer.step()
+
+
+def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_rolls_back_to_the_best_state_past_the_limit_only() -> None:
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=10)
+    assert guard.limit() == math.inf and not guard.step(40.0, model, optimizer)
+    _train(model, optimizer)
+    assert not guard.step(0.5, model, optimizer)  # the new best
+    best, best_moments = _weights(model), optimizer.state_dict()["state"][0]["exp_avg"].clone()
+    assert guard.limit() == 5.0  # 10 x 0.5
+    _train(model, optimizer)
+    assert not guard.step(4.0, model, optimizer)  # worse, but within the limit: kept
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
+    _train(model, optimizer)
+    assert guard.step(6.0, model, optimizer)  # past it: back to the best
+    assert all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
+    assert torch.equal(optimizer.state_dict()["state"][0]["exp_avg"], best_moments)
+    assert guard.count == 1 and guard.best == 0.5
+
+
+def test_the_limit_is_at_least_one_bit_error() -> None:
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=10)
+    guard.step(0.01, model, optimizer)
+    assert guard.limit() == 1.0
+    assert not guard.step(0.9, model, optimizer)  # noise near solving is not a collapse
+    assert not guard.step(math.nan, model, optimizer)
+    assert guard.step(1.5, model, optimizer)
+
+
+def test_state_round_trip() -> None:
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=2)
+    guard.step(3.0, model, optimizer)
+    best = _weights(model)
+    _train(model, optimizer)
+    again = Rollback(factor=2)
+    again.load_state_dict(guard.state_dict())
+    assert again.step(7.0, model, optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
