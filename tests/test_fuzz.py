@@ -167,7 +167,7 @@ def test_every_setting_is_fuzzed() -> None:
     assert {"memory.N", "optim.lr", "train.threads", "train.max_bad_steps", "seed"} <= set(NUMBERS)
     assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init",
                             "memory.initial_weighting", "optim.name", "device", "train.compile",
-                            "model.similarity"}
+                            "model.similarity", "train.loss"}
     assert {"model.size", "model.heads", "model.positions"} <= set(NUMBERS)  # may be null
     assert set(BOOLEANS) == {"optim.centered", "train.pictures", "train.progress"}
     assert ("copy", "max_length") in TASK_SETTINGS
