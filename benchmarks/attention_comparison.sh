@@ -5,7 +5,7 @@
 # size and reported by `python -m ntm.report`.
 #
 #   bash benchmarks/attention_comparison.sh copy                  # about 45 minutes on 2 cores
-#   bash benchmarks/attention_comparison.sh associative_recall    # about an hour on one core
+#   bash benchmarks/attention_comparison.sh associative_recall    # about 40 minutes on 2 cores
 #
 # Runs go to runs/attention/<task>/<model>/<seed>; a model whose three runs already hold a
 # generalisation.csv is skipped, so the script can be re-run after an interruption (a half-done
@@ -22,7 +22,7 @@ case $task in
         sizes=20,40,60,80,100,120
         evalcfg="" ;;
     associative_recall)  # 2..6 items; 1x-6x is 6..36 items, up to 151 steps: 256 rows
-        budget="train.max_sequences=60000 train.max_minutes=3"
+        budget="train.max_sequences=60000 train.max_minutes=10"
         ntm="train.batch_size=64 optim.lr=2e-3 optim.eps=1e-4"
         sizes=6,12,18,24,30,36
         evalcfg="memory.N=256" ;;
