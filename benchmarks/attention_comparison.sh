@@ -5,7 +5,7 @@
 # size and reported by `python -m ntm.report`.
 #
 #   bash benchmarks/attention_comparison.sh copy                  # about 45 minutes on 2 cores
-#   bash benchmarks/attention_comparison.sh associative_recall    # about 40 minutes on 2 cores
+#   bash benchmarks/attention_comparison.sh associative_recall    # about 50 minutes on 2 cores
 #
 # Runs go to runs/attention/<task>/<model>/<seed>; a model whose three runs already hold a
 # generalisation.csv is skipped, so the script can be re-run after an interruption (a half-done
