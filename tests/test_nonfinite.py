@@ -121,7 +121,8 @@ def test_a_non_finite_loss_changes_nothing(monkeypatch) -> None:
     model, optimizer, batch = model_and_optimizer("adam")
     before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
     real = ntm.experiment.step.training_loss
-    monkeypatch.setattr(ntm.experiment.step, "training_loss", lambda *a, **k: real(*a, **k) * math.inf)
+    monkeypatch.setattr(ntm.experiment.step, "training_loss",
+                        lambda *a, **k: real(*a, **k) * math.inf)
     assert train_step(model, optimizer, batch).nonfinite == "the loss"
     assert_unchanged(model, optimizer, before)
 
@@ -235,7 +236,8 @@ def test_command_line_stops_with_one_line_and_exit_status_2(tmp_path) -> None:
     script = tmp_path / "nan_train.py"
     script.write_text("import math, runpy\nimport ntm.experiment.metrics\n"
                       "real = ntm.experiment.metrics.training_loss\n"
-                      "ntm.experiment.metrics.training_loss = lambda *a, **k: real(*a, **k) * math.nan\n"
+                      "ntm.experiment.metrics.training_loss = "
+                      "lambda *a, **k: real(*a, **k) * math.nan\n"
                       "runpy.run_module('ntm.train', run_name='__main__', alter_sys=True)\n")
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = str(REPO)  # this checkout's ntm, wherever pytest runs

@@ -28,9 +28,9 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
 from ntm.models.fast import COMPILE_SETTINGS, normalise
-from ntm.experiment.metrics import LOSSES
 
 __all__ = [
     "ConfigError",
@@ -138,7 +138,7 @@ class TrainConfig:
     min_lr: float = 1e-4  # the decay stops here
     lr_drop_bit_errors: float | None = None  # once held-out bit errors/sequence reach this ...
     lr_drop_factor: float = 0.25  # ... the learning rate is multiplied by this, for good
-    rollback_factor: float | None = None  # back to the best state when bit errors exceed this x best
+    rollback_factor: float | None = None  # back to the best state past this x the best bit errors
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation

@@ -39,8 +39,8 @@ from ntm.experiment.build import build_model, build_optimizer, build_task, resol
 from ntm.experiment.config import validate
 from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
 from ntm.experiment.metrics_log import MetricsLog
-from ntm.experiment.run_dir import check_writable
 from ntm.experiment.rollback import Rollback
+from ntm.experiment.run_dir import check_writable
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
