@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from ntm.experiment import checkpoint
 from ntm.experiment.config import register_configs
+from ntm.experiment.metrics import training_loss
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -194,3 +195,19 @@ def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 def saved(run_dir: Path) -> dict:
     """The checkpoint of a run directory."""
     return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
+
+
+def losses_fitting_one_batch(model: torch.nn.Module, task, steps: int = 60,
+                             lr: float = 1e-2) -> list[float]:
+    """The training loss of ``model`` at each of ``steps`` Adam steps on one fixed batch of
+    ``task`` (16 sequences from seed 0): a model that can learn drives it well below chance."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    batch = task.sample_batch(torch.Generator().manual_seed(0), 16)
+    losses = []
+    for _ in range(steps):
+        loss = training_loss(model(batch.inputs), batch.targets, batch.mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

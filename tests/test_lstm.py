@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import compose_config, losses_fitting_one_batch
 
 from ntm.experiment.build import build_model, build_task
-from ntm.experiment.metrics import training_loss
 from ntm.models.lstm import LSTMBaseline
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
@@ -76,13 +75,5 @@ def test_model_lstm_builds_the_baseline_for_the_task_and_learns() -> None:
     assert isinstance(model, LSTMBaseline) and len(model.layers) == 2
     assert model.layers[0].input_size == task.input_width
     assert model.output.out_features == task.output_width
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = task.sample_batch(torch.Generator().manual_seed(0), 16)
-    losses = []
-    for _ in range(60):  # fits one fixed batch: the loss must fall well below chance
-        loss = training_loss(model(batch.inputs), batch.targets, batch.mask)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_fitting_one_batch(model, task)  # the loss must fall well below chance
     assert losses[0] > 0.6 and losses[-1] < 0.5 * losses[0], losses[::10]

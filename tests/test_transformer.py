@@ -10,6 +10,7 @@ import torch
 from conftest import (
     assert_one_sentence,
     compose_config,
+    losses_fitting_one_batch,
     metrics_rows,
     saved,
     tiny_run,
@@ -21,7 +22,6 @@ import ntm.results.plot
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import ConfigError, checkpoint_mismatch, validate
 from ntm.experiment.loop import train
-from ntm.experiment.metrics import training_loss
 from ntm.math.attention import alibi_bias, alibi_slopes
 from ntm.models.transformer import (
     POSITIONS,
@@ -158,15 +158,7 @@ def test_model_transformer_builds_for_the_task_and_learns() -> None:
     assert model.output.out_features == task.output_width
     assert model.position_embedding.shape[0] == task.max_steps  # sized by the task: 2 * 3 + 2
     assert model_label(cfg) == "Transformer 1 x 8 (2 heads, learned)"
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = task.sample_batch(torch.Generator().manual_seed(0), 16)
-    losses = []
-    for _ in range(60):  # fits one fixed batch: the loss must fall well below chance
-        loss = training_loss(model(batch.inputs), batch.targets, batch.mask)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_fitting_one_batch(model, task)  # the loss must fall well below chance
     assert losses[0] > 0.6 and losses[-1] < 0.5 * losses[0], losses[::10]
 
 
