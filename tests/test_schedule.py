@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
+from ntm.experiment.state import TrainState
 
 
 def test_decays_after_patience_evaluations_without_improvement() -> None:
@@ -37,14 +38,21 @@ def test_a_base_rate_below_the_floor_is_kept() -> None:
     assert decay.lr == 1e-5
 
 
-def test_apply_sets_every_group() -> None:
+def test_the_scheduled_rate_reaches_every_group() -> None:
+    """TrainState applies the schedules' rate: optim.lr x the decay's scale x the drop's."""
     params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
     optimizer = torch.optim.Adam([{"params": params[:1]}, {"params": params[1:]}], lr=1e-3)
     decay = PlateauDecay(1e-3, 0.5, 1, 1e-5)
     decay.step(1.0)
     decay.step(1.0)
-    decay.apply(optimizer)
+    drop = BitErrorDrop(bit_errors=1.0, factor=0.25)
+    state = TrainState(torch.nn.Linear(1, 1), optimizer, torch.Generator(),
+                       {"optim": {"lr": 1e-3}}, decay, drop)
+    state.apply_learning_rate()
     assert [g["lr"] for g in optimizer.param_groups] == [5e-4, 5e-4]
+    drop.step(0.5)
+    state.apply_learning_rate()
+    assert [g["lr"] for g in optimizer.param_groups] == [1.25e-4, 1.25e-4]
 
 
 def test_state_round_trip_continues_identically() -> None:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 __all__ = ["BitErrorDrop", "PlateauDecay", "warmup_factor"]
 
 
@@ -64,10 +62,6 @@ class PlateauDecay:
         self.scale *= self.factor
         self.bad_evaluations = 0
         return True
-
-    def apply(self, optimizer: torch.optim.Optimizer) -> None:
-        for group in optimizer.param_groups:
-            group["lr"] = self.lr
 
     def state_dict(self) -> dict[str, float]:
         return {"best": self.best, "bad_evaluations": self.bad_evaluations, "scale": self.scale}
