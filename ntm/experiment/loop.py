@@ -202,12 +202,10 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     accelerate(model, cfg.train.compile, device)  # train.compile: the compiled NTM step
     optimizer = build_optimizer(cfg, model.parameters())
     t = cfg.train
-    decay = None
-    if t.lr_decay_patience:
-        decay = PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
-    drop = None
-    if t.lr_drop_bit_errors is not None:
-        drop = BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
+    decay = (PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
+             if t.lr_decay_patience else None)
+    drop = (BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
+            if t.lr_drop_bit_errors is not None else None)
     rollback = Rollback(t.rollback_factor) if t.rollback_factor is not None else None
     return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
                       decay, drop, rollback)
