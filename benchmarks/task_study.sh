@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The study behind the defaults of repeat copy, priority sort and dynamic N-grams
+# (docs/training.md, "The paper's other three tasks"): every cell is one joblib sweep followed
+# by `python -m ntm.report` on its directory.
+#
+#   JOBS=1 bash benchmarks/task_study.sh rc_   # only the cells whose name starts with rc_
+#
+# Cells name every setting they vary, so they do not depend on the defaults of the day. Each
+# run stops at its wall budget (minutes of one torch thread, two runs side by side on the
+# 2-core machine) or once solved.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+only="${1:-}"
+out=runs/study
+common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
+        train.progress=false optim=adam optim.eps=1e-4 train.clip_grad_norm=1.0
+        train.max_sequences=2000000"
+
+cell() {
+    local name=$1
+    shift
+    [[ -n "$only" && "$name" != "$only"* ]] && return 0
+    echo "== $name"
+    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@"
+    python -m ntm.report "$out/$name"
+}
+
+# Repeat copy with copy's recipe: LSTM 100, one head pair, batch 16, Adam 4e-3.
+cell rc_b16 task=repeat_copy 'seed=0' controller=lstm train.batch_size=16 optim.lr=4e-3 \
+    train.solved_bit_errors=0.1 train.max_minutes=25
+# Priority sort as the paper's LSTM NTM (5 head pairs, 2 x 100 controller) with a learned
+# memory start, so that a key can name a location (a constant memory has no content to match).
+cell ps_b16_h5 task=priority_sort 'seed=0' controller=lstm controller.layers=2 \
+    model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
+    optim.lr=4e-3 train.solved_bit_errors=null train.max_minutes=25
