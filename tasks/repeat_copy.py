@@ -45,20 +45,28 @@ class RepeatCopyTask(Task):
            6   00|0|0       11|0    11|1    x1
            7   00|0|0       00|1    11|1    end marker
 
-    ``size`` in ``sample_batch`` is the repeat count n; L is still drawn from its training
-    range. To test longer sequences, build a task with another length range and the same
-    repeat range, so the repeat count is normalised as in training.
+    ``size`` in ``sample_batch`` is the repeat count n (``size_axis="repeats"``, the default)
+    or the length L (``size_axis="length"``); the other one is still drawn from its training
+    range, and the repeat count is always normalised over the training range of n. So
+    ``python -m ntm.evaluate RUN task.size_axis=length`` tests longer sequences and the
+    default evaluation more repeats.
 
     Args:
         width: bits per vector (the paper: 8).
         min_length, max_length: the training range of L, both inclusive (the paper: 1..10).
         min_repeats, max_repeats: the training range of n, both inclusive (the paper: 1..10).
+        size_axis: what ``size`` in ``sample_batch`` fixes: ``"repeats"`` (n) or
+            ``"length"`` (L). Training never passes a size, so this only matters for
+            generalisation tests.
     """
 
     name = "repeat_copy"
     size_name = "repeats"
     # The top of the training range, and beyond it: the paper's end marker fails past ~11.
     generalisation_sizes = (10, 12, 15, 20)
+    #: The sizes of ``size_axis="length"``: the top of the training range and beyond.
+    length_sizes = (10, 15, 20, 30)
+    SIZE_AXES = ("repeats", "length")
 
     def __init__(
         self,
@@ -67,6 +75,7 @@ class RepeatCopyTask(Task):
         max_length: int = 10,
         min_repeats: int = 1,
         max_repeats: int = 10,
+        size_axis: str = "repeats",
     ) -> None:
         self.width = require_int("task.width", width, 1)
         self.min_length = require_int("task.min_length", min_length, 1)
@@ -75,6 +84,12 @@ class RepeatCopyTask(Task):
         self.min_repeats = require_int("task.min_repeats", min_repeats, 1)
         self.max_repeats = require_int("task.max_repeats", max_repeats, 1)
         require_at_most("task.min_repeats", min_repeats, "task.max_repeats", max_repeats)
+        if size_axis not in self.SIZE_AXES:
+            raise ValueError(f"task.size_axis is {size_axis!r}; it must be repeats or length.")
+        self.size_axis = size_axis
+        if size_axis == "length":  # instance attributes shadow the class's
+            self.size_name = "length"
+            self.generalisation_sizes = self.length_sizes
         self.input_width = width + 2
         self.output_width = width + 1
         # Mean and variance of n uniform over min_repeats..max_repeats.
@@ -86,7 +101,7 @@ class RepeatCopyTask(Task):
         return (
             f"RepeatCopyTask(width={self.width}, min_length={self.min_length}, "
             f"max_length={self.max_length}, min_repeats={self.min_repeats}, "
-            f"max_repeats={self.max_repeats})"
+            f"max_repeats={self.max_repeats}, size_axis={self.size_axis!r})"
         )
 
     @staticmethod
@@ -100,7 +115,7 @@ class RepeatCopyTask(Task):
 
     @property
     def largest_training_size(self) -> int:
-        return self.max_repeats
+        return self.max_length if self.size_axis == "length" else self.max_repeats
 
     def normalised_repeats(self, repeats: Tensor) -> Tensor:
         """The repeat channel's value: (n - mean) / standard deviation of the uniform
@@ -121,14 +136,21 @@ class RepeatCopyTask(Task):
     def sample_batch(
         self, generator: torch.Generator, batch_size: int, size: int | None = None
     ) -> Batch:
-        """See ``Task.sample_batch``; ``size`` is the repeat count n of every sequence."""
+        """See ``Task.sample_batch``; ``size`` is the repeat count n or the length L of every
+        sequence, as ``size_axis`` says."""
+        by_length = self.size_axis == "length"
         lengths = draw_sizes(
-            generator, batch_size, None, (self.min_length, self.max_length), 1, "the length"
+            generator,
+            batch_size,
+            size if by_length else None,
+            (self.min_length, self.max_length),
+            1,
+            "the length",
         )  # (B,)
         repeats = draw_sizes(
             generator,
             batch_size,
-            size,
+            None if by_length else size,
             (self.min_repeats, self.max_repeats),
             1,
             "the number of repeats",

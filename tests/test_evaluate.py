@@ -182,3 +182,19 @@ def test_progress_per_size_and_the_table_printed_once(runs, capsys, caplog) -> N
         cost = f"{float(row['cost']):.3f}"
         assert sum(cost in line for line in out.splitlines()) == 1, out
     assert out.count("bit errors") == 1, out  # one header
+
+
+def test_repeat_copy_generalises_along_the_axis_chosen(tmp_path_factory, capsys) -> None:
+    """``task.size_axis=length`` evaluates longer sequences (the repeat count still drawn from
+    training), and the largest trained size is then the longest trained length."""
+    run = trained_run(tmp_path_factory, "repeat", "task=repeat_copy", "task.max_length=3",
+                      "task.max_repeats=2")
+    main([str(run), "--sequences", "2", "--sizes", "2,5", "task.size_axis=length"])
+    rows = read_rows(run / "generalisation.csv")
+    assert [(r["size"], r["overrides"]) for r in rows] == [("2", "task.size_axis=length"),
+                                                          ("5", "task.size_axis=length")]
+    assert "generalisation.png" in capsys.readouterr().out
+    task = build_task(load_run(run, ["task.size_axis=length"])[0])
+    assert (task.size_name, task.largest_training_size) == ("length", 3)
+    # Five vectors a sequence, each copied once or twice: 5 * (n + 1) + 2 steps.
+    assert task.sample_batch(torch.Generator().manual_seed(0), 4, 5).inputs.shape[0] in (12, 17)

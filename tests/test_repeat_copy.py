@@ -168,6 +168,19 @@ def test_size_fixes_repeats_beyond_training_range_with_training_normalisation(si
     assert_matches_reference(batch, task)
 
 
+@pytest.mark.parametrize("size", [1, 10, 15, 30])
+def test_size_axis_length_fixes_the_length_and_draws_repeats_from_training(size):
+    task = RepeatCopyTask(size_axis="length")
+    assert (task.size_name, task.largest_training_size) == ("length", 10)
+    assert RepeatCopyTask.size_name == "repeats"  # the class keeps the default axis
+    batch = task.sample_batch(generator(3), 64, size=size)
+    vectors, repeats, values = parse(batch, task)
+    assert [len(v) for v in vectors] == [size] * 64
+    assert set(repeats) <= set(range(1, 11)) and len(set(repeats)) > 5
+    assert values == pytest.approx([(n - 5.5) / math.sqrt(8.25) for n in repeats], abs=1e-6)
+    assert_matches_reference(batch, task)
+
+
 def test_one_repeat_count_in_training_is_centred_not_divided_by_zero():
     task = RepeatCopyTask(min_repeats=4, max_repeats=4)
     assert parse(task.sample_batch(generator(4), 4), task)[2] == [0.0] * 4
@@ -202,6 +215,7 @@ def test_bits_are_fair_coins():
         ({"min_repeats": 0}, "task.min_repeats"),
         ({"max_repeats": True}, "task.max_repeats"),
         ({"min_repeats": 11, "max_repeats": 10}, "task.min_repeats (11)"),
+        ({"size_axis": "items"}, "task.size_axis"),
     ],
 )
 def test_bad_settings_raise_one_sentence(params, setting):
