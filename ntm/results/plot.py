@@ -9,6 +9,8 @@ the task, e.g. ``task.max_length=50``, or ``memory.N``) and writes into ``RUN_DI
     memory_contents.png  the memory after the input phase and at the end, visited rows marked
     learning_curves.png  held-out cost and bit errors against sequences seen (from metrics.csv)
     memory.gif           the memory and both weightings step by step (only with --gif)
+    priority_writes.png  priority sort: where each write head put each vector, against its
+                         priority (ntm.results.priority_writes)
     attention.png        for model=transformer (no memory): every layer's and head's
                          attention, in the style of the memory use (plot_attention)
 
@@ -44,7 +46,7 @@ from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
 from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
 from ntm.results.runs import episode, load_run, model_label  # noqa: E402
-from tasks import Batch, Task  # noqa: E402
+from tasks import Batch, PrioritySortTask, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "plot_memory_use", "plot_attention", "plot_memory_contents",
            "animate_memory", "memory_frame_title",
@@ -437,7 +439,8 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
                        animate: bool = False) -> list[Path]:
     """Writes the pictures of a run into ``run_dir/plots/`` and returns their paths:
     learning_curves.png (only once ``metrics.csv`` has a row); for an NTM memory_use.png,
-    memory_contents.png and, with ``animate``, memory.gif; for the Transformer
+    memory_contents.png, with ``animate`` memory.gif, and on priority sort
+    priority_writes.png; for the Transformer
     attention.png (the LSTM baseline has neither memory nor attention to draw).
 
     The episode is drawn from ``episode_seed`` with ``size`` (None: the largest training
@@ -474,6 +477,12 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     if animate:
         written.append(animate_memory(trace, out / "memory.gif", title=title,
                                       input_end=input_end_step(batch.inputs[:, 0])))
+    if isinstance(task, PrioritySortTask):
+        from ntm.results.priority_writes import plot_priority_writes
+
+        written.append(out / "priority_writes.png")
+        plot_priority_writes(model, task, written[-1],
+                             title=f"{name}: write location against priority, 20 sequences")
     return written
 
 
