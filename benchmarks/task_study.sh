@@ -33,3 +33,7 @@ cell rc_b16 task=repeat_copy 'seed=0' controller=lstm train.batch_size=16 optim.
 cell ps_b16_h5 task=priority_sort 'seed=0' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.max_minutes=25
+# Dynamic N-grams: the targets are random, so a larger batch averages more of their noise per
+# step at nearly the same cost per step; the rate halves on a plateau of the held-out cost.
+cell ng_b32 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 optim.lr=2e-3 \
+    train.lr_decay_patience=5 train.min_lr=1e-4 train.max_minutes=25
