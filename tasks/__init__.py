@@ -25,6 +25,7 @@ __all__ = [
     "DynamicNGramsTask",
     "PrioritySortTask",
     "make_task",
+    "task_defaults",
 ]
 
 #: Registry: task name -> task class.
@@ -58,3 +59,13 @@ def make_task(name: str, **params: object) -> Task:
                 f"its settings are: {', '.join(settings)}."
             )
     return cls(**params)
+
+
+def task_defaults(name: str) -> dict[str, object]:
+    """The settings of the task registered as ``name`` with their default values (empty for a
+    name not registered); what a run from before a setting existed trained with."""
+    if name not in TASKS:
+        return {}
+    parameters = inspect.signature(TASKS[name].__init__).parameters.values()
+    return {p.name: p.default for p in parameters
+            if p.name != "self" and p.default is not inspect.Parameter.empty}

@@ -293,6 +293,23 @@ def test_load_run_reads_a_run_from_before_newer_settings(copy_run, tmp_path) -> 
     assert loaded.train.max_bad_steps == 10
 
 
+def test_a_run_from_before_a_task_setting_resumes_and_takes_it_as_its_default(tmp_path) -> None:
+    """A repeat-copy run whose config and checkpoint predate ``task.size_axis`` resumes under
+    today's config (which has it) and can be evaluated along the new axis."""
+    cfg = tiny(2, "task=repeat_copy", "task.max_repeats=2")
+    train(cfg, tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del ckpt["config"]["task"]["size_axis"]
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    old = OmegaConf.load(tmp_path / "config.yaml")
+    del old.task["size_axis"]
+    OmegaConf.save(old, tmp_path / "config.yaml")
+    assert checkpoint_mismatch(ckpt["config"], OmegaConf.to_container(cfg, resolve=True)) is None
+    loaded, task, _ = load_run(tmp_path, ["task.size_axis=length"])
+    assert loaded.task.size_axis == "length" and task.size_name == "length"
+    assert train(tiny(4, "task=repeat_copy", "task.max_repeats=2"), tmp_path).sequences == 16
+
+
 def test_the_fixed_settings_are_the_documented_ones() -> None:
     assert CHECKPOINT_SETTINGS == ("task", "model", "controller", "memory", "optim.name",
                                    "optim.momentum", "optim.centered", "seed")

@@ -217,3 +217,13 @@ def test_largest_training_size_of_every_task():
     assert sorted(expected) == sorted(TASKS)
     for name, size in expected.items():
         assert make_task(name).largest_training_size == size, name
+
+
+def test_task_defaults_are_the_constructor_s() -> None:
+    from tasks import task_defaults
+
+    assert task_defaults("repeat_copy") == {"width": 8, "min_length": 1, "max_length": 10,
+                                            "min_repeats": 1, "max_repeats": 10,
+                                            "size_axis": "repeats"}
+    assert task_defaults("dynamic_ngrams") == {"length": 200}
+    assert task_defaults("no such task") == {}

@@ -31,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
 from ntm.models.fast import COMPILE_SETTINGS, normalise
+from tasks import task_defaults
 
 __all__ = [
     "ConfigError",
@@ -357,12 +358,15 @@ def _first_difference(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | No
 def _with_defaults(trained: dict) -> dict:
     """``trained`` with the schema's default for each setting of a group it lacks: a
     checkpoint written before a setting existed (``model.similarity``) was trained as that
-    setting's default behaves."""
+    setting's default behaves (``task.size_axis``: the task's own default)."""
     defaults = OmegaConf.to_container(OmegaConf.structured(Config))
     filled = dict(trained)
     for group, values in defaults.items():
         if isinstance(values, dict) and isinstance(trained.get(group), dict):
             filled[group] = {**values, **trained[group]}
+    task = trained.get("task")  # the task's own settings: its constructor's defaults
+    if isinstance(task, dict) and isinstance(task.get("name"), str):
+        filled["task"] = {**task_defaults(task["name"]), **task}
     return filled
 
 

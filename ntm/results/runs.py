@@ -20,7 +20,7 @@ from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import Config, ConfigError, checkpoint_mismatch, validate
 from ntm.models.ntm import Trace
 from ntm.models.transformer import AttentionTrace, SequenceTooLong
-from tasks import Batch, Task
+from tasks import Batch, Task, task_defaults
 
 __all__ = ["load_run", "episode", "paper_model", "model_label"]
 
@@ -98,6 +98,10 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
     except Exception:  # yaml and omegaconf raise many kinds; all mean the same here
         raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
                           "damaged or was not written by ntm.train.") from None
+    if isinstance(cfg.get("task"), DictConfig) and isinstance(cfg.task.get("name"), str):
+        for key, value in task_defaults(cfg.task.name).items():  # task settings newer than
+            if key not in cfg.task:                              # the run: their defaults
+                cfg.task[key] = value
     trained_locations = cfg.memory.N
     trained_steps = build_task(cfg).max_steps  # learned positions are sized by the training task
     _check_overrides(cfg, overrides)
