@@ -37,3 +37,8 @@ cell ps_b16_h5 task=priority_sort 'seed=0' controller=lstm controller.layers=2 \
 # step at nearly the same cost per step; the rate halves on a plateau of the held-out cost.
 cell ng_b32 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 optim.lr=2e-3 \
     train.lr_decay_patience=5 train.min_lr=1e-4 train.max_minutes=25
+# ... and with a learned memory start: with a constant memory every location looks alike, so
+# no key can name the location of a context's counts.
+cell ng_b32_learned task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 \
+    optim.lr=2e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
+    train.max_minutes=35
