@@ -42,3 +42,6 @@ cell ng_b32 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 opt
 cell ng_b32_learned task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 \
     optim.lr=2e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
     train.max_minutes=35
+# Repeat copy: two more seeds of the first cell.
+cell rc_b16_more task=repeat_copy 'seed=1,2' controller=lstm train.batch_size=16 optim.lr=4e-3 \
+    train.solved_bit_errors=0.1 train.max_minutes=25
