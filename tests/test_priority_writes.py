@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ntm.models.ntm import NTM, NTMConfig, Trace
-from ntm.results.priority_writes import plot_priority_writes, write_locations
+from ntm.results.priority_writes import circular_fit, plot_priority_writes, write_locations
 from tasks import PrioritySortTask
 
 
@@ -36,7 +36,9 @@ class LinearWriter(nn.Module):
 
 def test_locations_and_priorities_are_the_trace_s_and_the_input_s() -> None:
     task = PrioritySortTask(num_inputs=20, num_outputs=16)
-    priorities, locations = write_locations(LinearWriter(task), task, sequences=5, seed=3)
+    priorities, locations, n_locations = write_locations(LinearWriter(task), task, sequences=5,
+                                                         seed=3)
+    assert n_locations == 64
     drawn = task.sample_batch(torch.Generator().manual_seed(3), 5)
     assert priorities.shape == (20, 5) and locations.shape == (20, 5, 2)
     np.testing.assert_array_equal(priorities, drawn.inputs[:20, :, 8].numpy())
@@ -53,7 +55,20 @@ def test_picture_has_a_panel_per_write_head_with_the_fitted_line(tmp_path) -> No
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 2
     assert titles[0].startswith("write head 0\nlocation = 20.0 x priority + 32.0, r = 1.00")
-    assert "r = 0.0" in titles[1] or "r = -0.0" in titles[1]  # step order ignores priority
+    r = float(titles[1].rsplit("r = ", 1)[1])
+    assert abs(r) < 0.3  # the step order ignores the priority
+
+
+def test_a_line_that_wraps_around_the_circle_is_fitted_whole() -> None:
+    """Locations (120 + 20 p) mod 128 run 100..127 and on through 0..12: cut the circle between
+    13 and 99 and they are one line again."""
+    priorities = np.linspace(-1, 1, 41)
+    locations = np.round(120 + 20 * priorities).astype(int) % 128
+    cut, slope, intercept, r = circular_fit(priorities, locations, 128)
+    assert 13 <= cut <= 100
+    assert r == pytest.approx(1.0, abs=1e-3) and slope == pytest.approx(20.0, abs=0.05)
+    assert (120 - cut) % 128 == pytest.approx(intercept, abs=0.05)
+    assert circular_fit(priorities, np.full(41, 7), 128)[3] == 0.0  # one location: no line
 
 
 @pytest.mark.parametrize("heads", [1, 5])
@@ -63,7 +78,7 @@ def test_a_real_ntm_gives_one_location_per_head_and_step(heads) -> None:
     model = NTM(NTMConfig(task.input_width, task.output_width, memory_locations=16,
                           memory_width=4, controller_size=8, read_heads=heads,
                           write_heads=heads))
-    priorities, locations = write_locations(model, task, sequences=3)
+    priorities, locations, _ = write_locations(model, task, sequences=3)
     assert priorities.shape == (6, 3) and locations.shape == (6, 3, heads)
     assert ((locations >= 0) & (locations < 16)).all()
     assert model.training  # the mode is restored
