@@ -239,3 +239,21 @@ def test_on_cuda_same_layout_and_optimal_cost_as_cpu():
     cost = task.optimal_cost(batch)
     assert cost.device.type == "cuda"
     assert torch.allclose(cost.cpu(), task.optimal_cost(batch.to("cpu")), rtol=1e-5)
+
+
+def test_the_reference_ladder_ends_at_the_bayes_optimum() -> None:
+    """benchmarks/ngram_ladder.py: its counter on 5-bit contexts is the task's optimum, and
+    shorter contexts cost more."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ngram_ladder.py"
+    spec = importlib.util.spec_from_file_location("ngram_ladder", path)
+    ladder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ladder)
+    task = DynamicNGramsTask(length=60)
+    batch = task.sample_batch(torch.Generator().manual_seed(5), 64)
+    inputs, targets = batch.inputs[..., 0].long(), batch.targets[..., 0].long()
+    costs = [ladder.count_predictor_cost(inputs, targets, k) for k in range(6)]
+    torch.testing.assert_close(costs[5], task.optimal_cost(batch), rtol=0, atol=1e-3)
+    assert costs[0].mean() > costs[5].mean()
