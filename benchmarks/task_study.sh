@@ -50,3 +50,7 @@ cell rc_b16_more task=repeat_copy 'seed=1,2' controller=lstm train.batch_size=16
 cell ng_b32_lr1e-3 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 \
     optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
     train.rollback_factor=1.3 train.max_minutes=50
+# A second seed of the cell above (the task's defaults), half an hour.
+cell ng_b32_lr1e-3_seed1 task=dynamic_ngrams 'seed=1' controller=lstm train.batch_size=32 \
+    optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
+    train.rollback_factor=1.3 train.max_minutes=30
