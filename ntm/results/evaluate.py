@@ -1,7 +1,8 @@
 """Generalisation: ``python -m ntm.evaluate RUN_DIR [key=value ...] [--sizes ...]``.
 
 Evaluates a trained run on held-out sequences of each of a range of task sizes (copy:
-lengths; associative recall: items; the defaults are the task's ``generalisation_sizes``),
+lengths; associative recall: items; repeat copy: repeats, or lengths with the override
+``task.size_axis=length``; the defaults are the task's ``generalisation_sizes``),
 also beyond the training range, and writes into the run directory:
 
 - ``generalisation.csv``: size, cost and bit errors per sequence, number of sequences, the
