@@ -18,14 +18,7 @@ recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
         train.progress=false optim=adam"
 
-cell() {
-    local name=$1
-    shift
-    [[ -n "$only" && "$name" != "$only"* ]] && return 0
-    echo "== $name"
-    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@"
-    python -m ntm.report "$out/$name"
-}
+source benchmarks/study_cell.sh
 
 # Batch size and learning rate (Adam, clip-norm 1, constant memory, one-hot start focus).
 cell b16_lr $copy 'seed=0,1' train.batch_size=16 train.eval_every=63 optim.lr=1e-3,2e-3,4e-3

@@ -16,14 +16,7 @@ common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 t
         train.progress=false optim=adam optim.eps=1e-4 train.clip_grad_norm=1.0
         train.max_sequences=2000000"
 
-cell() {
-    local name=$1
-    shift
-    [[ -n "$only" && "$name" != "$only"* ]] && return 0
-    echo "== $name"
-    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@"
-    python -m ntm.report "$out/$name"
-}
+source benchmarks/study_cell.sh
 
 # Repeat copy with copy's recipe: LSTM 100, one head pair, batch 16, Adam 4e-3.
 cell rc_b16 task=repeat_copy 'seed=0' controller=lstm train.batch_size=16 optim.lr=4e-3 \
