@@ -45,6 +45,7 @@ from ntm.experiment.metrics import wrong_bits  # noqa: E402
 from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
 from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
+from ntm.results.priority_writes import plot_priority_writes  # noqa: E402
 from ntm.results.runs import episode, load_run, model_label  # noqa: E402
 from tasks import Batch, PrioritySortTask, Task  # noqa: E402
 
@@ -478,8 +479,6 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
         written.append(animate_memory(trace, out / "memory.gif", title=title,
                                       input_end=input_end_step(batch.inputs[:, 0])))
     if isinstance(task, PrioritySortTask):
-        from ntm.results.priority_writes import plot_priority_writes
-
         written.append(out / "priority_writes.png")
         plot_priority_writes(model, task, written[-1],
                              title=f"{name}: write location against priority, 20 sequences")

@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from torch import nn
 
 from ntm.models.ntm import NTM
+from ntm.results.runs import episode
 from tasks import PrioritySortTask
 
 __all__ = ["write_locations", "circular_fit", "plot_priority_writes"]
@@ -34,26 +34,18 @@ def write_locations(model: NTM, task: PrioritySortTask, sequences: int = 20,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """The priority of every input vector and where each write head wrote it.
 
-    ``sequences`` sequences are drawn from ``seed`` (a generator of their own: the global
-    random state is not touched) and run through ``model`` in eval mode on its device.
+    ``sequences`` sequences are drawn from ``seed`` and run through ``model`` by
+    ``ntm.results.runs.episode`` (eval mode, the model's device, the global random state
+    untouched).
 
     Returns:
         (priorities [n, B], locations [n, B, H], N): the priority channel of input steps
         0..n-1, the location of the largest weight of each write head at that step, and the
         number of locations.
     """
-    batch = task.sample_batch(torch.Generator().manual_seed(seed), sequences)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _, trace = model(batch.inputs.to(device), trace=True,
-                             generator=torch.Generator(device=device).manual_seed(seed))
-    finally:
-        model.train(was_training)
+    batch, _, trace = episode(model, task, seed, sequences=sequences)
     n = task.num_inputs
-    priorities = batch.inputs[:n, :, task.width].numpy()
+    priorities = batch.inputs[:n, :, task.width].cpu().numpy()
     locations = trace.write_weights[:n].argmax(-1).cpu().numpy()
     return priorities, locations, trace.write_weights.shape[-1]
 

@@ -99,9 +99,8 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
         raise ConfigError(f"{config_path} cannot be read as the config of an ntm run: it is "
                           "damaged or was not written by ntm.train.") from None
     if isinstance(cfg.get("task"), DictConfig) and isinstance(cfg.task.get("name"), str):
-        for key, value in task_defaults(cfg.task.name).items():  # task settings newer than
-            if key not in cfg.task:                              # the run: their defaults
-                cfg.task[key] = value
+        # Task settings newer than the run take the task's defaults, as the schema's do above.
+        cfg.task = OmegaConf.merge(task_defaults(cfg.task.name), cfg.task)
     trained_locations = cfg.memory.N
     trained_steps = build_task(cfg).max_steps  # learned positions are sized by the training task
     _check_overrides(cfg, overrides)
@@ -125,14 +124,14 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
 
 
 @torch.no_grad()
-def episode(model: nn.Module, task: Task, seed: int,
-            size: int | None = None) -> tuple[Batch, Tensor, Trace | AttentionTrace]:
-    """One sequence (batch of 1) drawn from ``seed`` (size ``size``; None draws one from the
-    training range), run through ``model`` on its device: (batch, logits [T, 1, O], trace).
-    The global random state is not touched."""
+def episode(model: nn.Module, task: Task, seed: int, size: int | None = None,
+            sequences: int = 1) -> tuple[Batch, Tensor, Trace | AttentionTrace]:
+    """One sequence (or a batch of ``sequences``) drawn from ``seed`` (size ``size``; None draws
+    from the training range), run through ``model`` on its device in eval mode: (batch, logits
+    [T, B, O], trace). The global random state is not touched."""
     generator = torch.Generator().manual_seed(seed)
     try:
-        batch = task.sample_batch(generator, 1, size)
+        batch = task.sample_batch(generator, sequences, size)
     except ValueError as e:  # a size the task cannot lay out
         raise ConfigError(str(e)) from None
     device = next(model.parameters()).device
