@@ -340,6 +340,17 @@ BAD_VALUES = [
     (["task.max_length=1000000000"], "task.max_length"),
     (["task.width=100000"], "task.width"),
     (["task=associative_recall", "task.max_items=1000000000"], "task.max_items"),
+    (["train.curriculum=3"], "train.curriculum"),
+    (["train.curriculum={}"], "train.curriculum"),
+    (["train.curriculum={colour:2}"], "train.curriculum.colour"),
+    (["train.curriculum={width:0}"], "train.curriculum.width"),
+    (["train.curriculum={max_length:30}"], "train.curriculum.max_length"),
+    (["train.curriculum={max_length:two}"], "train.curriculum.max_length"),
+    (["train.curriculum={max_length:true}"], "train.curriculum.max_length"),
+    (["task.min_length=3", "train.curriculum={max_length:2}"], "train.curriculum"),
+    (["train.curriculum={max_length:2}", "train.curriculum_bit_errors=-1"],
+     "train.curriculum_bit_errors"),
+    (["train.curriculum={max_length:2}", "train.curriculum_step=0"], "train.curriculum_step"),
 ]
 
 

@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
 from ntm.models.fast import COMPILE_SETTINGS, normalise
-from tasks import task_defaults
+from tasks import TASKS, make_task, task_defaults
 
 __all__ = [
     "ConfigError",
@@ -43,6 +43,7 @@ __all__ = [
     "validate",
     "check_overrides",
     "checkpoint_mismatch",
+    "curriculum_targets",
     "register_configs",
 ]
 
@@ -152,6 +153,9 @@ class TrainConfig:
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
     max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
     compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true or false
+    curriculum: Any = None  # task settings that start small, {setting: start}; checked by validate
+    curriculum_bit_errors: float = 1.0  # ... and grow once training bit errors/seq are <= this
+    curriculum_step: int = 1  # ... by this much at a time (ntm/experiment/curriculum.py)
 
 
 @dataclass
@@ -290,12 +294,61 @@ def validate(cfg: DictConfig) -> None:
     if threshold is not None and not 0 <= threshold < math.inf:
         raise ConfigError(f"train.solved_bit_errors is {threshold}; it must be a finite number, "
                           "0 or more, or null to train for the whole budget.")
+    _curriculum(cfg)
     if cfg.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("device is 'cuda' but no CUDA device is available; "
                               "use device=cpu or device=auto.")
+
+
+def curriculum_targets(cfg: DictConfig) -> dict[str, int]:
+    """The configured value of each task setting ``train.curriculum`` grows (the task's own
+    default where the config does not set it)."""
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    settings = {**task_defaults(task.get("name")), **task}
+    return {key: settings[key] for key in cfg.train.curriculum}
+
+
+def _curriculum(cfg: DictConfig) -> None:
+    """``train.curriculum`` names integer settings of the task, each starting from 1 to its
+    configured value, and the task accepts the start; its threshold and step are in range."""
+    start = cfg.train.curriculum
+    if start is None:
+        return
+    if not isinstance(start, DictConfig):
+        raise ConfigError(f"train.curriculum is {start!r}; it must map task settings to their "
+                          "starting values, like {max_length: 2}, or be null.")
+    threshold, step = cfg.train.curriculum_bit_errors, cfg.train.curriculum_step
+    if not 0 <= threshold < math.inf:
+        raise ConfigError(f"train.curriculum_bit_errors is {threshold}; it must be a finite "
+                          "number, 0 or more.")
+    if step < 1:
+        raise ConfigError(f"train.curriculum_step is {step}; it must be an integer >= 1.")
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    name = task.get("name") if isinstance(task, dict) else None
+    if name not in TASKS:
+        return  # build_task names the task's own error
+    settings = {**task_defaults(name), **task}
+    integers = [key for key, value in settings.items()
+                if isinstance(value, int) and not isinstance(value, bool)]
+    if not start:
+        raise ConfigError("train.curriculum is empty; name the task settings that start small "
+                          f"(of task {name!r}: {', '.join(integers)}), or set it to null.")
+    for key, value in start.items_ex(resolve=True):
+        if key not in integers:
+            raise ConfigError(f"train.curriculum.{key} is not an integer setting of task "
+                              f"{name!r}; those are: {', '.join(integers)}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= settings[key]:
+            raise ConfigError(f"train.curriculum.{key} is {value}; it must be an integer from 1 "
+                              f"to task.{key} ({settings[key]}).")
+    params = {key: value for key, value in settings.items() if key != "name"}
+    try:
+        make_task(name, **{**params, **start})
+    except ValueError as e:
+        raise ConfigError(f"train.curriculum starts task {name!r} where it cannot start: "
+                          f"{str(e).rstrip('.')}.") from None
 
 
 #: The ``model.*`` settings only a baseline reads (None for the other models), and how its

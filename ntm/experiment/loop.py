@@ -36,8 +36,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm.experiment import checkpoint, lock
 from ntm.experiment.build import build_model, build_optimizer, build_task, resolve_device
-from ntm.experiment.config import validate
-from ntm.experiment.metrics import cost_per_sequence, evaluate_batches, optimal_cost_per_sequence
+from ntm.experiment.config import curriculum_targets, validate
+from ntm.experiment.curriculum import Curriculum
+from ntm.experiment.metrics import (
+    bit_errors_per_sequence,
+    cost_per_sequence,
+    evaluate_batches,
+    optimal_cost_per_sequence,
+)
 from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.run_dir import check_writable
@@ -89,6 +95,7 @@ class _Window:
     """What happened since the last row of ``metrics.csv``."""
 
     train_cost: float = 0.0  # summed over the sequences of finite steps ...
+    train_bit_errors: float = 0.0  # ... and so are these
     cost_seen: int = 0  # ... which are these many
     seen: int = 0  # sequences trained on, skipped steps included
     seconds: float = 0.0  # spent in training steps (not evaluating)
@@ -138,13 +145,14 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
     start_sequences, start_seconds = state.sequences, state.wall_seconds
     window = _Window()
     checkpoint_step = resume_step
+    training_task = _training_task(cfg, task, state)
     try:
         write_atomically(run_dir / "config.yaml", lambda f: OmegaConf.save(cfg, f, resolve=True))
         with logging_redirect_tqdm() if not bar.disable else nullcontext():
             while not out_of_budget():
                 started = time.perf_counter()
                 _warm_up(state, cfg)
-                batch = task.sample_batch(state.data_generator, t.batch_size).to(device)
+                batch = training_task.sample_batch(state.data_generator, t.batch_size).to(device)
                 result = train_step(state.model, state.optimizer, batch, t.clip_grad_value,
                                     t.clip_grad_norm, t.loss)
                 cost = _count_step(state, window, result, batch, cfg)
@@ -164,6 +172,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
                     checkpoint_step = state.step
                     window = _Window()
+                    training_task = _training_task(cfg, task, state)
                     evaluations = state.step // t.eval_every
                     drawing_due = t.plot_every and evaluations % t.plot_every == 0
                     if draw and t.pictures and drawing_due and not out_of_budget():
@@ -176,6 +185,14 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
     if draw and t.pictures:
         draw(run_dir, cfg, state.model, task)
     return _result(state, task, t.solved_bit_errors)
+
+
+def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
+    """The task the training batches come from: ``task``, or with a curriculum the task at
+    the curriculum's current level (the held-out set always comes from ``task``)."""
+    if state.curriculum is None or state.curriculum.complete:
+        return task
+    return build_task(cfg, **state.curriculum.levels)
 
 
 def _warm_up(state: TrainState, cfg: DictConfig) -> None:
@@ -207,8 +224,11 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     drop = (BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
             if t.lr_drop_bit_errors is not None else None)
     rollback = Rollback(t.rollback_factor) if t.rollback_factor is not None else None
+    curriculum = (Curriculum(dict(t.curriculum), curriculum_targets(cfg),
+                             t.curriculum_bit_errors, t.curriculum_step)
+                  if t.curriculum is not None else None)
     return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
-                      decay, drop, rollback)
+                      decay, drop, rollback, curriculum)
 
 
 def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
@@ -263,6 +283,9 @@ def _count_step(state: TrainState, window: _Window, result: StepResult, batch: B
     if result.nonfinite is None:
         state.bad_steps_in_a_row = 0
         cost = cost_per_sequence(result.logits, batch.targets, batch.mask).sum().item()
+        if state.curriculum is not None:
+            window.train_bit_errors += bit_errors_per_sequence(
+                result.logits, batch.targets, batch.mask).sum().item()
         window.train_cost += cost
         window.cost_seen += batch_size
         return cost
@@ -289,8 +312,8 @@ def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> 
 def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: Path,
             eval_optimal: float | None, cfg: DictConfig) -> None:
     """After an evaluation: lets the learning-rate schedules see the held-out cost and bit
-    errors, writes the row of ``metrics.csv`` (with the rate the window trained with) and the
-    checkpoint, logs."""
+    errors, and the curriculum the training bit errors; writes the row of ``metrics.csv``
+    (with the rate the window trained with) and the checkpoint; logs."""
     last = state.last_eval
     row = {
         "step": state.step, "sequences": state.sequences,
@@ -319,6 +342,12 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "
                  "learning rate now %g.", last["bit_errors"], drop.bit_errors,
                  state.learning_rate())
+    curriculum = state.curriculum
+    train_bit_errors = window.train_bit_errors / window.cost_seen if window.cost_seen else math.nan
+    if curriculum is not None and curriculum.step(train_bit_errors):
+        log.info("Training bit errors %.3f per sequence are at or below "
+                 "train.curriculum_bit_errors = %g: training batches now have %s.",
+                 train_bit_errors, curriculum.bit_errors, curriculum.describe())
     metrics.write(row)
     checkpoint.save(ckpt_path, state.state_dict())
     log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq%s, %.3f bit "

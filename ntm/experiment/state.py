@@ -3,8 +3,9 @@
 ``TrainState.state_dict()`` is what ``ntm.train`` saves at each evaluation and
 ``TrainState.load_state_dict()`` puts all of it back, so a resumed run continues exactly
 where it stopped: the model, the optimizer's moments, the counters, the last evaluation,
-the learning-rate decay, the count of non-finite steps in a row, every random state and the
-config (which a resume must agree with on ``CHECKPOINT_SETTINGS``).
+the learning-rate decay, the curriculum's level, the count of non-finite steps in a row,
+every random state and the config (which a resume must agree with on
+``CHECKPOINT_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.config import ConfigError, checkpoint_mismatch
+from ntm.experiment.curriculum import Curriculum
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
 
@@ -44,6 +46,7 @@ class TrainState:
     lr_decay: PlateauDecay | None = None
     lr_drop: BitErrorDrop | None = None
     rollback: Rollback | None = None
+    curriculum: Curriculum | None = None  # the current sizes of the training batches
     step: int = 0
     sequences: int = 0
     wall_seconds: float = 0.0
@@ -71,6 +74,8 @@ class TrainState:
             "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
             "lr_drop": self.lr_drop.state_dict() if self.lr_drop is not None else None,
             "rollback": self.rollback.state_dict() if self.rollback is not None else None,
+            "curriculum": (self.curriculum.state_dict() if self.curriculum is not None
+                           else None),
             "random": checkpoint.random_states(self.data_generator),
             "config": self.config,
         }
@@ -104,6 +109,8 @@ class TrainState:
                 self.lr_drop.load_state_dict(state["lr_drop"])
             if self.rollback is not None and state.get("rollback"):
                 self.rollback.load_state_dict(state["rollback"])
+            if self.curriculum is not None and state.get("curriculum"):
+                self.curriculum.load_state_dict(state["curriculum"])
             self.apply_learning_rate()
             checkpoint.restore_random_states(state["random"], self.data_generator)
         except (KeyError, TypeError, ValueError, RuntimeError):

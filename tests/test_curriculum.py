@@ -1,0 +1,107 @@
+"""Tests for the curriculum (``train.curriculum``): how its levels grow, and that a run with
+one trains on small sequences first, evaluates on the full task and resumes exactly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import metrics_rows, saved, tiny_run, without_timing
+
+import ntm.experiment.loop
+from ntm.experiment.curriculum import Curriculum
+from ntm.experiment.loop import held_out_set, train
+from ntm.experiment.metrics import evaluate_batches
+from ntm.results.runs import load_run
+
+pytestmark = pytest.mark.usefixtures("isolated_torch")
+
+
+def test_levels_grow_by_the_step_up_to_their_targets() -> None:
+    curriculum = Curriculum({"max_length": 2, "max_repeats": 1},
+                            {"max_length": 5, "max_repeats": 2}, bit_errors=1.0, step=2)
+    assert not curriculum.step(1.5)  # above the threshold: no growth
+    assert curriculum.levels == {"max_length": 2, "max_repeats": 1}
+    assert not curriculum.step(math.nan)  # a window of skipped steps only
+    assert curriculum.step(1.0)
+    assert curriculum.levels == {"max_length": 4, "max_repeats": 2}  # 1 + 2 capped at 2
+    assert not curriculum.complete
+    assert curriculum.describe() == "task.max_length = 4 of 5, task.max_repeats = 2 of 2"
+    assert curriculum.step(0.0)
+    assert curriculum.levels == {"max_length": 5, "max_repeats": 2} and curriculum.complete
+    assert not curriculum.step(0.0)  # complete: nothing left to grow
+
+
+def test_state_round_trip_and_levels_capped_at_the_targets() -> None:
+    grown = Curriculum({"max_length": 1}, {"max_length": 9}, 1.0)
+    grown.step(0.0)
+    fresh = Curriculum({"max_length": 1}, {"max_length": 9}, 1.0)
+    fresh.load_state_dict(grown.state_dict())
+    assert fresh.levels == {"max_length": 2}
+    smaller = Curriculum({"max_length": 1}, {"max_length": 3}, 1.0)
+    smaller.load_state_dict({"levels": {"max_length": 7}})
+    assert smaller.levels == {"max_length": 3}
+    with pytest.raises(ValueError, match="start names"):
+        Curriculum({"max_length": 1}, {"max_items": 3}, 1.0)
+
+
+def sampled_lengths(monkeypatch) -> list[int]:
+    """Records T of every training batch ``ntm.experiment.loop.train`` draws."""
+    lengths: list[int] = []
+    step = ntm.experiment.loop.train_step
+
+    def recording(model, optimizer, batch, *args, **kwargs):
+        lengths.append(batch.inputs.shape[0])
+        return step(model, optimizer, batch, *args, **kwargs)
+
+    monkeypatch.setattr(ntm.experiment.loop, "train_step", recording)
+    return lengths
+
+
+# Copy of lengths 1..3 (TINY), whose batches have T = 2 L + 1 steps for their longest L; the
+# threshold of 100 bit errors per sequence is always met, so the level grows at every
+# evaluation.
+GROWING = ("train.curriculum={max_length:1}", "train.curriculum_bit_errors=100")
+
+
+def test_training_batches_grow_and_the_held_out_set_stays_full(tmp_path, monkeypatch) -> None:
+    lengths = sampled_lengths(monkeypatch)
+    train(tiny_run(5, 1, *GROWING), tmp_path / "grown")
+    # max_length 1, 2, then 3 (the task's); this seed's batches of 4 each draw the longest.
+    assert lengths == [3, 5, 7, 7, 7]
+    lengths.clear()
+    train(tiny_run(3, 1, "train.curriculum={max_length:1}", "train.curriculum_bit_errors=0"),
+          tmp_path / "held")
+    assert lengths == [3, 3, 3]  # the threshold of 0 wrong bits is never met
+    assert saved(tmp_path / "held")["curriculum"] == {"levels": {"max_length": 1}}
+    # The held-out figures are those of the full task (lengths 1..3), not of the level.
+    cfg, task, model = load_run(tmp_path / "held")
+    assert task.max_length == 3
+    full = evaluate_batches(model, held_out_set(task, cfg, torch.device("cpu")))
+    assert float(metrics_rows(tmp_path / "held")[-1]["eval_cost"]) == pytest.approx(full["cost"])
+
+
+def test_a_killed_run_resumes_at_its_level(tmp_path, monkeypatch) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny_run(6, 2, *GROWING), whole)
+    assert saved(whole)["curriculum"] == {"levels": {"max_length": 3}}
+    calls = 0
+    step = ntm.experiment.loop.train_step
+
+    def killed(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls > 3:  # after the evaluation at step 2 and one more step
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(ntm.experiment.loop, "train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_run(6, 2, *GROWING), parts)
+    monkeypatch.undo()
+    assert saved(parts)["curriculum"] == {"levels": {"max_length": 2}}
+    train(tiny_run(6, 2, *GROWING), parts)
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
+    for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):
+        assert (a == b).all()
