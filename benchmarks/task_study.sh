@@ -52,8 +52,14 @@ cell ng_b32_lr1e-3_seed1 task=dynamic_ngrams 'seed=1' controller=lstm train.batc
 cell ps_b16_h5_more task=priority_sort 'seed=1,2' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.compile=true train.max_minutes=60
-# Dynamic N-grams: seeds 1 and 2 of the task's defaults (the cell ng_b32_lr1e-3), compiled, 40
-# minutes each (at about 1.3x the sequences per second, about as many sequences as 50 eager).
+# Dynamic N-grams: seeds 1 and 2 of the task's defaults (the cell ng_b32_lr1e-3), compiled, 35
+# minutes each (at about 1.3x the sequences per second, about as many sequences as 45 eager).
 cell ng_b32_lr1e-3_more task=dynamic_ngrams 'seed=1,2' controller=lstm train.batch_size=32 \
     optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.compile=true train.max_minutes=40
+    train.rollback_factor=1.3 train.compile=true train.max_minutes=35
+# Repeat copy with a curriculum, on the two seeds that did not solve without one (rc_b16_more):
+# lengths up to 2 and one repeat first, each bound one higher whenever the training batches
+# since the last evaluation had at most one wrong bit per sequence.
+cell rc_b16_curriculum task=repeat_copy 'seed=1,2' controller=lstm train.batch_size=16 \
+    optim.lr=4e-3 train.solved_bit_errors=0.1 'train.curriculum={max_length:2,max_repeats:1}' \
+    train.curriculum_bit_errors=1 train.max_minutes=25
