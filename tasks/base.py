@@ -95,6 +95,12 @@ class Task(ABC):
     def largest_training_size(self) -> int:
         """The largest ``size`` (in ``size_name`` units) the task trains on."""
 
+    def scaled_like(self, full: Task) -> Task:
+        """This task, a smaller version of ``full`` (a curriculum's level), encoding its inputs
+        as ``full`` does, so that an input value means the same at every level. Most tasks'
+        encodings do not depend on their settings: ``self``."""
+        return self
+
     def optimal_cost(self, batch: Batch) -> Tensor | None:
         """The cost of the Bayes-optimal predictor on ``batch``, or None if the task has none.
 

@@ -3,6 +3,7 @@ write the sequence that many times, then an end marker."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -116,6 +117,15 @@ class RepeatCopyTask(Task):
     @property
     def largest_training_size(self) -> int:
         return self.max_length if self.size_axis == "length" else self.max_repeats
+
+    def scaled_like(self, full: Task) -> Task:
+        """This task with ``full``'s normalisation of the repeat count: a curriculum that
+        starts with fewer repeats must not move the value that stands for n."""
+        if not isinstance(full, RepeatCopyTask):
+            raise TypeError(f"a repeat copy task cannot be scaled like {full!r}.")
+        scaled = copy.copy(self)
+        scaled.repeat_mean, scaled.repeat_std = full.repeat_mean, full.repeat_std
+        return scaled
 
     def normalised_repeats(self, repeats: Tensor) -> Tensor:
         """The repeat channel's value: (n - mean) / standard deviation of the uniform

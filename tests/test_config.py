@@ -351,6 +351,7 @@ BAD_VALUES = [
     (["train.curriculum={max_length:2}", "train.curriculum_bit_errors=-1"],
      "train.curriculum_bit_errors"),
     (["train.curriculum={max_length:2}", "train.curriculum_step=0"], "train.curriculum_step"),
+    (["train.curriculum={width:4}"], "train.curriculum"),  # the model's shape is fixed
 ]
 
 
@@ -426,6 +427,7 @@ COMMAND_LINE_ERRORS = {
     "memory.N=100000000": "memory.N",
     "trian.batch_size=3": "trian.batch_size",  # a mistyped key: named with the closest one
     "train.batchsize=3": "train.batchsize",
+    "train.curriculum.max_length=2": "train.curriculum.max_length",  # the mapping is one value
 }
 
 #: The mistyped keys above and the setting each message offers instead.

@@ -4,14 +4,16 @@ one trains on small sequences first, evaluates on the full task and resumes exac
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from conftest import metrics_rows, saved, tiny_run, without_timing
 
 import ntm.experiment.loop
+from ntm.experiment.build import build_task
 from ntm.experiment.curriculum import Curriculum
-from ntm.experiment.loop import held_out_set, train
+from ntm.experiment.loop import _training_task, held_out_set, train
 from ntm.experiment.metrics import evaluate_batches
 from ntm.results.runs import load_run
 
@@ -80,6 +82,41 @@ def test_training_batches_grow_and_the_held_out_set_stays_full(tmp_path, monkeyp
     assert task.max_length == 3
     full = evaluate_batches(model, held_out_set(task, cfg, torch.device("cpu")))
     assert float(metrics_rows(tmp_path / "held")[-1]["eval_cost"]) == pytest.approx(full["cost"])
+
+
+def test_the_training_bit_errors_decide_and_the_step_is_kept(tmp_path, monkeypatch) -> None:
+    """With a threshold of 0 the level grows only because the training batches are counted as
+    error-free here (the held-out bit errors of this barely trained model are not 0)."""
+    lengths = sampled_lengths(monkeypatch)
+    monkeypatch.setattr(ntm.experiment.loop, "bit_errors_per_sequence",
+                        lambda logits, targets, mask: torch.zeros(logits.shape[1]))
+    cfg = tiny_run(3, 1, "task.max_length=6", "train.curriculum={max_length:1}",
+                   "train.curriculum_bit_errors=0", "train.curriculum_step=2")
+    train(cfg, tmp_path)
+    assert all(float(row["eval_bit_errors"]) > 0 for row in metrics_rows(tmp_path))
+    assert saved(tmp_path)["curriculum"] == {"levels": {"max_length": 6}}  # 1, 3, 5, then 6
+    assert lengths[:2] == [3, 7]  # T = 2 L + 1 at max_length 1, then 3
+
+
+def test_repeat_copy_levels_encode_the_repeat_count_as_the_full_task() -> None:
+    """The repeat channel is n normalised over the full training range of n, whatever the
+    curriculum's level: the value that stands for n = 1 does not move as max_repeats grows."""
+    cfg = tiny_run(1, 1, "task=repeat_copy", "train.curriculum={max_repeats:1}")
+    task = build_task(cfg)
+    state = SimpleNamespace(curriculum=Curriculum({"max_repeats": 1}, {"max_repeats": 10}, 1.0))
+    for level in (1, 4, 10):
+        state.curriculum.levels = {"max_repeats": level}
+        level_task = _training_task(cfg, task, state)
+        assert level_task.max_repeats == level
+        # One vector, repeated once: the delimiter step (1) carries the repeat channel.
+        batch = level_task.layout(torch.ones(1, 1, 8), torch.tensor([1]), torch.tensor([1]))
+        assert batch.inputs[1, 0, -1].item() == pytest.approx(-4.5 / math.sqrt(99 / 12))
+
+
+def test_a_run_with_a_curriculum_evaluates_on_other_sizes(tmp_path) -> None:
+    train(tiny_run(2, 1, "train.curriculum={max_length:2}"), tmp_path)
+    _, task, _ = load_run(tmp_path, ["task.min_length=3", "task.max_length=5"])
+    assert (task.min_length, task.max_length) == (3, 5)
 
 
 def test_a_killed_run_resumes_at_its_level(tmp_path, monkeypatch) -> None:

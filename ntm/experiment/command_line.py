@@ -90,6 +90,10 @@ def check_command_line(overrides: Sequence[str], conf_dir: str | Path) -> None:
         if match is None:
             return  # Hydra's to report (an unknown option, a wrong type)
         key = match[1]
+        if key.startswith("train.curriculum."):
+            name = key.removeprefix("train.curriculum.")
+            raise ConfigError(f"{key} cannot be set alone; give the whole mapping, like "
+                              f"'train.curriculum={{{name}:2}}'.") from None
         rest = [item for item in overrides if item.partition("=")[0].lstrip("+~") != key]
         try:
             base = compose_config(rest, conf_dir)

@@ -331,6 +331,11 @@ def _curriculum(cfg: DictConfig) -> None:
     if name not in TASKS:
         return  # build_task names the task's own error
     settings = {**task_defaults(name), **task}
+    params = {key: value for key, value in settings.items() if key != "name"}
+    try:
+        full = make_task(name, **params)
+    except ValueError:
+        return  # build_task names the task's own error
     integers = [key for key, value in settings.items()
                 if isinstance(value, int) and not isinstance(value, bool)]
     if not start:
@@ -343,12 +348,15 @@ def _curriculum(cfg: DictConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= settings[key]:
             raise ConfigError(f"train.curriculum.{key} is {value}; it must be an integer from 1 "
                               f"to task.{key} ({settings[key]}).")
-    params = {key: value for key, value in settings.items() if key != "name"}
     try:
-        make_task(name, **{**params, **start})
+        first = make_task(name, **{**params, **start})
     except ValueError as e:
         raise ConfigError(f"train.curriculum starts task {name!r} where it cannot start: "
                           f"{str(e).rstrip('.')}.") from None
+    if (first.input_width, first.output_width) != (full.input_width, full.output_width):
+        raise ConfigError(f"train.curriculum changes the width of task {name!r}'s inputs or "
+                          "outputs, which the model's shape fixes; grow sizes such as "
+                          "max_length instead.")
 
 
 #: The ``model.*`` settings only a baseline reads (None for the other models), and how its

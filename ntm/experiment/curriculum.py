@@ -64,5 +64,7 @@ class Curriculum:
         """The saved levels of the settings this curriculum grows, each at most its target
         (a setting the checkpoint did not grow keeps its start)."""
         saved = state["levels"]
+        if not isinstance(saved, dict):
+            raise ValueError(f"the saved curriculum levels are {saved!r}, not a mapping.")
         self.levels = {key: min(int(saved.get(key, value)), self.target[key])
                        for key, value in self.levels.items()}

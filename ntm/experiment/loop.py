@@ -192,7 +192,7 @@ def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
     the curriculum's current level (the held-out set always comes from ``task``)."""
     if state.curriculum is None or state.curriculum.complete:
         return task
-    return build_task(cfg, **state.curriculum.levels)
+    return build_task(cfg, **state.curriculum.levels).scaled_like(task)
 
 
 def _warm_up(state: TrainState, cfg: DictConfig) -> None:
@@ -283,7 +283,7 @@ def _count_step(state: TrainState, window: _Window, result: StepResult, batch: B
     if result.nonfinite is None:
         state.bad_steps_in_a_row = 0
         cost = cost_per_sequence(result.logits, batch.targets, batch.mask).sum().item()
-        if state.curriculum is not None:
+        if state.curriculum is not None and not state.curriculum.complete:
             window.train_bit_errors += bit_errors_per_sequence(
                 result.logits, batch.targets, batch.mask).sum().item()
         window.train_cost += cost
@@ -331,7 +331,9 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, state.learning_rate())
     guard = state.rollback
-    if guard is not None and guard.step(last["bit_errors"], state.model, state.optimizer):
+    rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
+                                                   state.optimizer)
+    if rolled_back:
         state.apply_learning_rate()
         log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f): "
                     "model and optimizer put back to that evaluation's state (rollback %d, "
@@ -344,7 +346,8 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
                  state.learning_rate())
     curriculum = state.curriculum
     train_bit_errors = window.train_bit_errors / window.cost_seen if window.cost_seen else math.nan
-    if curriculum is not None and curriculum.step(train_bit_errors):
+    # Not after a rollback: those training errors were the discarded model's.
+    if curriculum is not None and not rolled_back and curriculum.step(train_bit_errors):
         log.info("Training bit errors %.3f per sequence are at or below "
                  "train.curriculum_bit_errors = %g: training batches now have %s.",
                  train_bit_errors, curriculum.bit_errors, curriculum.describe())
