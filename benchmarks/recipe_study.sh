@@ -74,3 +74,9 @@ cell ar10_ff_eps $ar10 "$seeds10" controller=feedforward train.batch_size=64 tra
 # The rollback guard (train.rollback_factor) on top of eps 1e-4.
 cell c10_rollback $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
     optim.eps=1e-4 train.rollback_factor=10
+# A length curriculum (train.curriculum) on top of the default: lengths up to 5 first, then 10,
+# 15 and 20, each step once the training batches since the last evaluation had at most one
+# wrong bit per sequence.
+cell c10_curriculum $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 'train.curriculum={max_length:5}' train.curriculum_step=5 \
+    train.curriculum_bit_errors=1
