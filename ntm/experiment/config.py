@@ -303,11 +303,19 @@ def validate(cfg: DictConfig) -> None:
                               "use device=cpu or device=auto.")
 
 
+def _task_settings(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg.task`` resolved, with the task's own default for each setting it does not set."""
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    if not isinstance(task, dict):
+        return {}
+    name = task.get("name")
+    return {**task_defaults(name if isinstance(name, str) else ""), **task}
+
+
 def curriculum_targets(cfg: DictConfig) -> dict[str, int]:
     """The configured value of each task setting ``train.curriculum`` grows (the task's own
     default where the config does not set it)."""
-    task = OmegaConf.to_container(cfg.task, resolve=True)
-    settings = {**task_defaults(task.get("name")), **task}
+    settings = _task_settings(cfg)
     return {key: settings[key] for key in cfg.train.curriculum}
 
 
@@ -326,11 +334,10 @@ def _curriculum(cfg: DictConfig) -> None:
                           "number, 0 or more.")
     if step < 1:
         raise ConfigError(f"train.curriculum_step is {step}; it must be an integer >= 1.")
-    task = OmegaConf.to_container(cfg.task, resolve=True)
-    name = task.get("name") if isinstance(task, dict) else None
-    if name not in TASKS:
+    settings = _task_settings(cfg)
+    name = settings.get("name")
+    if not isinstance(name, str) or name not in TASKS:
         return  # build_task names the task's own error
-    settings = {**task_defaults(name), **task}
     params = {key: value for key, value in settings.items() if key != "name"}
     try:
         full = make_task(name, **params)
