@@ -85,3 +85,16 @@ cell c10_curriculum $copy "$seeds10" train.batch_size=16 train.eval_every=50 opt
 cell c10_curriculum_drop1 $copy "$seeds10" train.batch_size=16 train.eval_every=50 \
     optim.lr=4e-3 optim.eps=1e-4 'train.curriculum={max_length:5}' train.curriculum_step=5 \
     train.curriculum_bit_errors=1 train.lr_drop_bit_errors=1 train.lr_drop_factor=0.25
+# Third round. Adam's eps 1e-3: damps further the full-size steps of coordinates with a tiny
+# second-moment estimate (the collapse's point 4), at the price of slower steps for them.
+cell c10_eps1e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-3
+# Batch 8, evaluated every 800 sequences as the default: more updates per sequence.
+cell c10_b8 $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
+    optim.eps=1e-4
+# A linear warm-up of the rate over the first 1,600 sequences (train.warmup_sequences).
+cell c10_warmup $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 train.warmup_sequences=1600
+# Batch 32 at twice the rate: fewer, cheaper-per-sequence steps.
+cell c10_b32 $copy "$seeds10" train.batch_size=32 train.eval_every=25 optim.lr=8e-3 \
+    optim.eps=1e-4
