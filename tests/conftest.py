@@ -36,6 +36,7 @@ TINY = [
     "train.progress=false",
     "train.solved_bit_errors=null",
     "device=cpu",
+    "train.compile=false",  # priority sort and N-grams compile by default
 ]
 
 

@@ -142,6 +142,30 @@ def test_settings_choose_the_path() -> None:
     assert choose("true", CPU, torch.nn.LSTM(2, 2)) is None  # no step to compile
 
 
+def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch, caplog) -> None:
+    """Inductor's CPU code needs a C++ compiler; without one, ``true`` (the default of priority
+    sort and N-grams) runs eagerly instead of failing at the first step."""
+    import ntm.models.fast as fast
+
+    found = fast.cpp_compiler()  # the real lookup: a compiler's name, or None where there is none
+    assert found is None or isinstance(found, str) and found
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    monkeypatch.setattr(fast, "cpp_compiler", lambda: None)
+    with caplog.at_level("WARNING", logger="ntm.train"):
+        assert accelerate(model, "true", CPU) is None
+    assert "step" not in vars(model)  # the class's eager step
+    assert [r.getMessage() for r in caplog.records] == [
+        "train.compile: inductor found no C++ compiler (set CXX or install g++), so the step "
+        "runs eagerly."]
+
+
+@pytest.mark.parametrize("task", ["priority_sort", "dynamic_ngrams"])
+def test_the_hour_long_tasks_compile_by_default(task) -> None:
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    assert choose(compose_config([f"task={task}"]).train.compile, CPU, model) == "default"
+    assert choose(compose_config(["task=copy"]).train.compile, CPU, model) is None
+
+
 @pytest.mark.parametrize("value", ["fast", "yes", "1", "inductor"])
 def test_bad_compile_setting_is_one_sentence(value) -> None:
     with pytest.raises(ConfigError) as error:
