@@ -98,3 +98,8 @@ cell c10_warmup $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.l
 # Batch 32 at twice the rate: fewer, cheaper-per-sequence steps.
 cell c10_b32 $copy "$seeds10" train.batch_size=32 train.eval_every=25 optim.lr=8e-3 \
     optim.eps=1e-4
+# AMSGrad (optim.amsgrad=true): Adam divided by the largest squared-gradient average so far, so
+# a coordinate whose gradients fell quiet as the run neared the solution cannot take a
+# full-size step when one arrives (the collapse's point 4), whatever eps.
+cell c10_amsgrad $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+    optim.eps=1e-4 optim.amsgrad=true

@@ -539,3 +539,23 @@ def test_other_overrides_are_left_to_hydra() -> None:
     check_overrides(["-m", "--cfg", "job", "seed=0,1,2", "task=copy", "~experiment",
                      "controller=lstm,feedforward", "memory.N=abc", "memory.N=[", "+a.b=1"],
                     CONF_DIR)
+
+
+def test_optim_amsgrad_builds_adam_that_divides_by_the_largest_second_moment() -> None:
+    """``optim.amsgrad=true``: Adam keeps, per parameter, the largest squared-gradient average
+    so far and divides by it, so a moderate gradient after a quiet spell takes a smaller step than
+    plain Adam's (whose average has decayed: beta2 0.5, and beta1 0 so momentum hides nothing)."""
+    last_steps = {}
+    for amsgrad in (False, True):
+        cfg = compose_config(["optim=adam", f"optim.amsgrad={amsgrad}", "optim.beta1=0",
+                              "optim.beta2=0.5"])
+        weight = torch.nn.Parameter(torch.zeros(2))
+        optimizer = build_optimizer(cfg, [weight])
+        assert optimizer.param_groups[0]["amsgrad"] is amsgrad
+        for gradient in [1.0, 1.0, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 0.1]:  # loud, quiet, moderate
+            before = weight.detach().clone()
+            weight.grad = torch.full_like(weight, gradient)
+            optimizer.step()
+        last_steps[amsgrad] = float((before - weight.detach()).abs().max())
+        assert ("max_exp_avg_sq" in optimizer.state[weight]) is amsgrad
+    assert last_steps[True] < 0.5 * last_steps[False]

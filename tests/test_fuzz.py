@@ -169,7 +169,8 @@ def test_every_setting_is_fuzzed() -> None:
                             "memory.initial_weighting", "optim.name", "device", "train.compile",
                             "model.similarity", "train.loss"}
     assert {"model.size", "model.heads", "model.positions"} <= set(NUMBERS)  # may be null
-    assert set(BOOLEANS) == {"optim.centered", "train.pictures", "train.progress"}
+    assert set(BOOLEANS) == {"optim.centered", "optim.amsgrad", "train.pictures",
+                             "train.progress"}
     assert ("copy", "max_length") in TASK_SETTINGS
     assert ("associative_recall", "item_length") in TASK_SETTINGS
 

@@ -124,6 +124,8 @@ def test_every_setting_that_changes_what_a_checkpoint_holds_is_fixed_on_resume(b
             "model.read_heads", "task.width"} <= set(shape_changing)
     if "rmsprop" in base[0]:
         assert {"optim.momentum", "optim.centered"} <= set(shape_changing)
+    else:
+        assert "optim.amsgrad" in shape_changing  # AMSGrad keeps one more tensor per parameter
 
 
 @pytest.mark.parametrize("override, setting", [
@@ -312,7 +314,8 @@ def test_a_run_from_before_a_task_setting_resumes_and_takes_it_as_its_default(tm
 
 def test_the_fixed_settings_are_the_documented_ones() -> None:
     assert CHECKPOINT_SETTINGS == ("task", "model", "controller", "memory", "optim.name",
-                                   "optim.momentum", "optim.centered", "seed")
+                                   "optim.momentum", "optim.centered", "optim.amsgrad",
+                                   "seed")
 
 
 def test_metrics_rows_of_a_refused_resume_are_kept(copy_run, tmp_path) -> None:

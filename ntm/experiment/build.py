@@ -66,7 +66,8 @@ def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
     """Adam, or the paper's RMSProp (``centered`` with momentum gives Graves' 2013 form)."""
     o = cfg.optim
     if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                amsgrad=o.amsgrad)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(
             params, lr=o.lr, alpha=o.alpha, eps=o.eps, momentum=o.momentum, centered=o.centered

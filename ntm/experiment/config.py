@@ -78,7 +78,7 @@ LIMITS: dict[str, int | float] = {
 #: Settings that fix what a checkpoint holds (the model's shapes, the optimizer's state, the
 #: data): a run resumes, and a checkpoint is loaded, only with a config that agrees on them.
 CHECKPOINT_SETTINGS = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
-                       "optim.centered", "seed")
+                       "optim.centered", "optim.amsgrad", "seed")
 
 
 class ConfigError(ValueError):
@@ -124,6 +124,7 @@ class OptimConfig:
     eps: float = 1e-8
     beta1: float = 0.9  # adam: decay of the gradient average (momentum)
     beta2: float = 0.999  # adam: decay of the squared-gradient average
+    amsgrad: bool = False  # adam: divide by the largest squared-gradient average so far
     centered: bool = False  # rmsprop: Graves (2013) subtracts the squared mean gradient
 
 
