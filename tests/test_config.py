@@ -294,6 +294,7 @@ BAD_VALUES = [
     (["train.lr_drop_bit_errors=-1"], "train.lr_drop_bit_errors"),
     (["train.loss=sum"], "train.loss"),
     (["train.rollback_factor=0.5"], "train.rollback_factor"),
+    (["train.rollback_min_bit_errors=0"], "train.rollback_min_bit_errors"),
     (["train.lr_drop_factor=1.5"], "train.lr_drop_factor"),
     (["train.lr_drop_factor=0"], "train.lr_drop_factor"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),

@@ -53,6 +53,19 @@ def test_the_limit_is_at_least_one_bit_error() -> None:
     assert guard.step(1.5, model, optimizer)
 
 
+def test_a_higher_floor_lets_noise_near_solving_pass_and_still_catches_a_collapse() -> None:
+    """``train.rollback_min_bit_errors=10``: a jump from 0.05 to 1.9 bit errors (in copy often
+    the step before solving) is kept; one back towards chance (37) is rolled back."""
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=10, min_bit_errors=10)
+    guard.step(0.05, model, optimizer)
+    assert guard.limit() == 10.0
+    assert not guard.step(1.9, model, optimizer)
+    assert guard.step(37.0, model, optimizer)
+    guard.step(0.0, model, optimizer)
+    assert guard.limit() == 10.0
+
+
 def test_state_round_trip() -> None:
     model, optimizer = _model_and_optimizer()
     guard = Rollback(factor=2)

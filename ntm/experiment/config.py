@@ -142,6 +142,7 @@ class TrainConfig:
     lr_drop_bit_errors: float | None = None  # once held-out bit errors/sequence reach this ...
     lr_drop_factor: float = 0.25  # ... the learning rate is multiplied by this, for good
     rollback_factor: float | None = None  # back to the best state past this x the best bit errors
+    rollback_min_bit_errors: float = 1.0  # ... and past this many
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
@@ -259,7 +260,8 @@ def validate(cfg: DictConfig) -> None:
                           f"{', '.join(COMPILE_SETTINGS)}.")
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
-              "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps")
+              "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps",
+              "train.rollback_min_bit_errors")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
               "train.lr_drop_bit_errors", "train.rollback_factor",

@@ -4,9 +4,10 @@ A copy run that has nearly found the algorithm sometimes jumps back to chance wi
 evaluation interval and then needs thousands of sequences to relearn (docs/training.md, "The
 collapse"). ``Rollback`` keeps the model's and the optimizer's state of the evaluation with the
 fewest held-out bit errors so far; when a later evaluation's bit errors exceed ``factor`` times
-that best (and 1), it puts that state back. The data generator is not rewound, so the run goes
-on from the good state with batches it has not seen. Its state travels in checkpoints, so a
-resumed run rolls back exactly as an uninterrupted one.
+that best (and ``min_bit_errors``, by default 1), it puts that state back. The data
+generator is not rewound, so the run goes on from the good state with batches it has not
+seen. Its state travels in checkpoints, so a resumed run rolls back exactly as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -24,18 +25,23 @@ __all__ = ["Rollback"]
 class Rollback:
     """Args:
         factor: ``train.rollback_factor``, at least 1: an evaluation with more than
-            ``max(factor * best, 1)`` held-out bit errors per sequence triggers a rollback.
+            ``max(factor * best, min_bit_errors)`` held-out bit errors per sequence triggers
+            a rollback.
+        min_bit_errors: ``train.rollback_min_bit_errors``, > 0: below this many bit errors a
+            worse evaluation is noise near solving, not a collapse.
     """
 
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
+    def __init__(self, factor: float, min_bit_errors: float = 1.0) -> None:
+        self.factor, self.min_bit_errors = factor, min_bit_errors
         self.best = math.inf
         self.saved: dict[str, Any] | None = None  # {"model": ..., "optimizer": ...}
         self.count = 0  # rollbacks so far
 
     def limit(self) -> float:
         """Held-out bit errors above this trigger a rollback (infinite before a best exists)."""
-        return max(self.factor * self.best, 1.0) if self.saved is not None else math.inf
+        if self.saved is None:
+            return math.inf
+        return max(self.factor * self.best, self.min_bit_errors)
 
     def step(self, bit_errors: float, model: nn.Module, optimizer: torch.optim.Optimizer,
              ) -> bool:
