@@ -101,7 +101,7 @@ cell c10_b32 $copy "$seeds10" train.batch_size=32 train.eval_every=25 optim.lr=8
 # AMSGrad (optim.amsgrad=true): Adam divided by the largest squared-gradient average so far, so
 # a coordinate whose gradients fell quiet as the run neared the solution cannot take a
 # full-size step when one arrives (the collapse's point 4), whatever eps.
-cell c10_amsgrad $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
+cell c10_amsgrad $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4 optim.amsgrad=true
 # Batch 8 with the rollback guard set for collapses only: back to the best state when the
 # held-out bit errors exceed 10 x the best and 10 (c10_b8's seed 8 fell from 1.75 to 37 and had
