@@ -100,15 +100,24 @@ def test_defaults() -> None:
     assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
                                                   "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3
-    assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (16, 1.0)
+    assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (8, 1.0)  # conf/task/copy.yaml
+    assert (cfg.train.rollback_factor, cfg.train.rollback_min_bit_errors) == (10, 10)
     assert cfg.seed == 0 and cfg.device == "auto"
     validate(cfg)
 
 
 def test_yaml_train_defaults_match_the_schema() -> None:
+    """conf/config.yaml's train settings are the schema's; a task's own (copy's recipe in
+    conf/task/copy.yaml) differ only where its file sets them."""
+    copy_sets = set(OmegaConf.load(CONF_DIR / "task" / "copy.yaml")["train"])
+    assert copy_sets == {"batch_size", "eval_every", "rollback_factor",
+                         "rollback_min_bit_errors"}
     cfg = compose_config()
     for f in fields(TrainConfig):
-        assert cfg.train[f.name] == f.default, f.name
+        if f.name not in copy_sets:
+            assert cfg.train[f.name] == f.default, f.name
+    assert OmegaConf.load(CONF_DIR / "config.yaml")["train"] == {
+        f.name: f.default for f in fields(TrainConfig)}
 
 
 def test_associative_recall_applies_its_defaults() -> None:
@@ -295,6 +304,8 @@ BAD_VALUES = [
     (["train.loss=sum"], "train.loss"),
     (["train.rollback_factor=0.5"], "train.rollback_factor"),
     (["train.rollback_min_bit_errors=0"], "train.rollback_min_bit_errors"),
+    (["train.rollback_lr_factor=0"], "train.rollback_lr_factor"),
+    (["train.rollback_lr_factor=1.5"], "train.rollback_lr_factor"),
     (["train.lr_drop_factor=1.5"], "train.lr_drop_factor"),
     (["train.lr_drop_factor=0"], "train.lr_drop_factor"),
     (["train.max_sequences=100", "train.warmup_sequences=101"], "train.warmup_sequences"),

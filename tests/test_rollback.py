@@ -66,6 +66,18 @@ def test_a_higher_floor_lets_noise_near_solving_pass_and_still_catches_a_collaps
     assert guard.limit() == 10.0
 
 
+def test_each_rollback_scales_the_learning_rate_by_lr_factor() -> None:
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=2, lr_factor=0.5)
+    guard.step(3.0, model, optimizer)
+    assert guard.scale == 1.0
+    assert guard.step(7.0, model, optimizer) and guard.scale == 0.5
+    assert guard.step(7.0, model, optimizer) and guard.scale == 0.25
+    again = Rollback(factor=2, lr_factor=0.5)
+    again.load_state_dict(guard.state_dict())  # the count travels, so a resumed run's rate too
+    assert again.scale == 0.25
+
+
 def test_state_round_trip() -> None:
     model, optimizer = _model_and_optimizer()
     guard = Rollback(factor=2)

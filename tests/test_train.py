@@ -386,16 +386,23 @@ def test_the_bit_error_drop_lowers_the_rate_once_and_resumes_exactly(tmp_path,
 
 def test_rollback_puts_the_best_state_back_and_resumes_exactly(tmp_path, monkeypatch) -> None:
     """With train.rollback_factor=1 every evaluation worse than the best so far (and above one
-    bit error) puts back the best evaluation's state; the guard's state travels in the
-    checkpoint, so a killed and resumed run equals an uninterrupted one."""
-    overrides = ("train.eval_every=1", "train.rollback_factor=1", "optim.lr=0.05")
+    bit error) puts back the best evaluation's state and halves the rate
+    (train.rollback_lr_factor=0.5); the guard's state travels in the checkpoint, so a killed
+    and resumed run equals an uninterrupted one."""
+    overrides = ("train.eval_every=1", "train.rollback_factor=1",
+                 "train.rollback_min_bit_errors=1", "train.rollback_lr_factor=0.5",
+                 "optim.lr=0.05")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(tiny(10, *overrides), whole)
     rollback = saved(whole)["rollback"]
-    errors = [float(r["eval_bit_errors"]) for r in metrics_rows(whole)]
-    worse = sum(e > max(min(errors[:i]), 1.0) for i, e in enumerate(errors) if i)
-    assert rollback["count"] == worse > 0  # this run did roll back
+    rows = metrics_rows(whole)
+    errors = [float(r["eval_bit_errors"]) for r in rows]
+    worse = [e > max(min(errors[:i]), 1.0) for i, e in enumerate(errors) if i]
+    assert rollback["count"] == sum(worse) > 0  # this run did roll back
     assert rollback["best"] == min(errors)
+    rates = [float(r["learning_rate"]) for r in rows]  # the rate of each row's steps: halved
+    halvings = [sum(worse[:max(i - 1, 0)]) for i in range(len(rows))]  # by earlier rollbacks
+    assert rates == pytest.approx([0.05 * 0.5 ** h for h in halvings])
     killed_and_resumed(monkeypatch, tiny(10, *overrides), parts, 4)
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
     for a, b in zip(saved(whole)["model"].values(), saved(parts)["model"].values(), strict=True):

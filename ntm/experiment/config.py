@@ -143,6 +143,7 @@ class TrainConfig:
     lr_drop_factor: float = 0.25  # ... the learning rate is multiplied by this, for good
     rollback_factor: float | None = None  # back to the best state past this x the best bit errors
     rollback_min_bit_errors: float = 1.0  # ... and past this many
+    rollback_lr_factor: float = 1.0  # the learning rate is multiplied by this at each rollback
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
@@ -275,6 +276,9 @@ def validate(cfg: DictConfig) -> None:
     for key in ("train.lr_decay_factor", "train.lr_drop_factor"):
         if not 0 < _get(cfg, key) < 1:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in (0, 1).")
+    if not 0 < cfg.train.rollback_lr_factor <= 1:
+        raise ConfigError(f"train.rollback_lr_factor is {cfg.train.rollback_lr_factor}; it must "
+                          "be in (0, 1] (1: the rate is not lowered at a rollback).")
     for key in ("model.read_heads", "model.write_heads"):
         if not 0 <= _get(cfg, key) <= LIMITS[key]:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "

@@ -223,7 +223,7 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
              if t.lr_decay_patience else None)
     drop = (BitErrorDrop(t.lr_drop_bit_errors, t.lr_drop_factor)
             if t.lr_drop_bit_errors is not None else None)
-    rollback = (Rollback(t.rollback_factor, t.rollback_min_bit_errors)
+    rollback = (Rollback(t.rollback_factor, t.rollback_min_bit_errors, t.rollback_lr_factor)
                 if t.rollback_factor is not None else None)
     curriculum = (Curriculum(dict(t.curriculum), curriculum_targets(cfg),
                              t.curriculum_bit_errors, t.curriculum_step)
@@ -338,8 +338,9 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         state.apply_learning_rate()
         log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f) and "
                     "above %g: model and optimizer put back to that evaluation's state "
-                    "(rollback %d, train.rollback_factor).", last["bit_errors"], guard.factor,
-                    guard.best, guard.min_bit_errors, guard.count)
+                    "(rollback %d, train.rollback_factor); learning rate now %g.",
+                    last["bit_errors"], guard.factor, guard.best, guard.min_bit_errors,
+                    guard.count, state.learning_rate())
     if drop is not None and drop.step(last["bit_errors"]):
         state.apply_learning_rate()
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "

@@ -56,9 +56,11 @@ class TrainState:
 
     def learning_rate(self) -> float:
         """The rate the schedules give now: ``optim.lr``, times the plateau decay's scale (down
-        to ``train.min_lr``), times the bit-error drop's factor once it has happened."""
+        to ``train.min_lr``), times the bit-error drop's factor once it has happened, times
+        ``train.rollback_lr_factor`` for every rollback so far."""
         lr = self.lr_decay.lr if self.lr_decay is not None else self.config["optim"]["lr"]
-        return lr * (self.lr_drop.scale if self.lr_drop is not None else 1.0)
+        lr *= self.lr_drop.scale if self.lr_drop is not None else 1.0
+        return lr * (self.rollback.scale if self.rollback is not None else 1.0)
 
     def apply_learning_rate(self) -> None:
         for group in self.optimizer.param_groups:
