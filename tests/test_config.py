@@ -101,7 +101,8 @@ def test_defaults() -> None:
                                                   "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3
     assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (8, 1.0)  # conf/task/copy.yaml
-    assert (cfg.train.rollback_factor, cfg.train.rollback_min_bit_errors) == (10, 10)
+    assert (cfg.train.rollback_factor, cfg.train.rollback_min_bit_errors,
+            cfg.train.rollback_lr_factor) == (10, 10, 0.5)
     assert cfg.seed == 0 and cfg.device == "auto"
     validate(cfg)
 
@@ -111,7 +112,7 @@ def test_yaml_train_defaults_match_the_schema() -> None:
     conf/task/copy.yaml) differ only where its file sets them."""
     copy_sets = set(OmegaConf.load(CONF_DIR / "task" / "copy.yaml")["train"])
     assert copy_sets == {"batch_size", "eval_every", "rollback_factor",
-                         "rollback_min_bit_errors"}
+                         "rollback_min_bit_errors", "rollback_lr_factor"}
     cfg = compose_config()
     for f in fields(TrainConfig):
         if f.name not in copy_sets:
