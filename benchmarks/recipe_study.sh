@@ -102,7 +102,7 @@ cell c10_b32 $copy "$seeds10" train.batch_size=32 train.eval_every=25 optim.lr=8
 # a coordinate whose gradients fell quiet as the run neared the solution cannot take a
 # full-size step when one arrives (the collapse's point 4), whatever eps.
 cell c10_amsgrad $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
-    optim.eps=1e-4 optim.amsgrad=true
+    optim.eps=1e-4 optim.amsgrad=true train.rollback_factor=null
 # Batch 8 with the rollback guard set for collapses only: back to the best state when the
 # held-out bit errors exceed 10 x the best and 10 (c10_b8's seed 8 fell from 1.75 to 37 and had
 # crawled back to 25 by 15,000 sequences; jumps to 1-2 bit errors near solving are left alone).
@@ -128,3 +128,8 @@ cell c1_b8_rollback_lr_stable 'seed=0' controller=lstm train.max_sequences=10480
     train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
     train.rollback_lr_factor=0.5
+# Batch 16 with copy's whole guard (the rate halved at each rollback) on seeds 10-19: does the
+# halving alone take batch 16 to ten of ten there too?
+cell c10_b16_rollback_lr_seeds10 $copy 'seed=range(10,20)' train.batch_size=16 \
+    train.eval_every=50 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5
