@@ -133,10 +133,10 @@ cell c1_b8_rollback_lr_stable 'seed=0' controller=lstm train.max_sequences=10480
 cell c10_b16_rollback_lr_seeds10 $copy 'seed=range(10,20)' train.batch_size=16 \
     train.eval_every=50 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
     train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5
-# c1_b8_rollback_lr_stable collapsed once long after solving (0.000 bit errors, then 38 at
-# 62,400 sequences, put back; three times in all, the third at 1e-3). The same with the rate cut
-# 10x at the evaluation that solves
-# (train.lr_drop_bit_errors=0.01, the solved threshold: nothing changes before solving).
+# c1_b8_rollback_lr_stable collapsed three times long after solving (0.000 bit errors, then 38
+# at 24,800, 41.5 at 50,400 and 38 at 62,400 sequences, each put back; the third at 1e-3). The
+# same with the rate cut 10x at the evaluation that solves (train.lr_drop_bit_errors=0.01, the
+# solved threshold: nothing changes before solving).
 cell c1_b8_rollback_lr_drop_stable 'seed=0' controller=lstm train.max_sequences=104800 \
     train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
