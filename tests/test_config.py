@@ -103,6 +103,8 @@ def test_defaults() -> None:
     assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (8, 1.0)  # conf/task/copy.yaml
     assert (cfg.train.rollback_factor, cfg.train.rollback_min_bit_errors,
             cfg.train.rollback_lr_factor) == (10, 10, 0.5)
+    # the rate cut at the solve: only a run trained on past it (solved_bit_errors=null) sees it
+    assert cfg.train.lr_drop_bit_errors == cfg.train.solved_bit_errors == 0.01
     assert cfg.seed == 0 and cfg.device == "auto"
     validate(cfg)
 
@@ -112,7 +114,8 @@ def test_yaml_train_defaults_match_the_schema() -> None:
     conf/task/copy.yaml) differ only where its file sets them."""
     copy_sets = set(OmegaConf.load(CONF_DIR / "task" / "copy.yaml")["train"])
     assert copy_sets == {"batch_size", "eval_every", "rollback_factor",
-                         "rollback_min_bit_errors", "rollback_lr_factor"}
+                         "rollback_min_bit_errors", "rollback_lr_factor", "lr_drop_bit_errors",
+                         "lr_drop_factor"}
     cfg = compose_config()
     for f in fields(TrainConfig):
         if f.name not in copy_sets:
