@@ -10,8 +10,9 @@ sequences to solve (from the run's ``metrics.csv``), the training seconds to sol
 own ``wall_seconds``: the training loop with its evaluations, without the start-up) and the
 seconds from the moment the process was started to the log line that reports the solve
 (imports, building and compiling included), then the medians over the solved seeds and how
-many solved. A run that stops unsolved (its budget spent) counts as not
-solved. Nothing is asserted: the figures are what this machine measured.
+many solved. A run that stops unsolved (its budget spent) counts as not solved. Nothing is
+asserted: the figures are what this machine measured. ``train_speed.py --time-to-solve`` times
+its eager and compiled runs with ``one_run`` too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 SOLVED = "Solved "  # the start of the message ntm.train logs at the evaluation that solves
 
 
@@ -46,18 +48,22 @@ def solved_at(log: Path) -> float | None:
     return None
 
 
-def one_run(seed: int, overrides: list[str], root: Path) -> dict[str, float | None]:
+def one_run(seed: int, overrides: list[str], root: Path,
+            env: dict[str, str] | None = None) -> dict[str, float | None]:
+    """Trains ``seed`` with ``overrides`` into ``root/seed<seed>`` in a process of its own (with
+    the environment ``env``, default this one's); its sequences, training seconds and seconds
+    from process start at the solve, each None when it did not solve."""
     run_dir = root / f"seed{seed}"
     command = [sys.executable, "-m", "ntm.train", f"seed={seed}", f"hydra.run.dir={run_dir}",
                "train.progress=false", *overrides]
     start = time.time()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(run_dir / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     at = solved_at(run_dir / "train.log")
     if at is None:
         return {"sequences": None, "training_seconds": None, "process_seconds": None}
-    last = rows[-1]  # the run stops at the evaluation that solves
+    with open(run_dir / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]  # the run stops at the evaluation that solves
     return {"sequences": float(last["sequences"]),
             "training_seconds": float(last["wall_seconds"]),
             "process_seconds": at - start}

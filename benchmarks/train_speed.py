@@ -131,24 +131,22 @@ def compile_times(threads: int | None) -> None:
 
 
 def time_to_solve(threads: int | None, max_minutes: float | None) -> None:
+    from time_to_solve import one_run  # benchmarks/time_to_solve.py, beside this script
+
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "cache")}
         for setting in ("false", "true"):
-            run_dir = Path(tmp) / f"copy_{setting}"
-            command = [sys.executable, "-m", "ntm.train", f"hydra.run.dir={run_dir}", "seed=0",
-                       f"train.compile={setting}", "train.pictures=false",
-                       "train.progress=false"]
+            overrides = [f"train.compile={setting}", "train.pictures=false"]
             if threads:
-                command.append(f"train.threads={threads}")
+                overrides.append(f"train.threads={threads}")
             if max_minutes:
-                command.append(f"train.max_minutes={max_minutes}")
-            start = time.perf_counter()
-            subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
-            seconds = time.perf_counter() - start
-            with open(run_dir / "metrics.csv") as f:
-                last = f.read().strip().splitlines()[-1].split(",")
-            print(f"copy, train.compile={setting}: {seconds:.0f} s from process start to the "
-                  f"end ({last[1]} sequences, held-out bit errors {float(last[5]):.3f})")
+                overrides.append(f"train.max_minutes={max_minutes}")
+            result = one_run(0, overrides, Path(tmp) / f"copy_{setting}", env=env)
+            if result["sequences"] is None:
+                print(f"copy, train.compile={setting}: not solved within the budget")
+            else:
+                print(f"copy, train.compile={setting}: {result['process_seconds']:.0f} s from "
+                      f"process start to the solve ({result['sequences']:,.0f} sequences)")
 
 
 def main() -> None:
