@@ -206,9 +206,12 @@ def test_groups_ignore_settings_that_do_not_change_what_is_learned(tmp_path) -> 
     write_run(tmp_path / "b", 1, 0.001, LR1[1])
     config = OmegaConf.load(tmp_path / "b" / "config.yaml")
     config.train.threads, config.train.progress = 7, False  # e.g. resumed with other threads
+    config.train.max_sequences, config.train.max_minutes = 8000, 30  # ... or a longer budget
     OmegaConf.save(config, tmp_path / "b" / "config.yaml")
     groups, swept = group_runs([read_run(p) for p in find_run_dirs(tmp_path)])
     assert swept == [] and len(groups) == 1 and groups[0].label == "all runs"
+    assert "`train.max_sequences` = `4,000` or `8,000` sequences" in write_report(
+        tmp_path).read_text()
 
 
 def test_a_single_run_and_a_folder_of_sweeps(tmp_path) -> None:

@@ -29,7 +29,10 @@ RUN_FILES = ("config.yaml", METRICS_NAME, CHECKPOINT_NAME)
 METRICS_COLUMNS = ("sequences", "wall_seconds", "eval_cost", "eval_bit_errors")
 GENERALISATION_COLUMNS = ("size", "cost", "bit_errors", "sequences")
 # Keys that differ between runs without changing what they learn: never a group of their own.
-NOT_SETTINGS = ("seed", "train.threads", "train.progress", "train.pictures", "train.plot_every")
+# The budgets are among them: a run resumed with more sequences or minutes trained the same
+# way, only longer (the report lists every budget its runs had).
+NOT_SETTINGS = ("seed", "train.threads", "train.progress", "train.pictures", "train.plot_every",
+                "train.max_sequences", "train.max_minutes")
 _SKIP = {"plots", "tensorboard", "report"}  # folders inside a run or a sweep that hold no runs
 
 
