@@ -214,6 +214,17 @@ def test_groups_ignore_settings_that_do_not_change_what_is_learned(tmp_path) -> 
         tmp_path).read_text()
 
 
+def test_a_group_is_labelled_only_by_the_keys_its_runs_have(tmp_path) -> None:
+    write_run(tmp_path / "a", 0, 0.001, LR1[0])  # train.curriculum=null
+    write_run(tmp_path / "b", 0, 0.001, LR1[1])
+    config = OmegaConf.load(tmp_path / "b" / "config.yaml")
+    config.train.curriculum = {"max_length": 5}  # flattened: train.curriculum.max_length only
+    OmegaConf.save(config, tmp_path / "b" / "config.yaml")
+    groups, _ = group_runs([read_run(p) for p in find_run_dirs(tmp_path)])
+    assert sorted(group.label for group in groups) == ["train.curriculum.max_length=5",
+                                                       "train.curriculum=None"]
+
+
 def test_a_single_run_and_a_folder_of_sweeps(tmp_path) -> None:
     run = write_run(tmp_path / "sweeps" / "a" / "0", 0, 0.001, LR1[0])
     write_run(tmp_path / "sweeps" / "b" / "0", 0, 0.002, LR1[1])

@@ -33,6 +33,16 @@ GENERALISATION_COLUMNS = ("size", "cost", "bit_errors", "sequences")
 # way, only longer (the report lists every budget its runs had).
 NOT_SETTINGS = ("seed", "train.threads", "train.progress", "train.pictures", "train.plot_every",
                 "train.max_sequences", "train.max_minutes")
+
+
+class _Unset:
+    """What a key a run's config does not have reads as."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
 _SKIP = {"plots", "tensorboard", "report"}  # folders inside a run or a sweep that hold no runs
 
 
@@ -214,12 +224,15 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
     runs = [run for run in runs if run.config is not None]
     keys = sorted({key for run in runs for key in run.config})
     swept = [key for key in keys if key not in NOT_SETTINGS
-             and len({repr(run.config.get(key, "<unset>")) for run in runs}) > 1]
+             and len({repr(run.config.get(key, _UNSET)) for run in runs}) > 1]
     by_settings: dict[tuple, list[Run]] = {}
     for run in runs:
-        by_settings.setdefault(tuple(run.config.get(key) for key in swept), []).append(run)
+        by_settings.setdefault(tuple(run.config.get(key, _UNSET) for key in swept), []).append(run)
     order = sorted(by_settings, key=lambda values: tuple(_sort_key(v) for v in values))
-    groups = [Group(dict(zip(swept, values, strict=True)),
+    # A key the group's runs do not have is left out of its settings: a run with
+    # train.curriculum=null has no train.curriculum.max_length, and one with a curriculum has
+    # no train.curriculum of its own.
+    groups = [Group({k: v for k, v in zip(swept, values, strict=True) if v is not _UNSET},
                     sorted(by_settings[values], key=lambda r: (_sort_key(r.seed), str(r.path))))
               for values in order]
     for group, label in zip(groups, _labels(groups), strict=True):
