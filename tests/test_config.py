@@ -304,6 +304,7 @@ BAD_VALUES = [
     (["model.heads=4"], "model.heads"),  # the NTM has no attention heads
     (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
+    (["train.sequences_after_solved=-8"], "train.sequences_after_solved"),
     (["train.lr_drop_bit_errors=-1"], "train.lr_drop_bit_errors"),
     (["train.loss=sum"], "train.loss"),
     (["train.rollback_factor=0.5"], "train.rollback_factor"),

@@ -420,6 +420,27 @@ def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None
         assert_one_sentence(str(info.value), setting)
 
 
+def test_a_run_trains_on_past_its_solve_for_sequences_after_solved(tmp_path) -> None:
+    """Solved at the first evaluation (step 3, 12 sequences), then 24 sequences more (six
+    steps): it stops at step 9, though the budget allows 12, and says where it solved."""
+    after = ("train.solved_bit_errors=1000", f"train.sequences_after_solved={6 * BATCH}")
+    result = train(tiny(STEPS, *after), tmp_path)
+    assert result.solved and result.step == 3 * EVAL_EVERY
+    assert [int(r["step"]) for r in metrics_rows(tmp_path)] == [3, 6, 9]
+    assert saved(tmp_path)["solved_at"] == EVAL_EVERY * BATCH
+
+
+def test_sequences_after_solved_count_from_the_solve_across_a_resume(tmp_path) -> None:
+    after = ("train.solved_bit_errors=1000", f"train.sequences_after_solved={6 * BATCH}")
+    train(tiny(6, *after), tmp_path)  # the budget ends three steps past the solve
+    assert saved(tmp_path)["step"] == 6 and saved(tmp_path)["solved_at"] == EVAL_EVERY * BATCH
+    result = train(tiny(STEPS, *after), tmp_path)
+    assert result.step == 3 * EVAL_EVERY and saved(tmp_path)["solved_at"] == EVAL_EVERY * BATCH
+    # With a stricter threshold the old solve no longer counts: it trains to the budget.
+    again = train(tiny(STEPS, "train.solved_bit_errors=0", after[1]), tmp_path)
+    assert again.step == STEPS and saved(tmp_path)["solved_at"] is None
+
+
 def test_resume_with_a_stricter_solved_threshold_trains_on(tmp_path) -> None:
     """A run solved under a loose threshold continues when resumed with a strict one."""
     first = train(tiny(12, "train.solved_bit_errors=1000"), tmp_path)

@@ -150,6 +150,7 @@ class TrainConfig:
     eval_batch_size: int = 500
     eval_seed: int = 1_000_003  # the held-out set's own seed, the same for every run seed
     solved_bit_errors: float | None = 0.01  # stop once held-out bit errors/sequence <= this
+    sequences_after_solved: int = 0  # ... or this many sequences after the first such evaluation
     pictures: bool = True  # draw the run's pictures at the end (learning curves, memory use)
     plot_every: int | None = None  # also draw pictures every this many evaluations
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
@@ -291,6 +292,9 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be in [0, 1).")
     if not 0 < cfg.optim.alpha < 1:
         raise ConfigError(f"optim.alpha is {cfg.optim.alpha}; it must be in (0, 1).")
+    if cfg.train.sequences_after_solved < 0:
+        raise ConfigError(f"train.sequences_after_solved is {cfg.train.sequences_after_solved}; "
+                          "it must be an integer from 0 (stop at the solve) up.")
     if not 0 <= cfg.train.warmup_sequences <= cfg.train.max_sequences:
         raise ConfigError(f"train.warmup_sequences is {cfg.train.warmup_sequences}; it must be "
                           "an integer from 0 (no warm-up) to train.max_sequences.")

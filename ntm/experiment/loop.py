@@ -127,17 +127,23 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
     resume_step = None
     if ckpt_path.exists():
         # On the CPU: random states must stay CPU tensors; load_state_dict moves the rest.
-        state.load_state_dict(checkpoint.load(ckpt_path), origin=ckpt_path)
+        saved = checkpoint.load(ckpt_path)
+        state.load_state_dict(saved, origin=ckpt_path)
         resume_step = state.step
         log.info("Resuming %s from step %d (%d sequences).", run_dir, state.step,
                  state.sequences)
-    # Solved by this run's threshold, which may be stricter than the checkpoint's.
+        saved_threshold = saved["config"].get("train", {}).get("solved_bit_errors")
+        if saved_threshold != t.solved_bit_errors or state.solved_at is None:
+            # Solved by this run's threshold, which may differ from the checkpoint's.
+            state.solved_at = (state.sequences if _solved(state.last_eval, t.solved_bit_errors)
+                               else None)
     state.solved = _solved(state.last_eval, t.solved_bit_errors)
     max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
 
     def out_of_budget() -> bool:
-        return (state.solved or state.sequences >= t.max_sequences
-                or state.wall_seconds >= max_seconds)
+        done = (state.solved_at is not None
+                and state.sequences >= state.solved_at + t.sequences_after_solved)
+        return done or state.sequences >= t.max_sequences or state.wall_seconds >= max_seconds
 
     metrics = MetricsLog(run_dir, resume_step, state.sequences)
     bar = _progress_bar(cfg, state.sequences, task.name)
@@ -169,8 +175,15 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 if state.step % t.eval_every == 0 or out_of_budget():
                     _evaluate(state, eval_batches, cfg)
                     state.wall_seconds = time.perf_counter() - session_start
+                    first_solve = state.solved and state.solved_at is None
+                    if first_solve:
+                        state.solved_at = state.sequences
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
                     checkpoint_step = state.step
+                    if first_solve and t.sequences_after_solved:
+                        _log_solved(state, task, t.solved_bit_errors,
+                                    f"; training on for {t.sequences_after_solved} more "
+                                    "sequences (train.sequences_after_solved)")
                     window = _Window()
                     training_task = _training_task(cfg, task, state)
                     evaluations = state.step // t.eval_every
@@ -184,7 +197,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
         metrics.close()
     if draw and t.pictures:
         draw(run_dir, cfg, state.model, task)
-    return _result(state, task, t.solved_bit_errors)
+    return _result(state, task, t.solved_bit_errors, t.sequences_after_solved)
 
 
 def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
@@ -260,7 +273,9 @@ def progress_description(cfg: DictConfig, task_name: str) -> str:
     threshold = cfg.train.solved_bit_errors
     if threshold is None:
         return task_name
-    return f"{task_name} (stops early once bit errors <= {threshold:g})"
+    after = cfg.train.sequences_after_solved
+    return (f"{task_name} (stops early once bit errors <= {threshold:g}"
+            + (f", {after} sequences later)" if after else ")"))
 
 
 def progress_total(sequences: int, max_sequences: int, session_sequences: int,
@@ -362,13 +377,25 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
              last["bit_errors"], row["train_cost"], row["sequences_per_second"])
 
 
-def _result(state: TrainState, task: Task, threshold: float | None) -> RunResult:
+def _log_solved(state: TrainState, task: Task, threshold: float, then: str = ".") -> None:
+    """The line that reports the solve (``benchmarks/time_to_solve.py`` reads its time)."""
+    log.info("Solved %s after %d sequences, %.0f s: held-out bit errors %.3f per sequence, at "
+             "or below train.solved_bit_errors = %g%s", task.name, state.sequences,
+             state.wall_seconds, state.last_eval["bit_errors"], threshold, then)
+
+
+def _result(state: TrainState, task: Task, threshold: float | None,
+            after_solved: int = 0) -> RunResult:
     """How the run ended, logged in one line."""
     last, sequences, wall = state.last_eval, state.sequences, state.wall_seconds
-    if state.solved:
-        log.info("Solved %s after %d sequences, %.0f s: held-out bit errors %.3f per sequence, "
-                 "at or below train.solved_bit_errors = %g.", task.name, sequences, wall,
-                 last["bit_errors"], threshold)
+    if state.solved_at is not None and after_solved and sequences > state.solved_at:
+        log.info("Finished %s after %d sequences, %.0f s, %d of them past its solve at %d "
+                 "(train.sequences_after_solved = %d); held-out bit errors %.3f per sequence "
+                 "(train.solved_bit_errors = %g).", task.name, sequences, wall,
+                 sequences - state.solved_at, state.solved_at, after_solved, last["bit_errors"],
+                 threshold)
+    elif state.solved:
+        _log_solved(state, task, threshold)
     elif threshold is None:
         log.info("Finished %s after %d sequences, %.0f s (no solved threshold: "
                  "train.solved_bit_errors is null); held-out cost %.3f bits and %.3f bit errors "

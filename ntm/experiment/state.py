@@ -52,6 +52,7 @@ class TrainState:
     wall_seconds: float = 0.0
     last_eval: dict[str, float] = field(default_factory=_no_evaluation)
     solved: bool = False
+    solved_at: int | None = None  # sequences at the first evaluation that solved the task
     bad_steps_in_a_row: int = 0  # steps skipped in a row (non-finite loss or gradient)
 
     def learning_rate(self) -> float:
@@ -71,7 +72,7 @@ class TrainState:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "step": self.step, "sequences": self.sequences, "wall_seconds": self.wall_seconds,
-            "last_eval": self.last_eval, "solved": self.solved,
+            "last_eval": self.last_eval, "solved": self.solved, "solved_at": self.solved_at,
             "bad_steps_in_a_row": self.bad_steps_in_a_row,
             "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
             "lr_drop": self.lr_drop.state_dict() if self.lr_drop is not None else None,
@@ -123,4 +124,5 @@ class TrainState:
         self.step, self.sequences = state["step"], state["sequences"]
         self.wall_seconds, self.last_eval = state["wall_seconds"], state["last_eval"]
         self.solved = state.get("solved", False)
+        self.solved_at = state.get("solved_at")
         self.bad_steps_in_a_row = state.get("bad_steps_in_a_row", 0)
