@@ -214,7 +214,8 @@ def test_experiment_sets_the_paper_settings(experiment) -> None:
     assert cfg.train.loss == "per_sequence"  # the scale of the clipping and RMSProp's damping
     # No schedule or guard of this project's, whatever the task's own defaults set.
     assert (cfg.train.lr_decay_patience, cfg.train.lr_drop_bit_errors,
-            cfg.train.rollback_factor, cfg.train.warmup_sequences) == (None, None, None, 0)
+            cfg.train.rollback_factor, cfg.train.warmup_sequences, cfg.train.curriculum,
+            cfg.train.sequences_after_solved) == (None, None, None, 0, None, 0)
     validate(cfg)
     assert build_model(cfg, build_task(cfg)) is not None
 
