@@ -140,6 +140,17 @@ def test_associative_recall_applies_its_defaults() -> None:
     assert paper.controller.kind == "feedforward" and paper.optim.name == "rmsprop"
 
 
+def test_repeat_copy_applies_its_curriculum_over_the_repeats() -> None:
+    cfg = compose_config(["task=repeat_copy"])
+    assert OmegaConf.to_container(cfg.train.curriculum) == {"max_repeats": 1}  # docs/training.md
+    assert (cfg.train.curriculum_bit_errors, cfg.train.batch_size, cfg.train.rollback_factor,
+            cfg.train.solved_bit_errors) == (2, 8, 10, 0.1)
+    validate(cfg)
+    off = compose_config(["task=repeat_copy", "train.curriculum=null"])
+    assert off.train.curriculum is None
+    validate(off)
+
+
 def test_dynamic_ngrams_never_counts_as_solved_by_bit_errors() -> None:
     cfg = compose_config(["task=dynamic_ngrams"])
     assert OmegaConf.to_container(cfg.task) == {"name": "dynamic_ngrams", "length": 200}
