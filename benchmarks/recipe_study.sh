@@ -174,3 +174,7 @@ cell ar10_lstm_eps_seeds10 $ar10 'seed=range(10,20)' controller=lstm train.batch
 cell ar3_ff_after $ar10 'seed=range(3)' controller=feedforward train.batch_size=64 \
     train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4 train.sequences_after_solved=32000 \
     train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
+# Copy's default (c20_b8_rollback_lr) on ten more seeds, 20-29, which no choice looked at.
+cell c10_b8_rollback_lr_seeds20 $copy 'seed=range(20,30)' train.batch_size=8 train.eval_every=100 \
+    optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
+    train.rollback_lr_factor=0.5
