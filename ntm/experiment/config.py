@@ -121,7 +121,7 @@ class OptimConfig:
     lr: float = 4e-3
     momentum: float = 0.0  # rmsprop
     alpha: float = 0.95  # rmsprop: decay of the squared-gradient average
-    eps: float = 1e-8
+    eps: float = 1e-8  # fallback only: conf/optim/adam.yaml sets 1e-4
     beta1: float = 0.9  # adam: decay of the gradient average (momentum)
     beta2: float = 0.999  # adam: decay of the squared-gradient average
     amsgrad: bool = False  # adam: divide by the largest squared-gradient average so far

@@ -2,7 +2,7 @@
 values as the training batches are learned.
 
 ``train.curriculum`` maps task settings to their starting values, e.g. ``{max_length: 2}``
-for copy or ``{max_length: 2, max_repeats: 1}`` for repeat copy. Training batches come from the
+for copy or ``{max_repeats: 1}`` for repeat copy (its default). Training batches come from the
 task with those values; at each evaluation, if the training bit errors per sequence since the
 previous one are at or below ``train.curriculum_bit_errors``, every setting still below its
 configured value (``task.max_length``, ...) grows by ``train.curriculum_step``, up to that

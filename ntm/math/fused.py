@@ -1,11 +1,12 @@
 """A hand-fused addressing + read + write of one NTM step, with a hand-written backward.
 
-A measured candidate for the fast step (issue 12), not wired into training: see
-``ntm.models.fast``'s docstring for the figures. ``fused_address_read_write`` computes exactly what
-``ntm.addressing.address``, ``ntm.memory.read`` and ``ntm.memory.write`` compute (eqs. 2-9)
-as one ``torch.autograd.Function``: the forward records one autograd node instead of about
-forty, and the backward is the chain rule written out (``tests/test_fused.py`` gradchecks it
-in float64 against those pure functions). One write head at most; more fall back to them.
+A measured candidate for the fast step, not wired into training: see ``ntm.models.fast``'s
+docstring for the figures. ``fused_address_read_write`` computes exactly what
+``ntm.math.addressing.address``, ``ntm.math.memory.read`` and ``ntm.math.memory.write`` compute
+(eqs. 2-9) as one ``torch.autograd.Function``: the forward records one autograd node instead
+of about forty, and the backward is the chain rule written out (``tests/test_fused.py``
+gradchecks it in float64 against those pure functions). One write head at most; more fall
+back to them.
 
 The circular shift (eq. 8) is one matrix product: the weighting padded circularly by R on
 both sides and unfolded into windows of 2R + 1, times the flipped shift weighting.

@@ -1,7 +1,7 @@
 """The fast path of the NTM step, chosen by ``train.compile`` (``auto``, ``true`` or ``false``).
 
-The eager model (``ntm.model.NTM`` on the pure functions of ``ntm.addressing`` and
-``ntm.memory``) stays the readable reference. The fast path changes no module, parameter or
+The eager model (``ntm.models.ntm.NTM`` on the pure functions of ``ntm.math.addressing`` and
+``ntm.math.memory``) stays the readable reference. The fast path changes no module, parameter or
 state-dict key: ``accelerate`` only replaces the model instance's ``step`` (one time step:
 controller -> heads -> address -> read -> write) by a compiled version of the same method.
 ``NTM.forward`` calls ``self.step`` once per time step, so one compiled graph serves every
@@ -26,21 +26,24 @@ the compiled step trains 1.5-2.0x as many sequences per second as eager at batch
 (1.9-2.0x at batch 1, 1.5x at 64) and is 1.6-2.3x faster forward+backward at length 20.
 Compiling for one training batch and one evaluation batch took 143 s in a first process and
 22 s in a second one with the cache (measured while the slow tests also ran). Time to solve
-the default copy run (seed 0, ``train.threads=1``, from process start, eager run then
-compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty cache, compile
-included (41,600 sequences: the compiled kernels round differently, so the run takes another
-path); repeated while the machine's load rose from about 6 to 12: eager 211 s, compiled 304 s.
+copy with its default of that time (batch 64, Adam 2e-3 and eps 1e-8, not today's batch 8,
+which solves in about 4,800-6,400 sequences; seed 0, ``train.threads=1``, from process start,
+eager run then compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty
+cache, compile included (41,600 sequences: the compiled kernels round differently, so the run
+takes another path); repeated while the machine's load rose from about 6 to 12: eager 211 s,
+compiled 304 s.
 
 ``auto`` stays eager for now: the two comparisons disagree (one seed, not side by side, under
 a load that changed); the compile time varies two- to threefold with that load; and with ``auto``
-compiling, every tiny training run of the test suite would compile (tens of seconds each),
-so switching needs the test settings to pin ``train.compile=false`` first. ``true`` is the
-setting for runs of more than a minute or two, and the default of the two tasks whose runs
-last an hour (``conf/task/priority_sort.yaml``, ``conf/task/dynamic_ngrams.yaml``): there the
-compiled step trains 1.3x (priority sort) and 2.2x (N-grams) the sequences per second of the
-eager one on a thread, for about a minute of compiling. Where inductor finds no C++ compiler,
-``true`` logs one warning and runs eagerly rather than failing at the first step.
-On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
+compiling, every tiny training run of the test suite would compile (tens of seconds each)
+unless its settings pin ``train.compile=false`` (the shared ``TINY`` settings of
+``tests/conftest.py`` do). ``true`` is the setting for runs of more than a minute or two, and
+the default of the two tasks whose runs last an hour (``conf/task/priority_sort.yaml``,
+``conf/task/dynamic_ngrams.yaml``): there the compiled step trains 1.3x (priority sort) and
+2.2x (N-grams) the sequences per second of the eager one on a thread, for one to three
+minutes of compiling in the first process (less with the on-disk cache). Where inductor finds
+no C++ compiler, ``true`` logs one warning and runs eagerly rather than failing at the first
+step. On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
 
 Candidates measured and not chosen (same conditions):
 

@@ -295,7 +295,7 @@ def parameter_count(model: nn.Module) -> int:
     """Number of trained parameters (buffers such as a constant memory bias excluded).
 
     For the paper's copy settings (input 9, output 8, controller 100, one read and one write
-    head, memory 128 x 20, shifts -1..1; ``tests/test_model.py`` derives them by hand):
+    head, memory 128 x 20, shifts -1..1; ``tests/test_ntm.py`` derives them by hand):
 
     ================  ========================  ======================  ===========
     controller        memory_init="constant"    memory_init="learned"   paper
