@@ -1,6 +1,7 @@
 """Looks inside a training run around a collapse: replays a run step by step, exactly as
 ``python -m ntm.train`` trains it (same seed, same data, same updates: check with
-``--compare``), and records what the issue of collapses asks for at every step:
+``--compare``), and records at every step what the project's study of collapses looks at
+(docs/training.md):
 
 - the loss and the gradient norm before clipping, and the size of the optimizer's update;
 - the head parameters the controller emits (key strength beta, interpolation gate g,

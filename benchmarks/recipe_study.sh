@@ -2,12 +2,17 @@
 # The training-recipe study of docs/training.md: every cell is one joblib sweep (two runs at a
 # time, one torch thread each) followed by `python -m ntm.report` on its directory.
 #
-#   bash benchmarks/recipe_study.sh            # every cell, one after another (hours on 2 cores)
-#   bash benchmarks/recipe_study.sh b16_lr     # only the cells whose name starts with b16_lr
+#   bash benchmarks/recipe_study.sh              # every cell, one after another (hours on 2 cores)
+#   bash benchmarks/recipe_study.sh b16_lr       # the cell b16_lr alone (an exact name)
+#   bash benchmarks/recipe_study.sh 'c10_b8*'    # every cell whose name starts with c10_b8 (so does
+#                                                #   a name that is no cell's)
 #
-# Cells name every setting they vary, so they do not depend on the defaults of the day. The
-# copy cells stop at 15,000 sequences, the associative-recall ones at 40,000, both at a wall
-# budget as well; a run that did not solve by then counts as unsolved.
+# Cells name every setting they vary. A cell added before a change of a default it does not name
+# starts with the variable of its era (below), which sets that default back to the value the
+# cell ran with; a setting the cell names itself comes later and wins (the last value does). The
+# copy cells stop at 15,000 sequences or 12 minutes (b64_lr2e-3 at 120,000 or 15, the stability
+# cells c1_* at 104,800), the first associative-recall ones ($recall) at 40,000 or 15 minutes,
+# the later ones ($ar10) at ten minutes; a run that did not solve by then counts as unsolved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-}"
@@ -17,136 +22,153 @@ recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"
 # JOBS=1 runs a cell one run at a time (two cells side by side then fill the two cores).
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
         train.progress=false optim=adam"
+# The eras (git log -p conf/): what the cells added before a change of the defaults ran with.
+# Before copy's rate cut at the solve (6496b8c): no cut at a bit-error level.
+before_drop="train.lr_drop_bit_errors=null train.lr_drop_factor=0.25"
+# Before copy's rollback (d41b663): no cut, no rollback (its floor 1 bit error, the rate kept).
+before_guard="$before_drop train.rollback_factor=null train.rollback_min_bit_errors=1
+              train.rollback_lr_factor=1"
+# Before Adam's eps 1e-4 (26f3972), the first two rounds: no cut, no rollback, eps 1e-8.
+before_eps="$before_guard optim.eps=1e-8"
 
 source benchmarks/study_cell.sh
 
 # Batch size and learning rate (Adam, clip-norm 1, constant memory, one-hot start focus).
-cell b16_lr $copy 'seed=0,1' train.batch_size=16 train.eval_every=63 optim.lr=1e-3,2e-3,4e-3
-cell b16_lr4e-3_more $copy 'seed=2,3,4' train.batch_size=16 train.eval_every=63 optim.lr=4e-3
-cell b16_lr8e-3 $copy 'seed=0,1,2' train.batch_size=16 train.eval_every=63 optim.lr=8e-3
-cell b8_lr4e-3 $copy 'seed=0,1,2' train.batch_size=8 train.eval_every=125 optim.lr=4e-3
-# The start weighting: a learned w_0 (softmax of trained logits) instead of the fixed focus.
-cell b16_w0learned $copy 'seed=0,1' train.batch_size=16 train.eval_every=63 optim.lr=2e-3 \
-    memory.initial_weighting=learned
-# The old default for comparison (batch 64, 2e-3; the README's 10-seed sweep measured it).
-cell b64_lr2e-3 $copy 'seed=0,1,2' train.batch_size=64 train.eval_every=50 optim.lr=2e-3 \
-    train.max_sequences=120000 train.max_minutes=15
-# Associative recall.
-cell ar_b16_ff $recall 'seed=0,1,2' controller=feedforward train.batch_size=16 \
-    train.eval_every=63 optim.lr=4e-3
-cell ar_b16_ff4x256 $recall 'seed=0,1' controller=feedforward controller.size=256 \
-    model.read_heads=4 model.write_heads=4 train.batch_size=16 train.eval_every=63 optim.lr=4e-3
-cell ar_b16_ff_decay $recall 'seed=0,1' controller=feedforward train.batch_size=16 \
-    train.eval_every=63 optim.lr=4e-3 train.lr_decay_patience=3
-cell ar_b16_lstm $recall 'seed=0,1' controller=lstm train.batch_size=16 train.eval_every=63 \
+cell b16_lr $copy 'seed=0,1' $before_eps train.batch_size=16 train.eval_every=63 \
+    optim.lr=1e-3,2e-3,4e-3
+cell b16_lr4e-3_more $copy 'seed=2,3,4' $before_eps train.batch_size=16 train.eval_every=63 \
     optim.lr=4e-3
+cell b16_lr8e-3 $copy 'seed=0,1,2' $before_eps train.batch_size=16 train.eval_every=63 \
+    optim.lr=8e-3
+cell b8_lr4e-3 $copy 'seed=0,1,2' $before_eps train.batch_size=8 train.eval_every=125 \
+    optim.lr=4e-3
+# The start weighting: a learned w_0 (softmax of trained logits) instead of the fixed focus.
+cell b16_w0learned $copy 'seed=0,1' $before_eps train.batch_size=16 train.eval_every=63 \
+    optim.lr=2e-3 memory.initial_weighting=learned
+# The old default for comparison (batch 64, 2e-3; the README's 10-seed sweep measured it).
+cell b64_lr2e-3 $copy 'seed=0,1,2' $before_eps train.batch_size=64 train.eval_every=50 \
+    optim.lr=2e-3 train.max_sequences=120000 train.max_minutes=15
+# Associative recall.
+cell ar_b16_ff $recall 'seed=0,1,2' $before_eps controller=feedforward train.batch_size=16 \
+    train.eval_every=63 optim.lr=4e-3
+cell ar_b16_ff4x256 $recall 'seed=0,1' $before_eps controller=feedforward controller.size=256 \
+    model.read_heads=4 model.write_heads=4 train.batch_size=16 train.eval_every=63 optim.lr=4e-3
+cell ar_b16_ff_decay $recall 'seed=0,1' $before_eps controller=feedforward train.batch_size=16 \
+    train.eval_every=63 optim.lr=4e-3 train.lr_decay_patience=3
+cell ar_b16_lstm $recall 'seed=0,1' $before_eps controller=lstm train.batch_size=16 \
+    train.eval_every=63 optim.lr=4e-3
 
 # Second round: ten seeds per cell of the candidates against the collapse.
 seeds10="seed=range(10)"
-cell c10_adam4e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3
-cell c10_adam8e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=8e-3
+cell c10_adam4e-3 $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3
+cell c10_adam8e-3 $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
+    optim.lr=8e-3
 # Adam's eps 1e-4 instead of 1e-8: damps the full-size steps of coordinates whose second-moment
 # estimate is tiny (the collapse's point 4 in docs/training.md).
-cell c10_adam4e-3_eps1e-4 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4
-# Graves' RMSProp with its damping rescaled for the per-bit mean loss (eps 1e-4, not 1e-2).
-cell c3_rms $copy 'seed=0,1,2' train.batch_size=16 train.eval_every=50 optim=rmsprop \
-    optim.eps=1e-4 optim.lr=3e-4,1e-3
-# Associative recall, ten minutes a run (the target's budget).
-ar10="task=associative_recall train.max_sequences=400000 train.max_minutes=10"
-cell ar_rms $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.eval_every=63 \
-    optim=rmsprop optim.eps=1e-4 optim.lr=3e-4,1e-3
-cell ar_adam_eps $ar10 'seed=0,1' controller=feedforward train.batch_size=16 train.eval_every=63 \
+cell c10_adam4e-3_eps1e-4 $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
     optim.lr=4e-3 optim.eps=1e-4
+# Graves' RMSProp with its damping rescaled for the per-bit mean loss (eps 1e-4, not 1e-2).
+cell c3_rms $copy 'seed=0,1,2' $before_eps train.batch_size=16 train.eval_every=50 optim=rmsprop \
+    optim.eps=1e-4 optim.lr=3e-4,1e-3
+# Associative recall, ten minutes a run (the project's bound for recall, docs/training.md).
+ar10="task=associative_recall train.max_sequences=400000 train.max_minutes=10"
+cell ar_rms $ar10 'seed=0,1' $before_eps controller=feedforward train.batch_size=16 \
+    train.eval_every=63 optim=rmsprop optim.eps=1e-4 optim.lr=3e-4,1e-3
+cell ar_adam_eps $ar10 'seed=0,1' $before_eps controller=feedforward train.batch_size=16 \
+    train.eval_every=63 optim.lr=4e-3 optim.eps=1e-4
 # A lower rate once the held-out bit errors are low (train.lr_drop_bit_errors), on top of eps 1e-4.
-cell c10_drop10 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4 train.lr_drop_bit_errors=10 train.lr_drop_factor=0.25
-cell c10_drop1 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4 train.lr_drop_bit_errors=1 train.lr_drop_factor=0.25
+cell c10_drop10 $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-4 train.lr_drop_bit_errors=10 train.lr_drop_factor=0.25
+cell c10_drop1 $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-4 train.lr_drop_bit_errors=1 train.lr_drop_factor=0.25
 # Associative recall at batch 64 (its default batch), with eps 1e-4; both controllers.
-cell ar_b64_eps $ar10 'seed=0,1' controller=feedforward,lstm train.batch_size=64 \
+cell ar_b64_eps $ar10 'seed=0,1' $before_eps controller=feedforward,lstm train.batch_size=64 \
     train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4
 # Ten seeds of associative recall at batch 64, Adam 2e-3, eps 1e-4, for each controller.
-cell ar10_lstm_eps $ar10 "$seeds10" controller=lstm train.batch_size=64 train.eval_every=50 \
-    optim.lr=2e-3 optim.eps=1e-4
-cell ar10_ff_eps $ar10 "$seeds10" controller=feedforward train.batch_size=64 train.eval_every=50 \
-    optim.lr=2e-3 optim.eps=1e-4
+cell ar10_lstm_eps $ar10 "$seeds10" $before_eps controller=lstm train.batch_size=64 \
+    train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4
+cell ar10_ff_eps $ar10 "$seeds10" $before_eps controller=feedforward train.batch_size=64 \
+    train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4
 # The rollback guard (train.rollback_factor) on top of eps 1e-4.
-cell c10_rollback $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4 train.rollback_factor=10
+cell c10_rollback $copy "$seeds10" $before_eps train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10
 # A length curriculum (train.curriculum) on top of the default: lengths up to 5 first, then 10,
 # 15 and 20, each step once the training batches since the last evaluation had at most one
 # wrong bit per sequence.
-cell c10_curriculum $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4 'train.curriculum={max_length:5}' train.curriculum_step=5 \
+cell c10_curriculum $copy "$seeds10" $before_guard train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-4 'train.curriculum={max_length:5}' train.curriculum_step=5 \
     train.curriculum_bit_errors=1
 # ... with the rate cut 4x once the held-out bit errors reach 1: in c10_curriculum every seed
 # got under one wrong bit by 11,200 sequences, and three then collapsed at full length.
-cell c10_curriculum_drop1 $copy "$seeds10" train.batch_size=16 train.eval_every=50 \
+cell c10_curriculum_drop1 $copy "$seeds10" $before_guard train.batch_size=16 train.eval_every=50 \
     optim.lr=4e-3 optim.eps=1e-4 'train.curriculum={max_length:5}' train.curriculum_step=5 \
     train.curriculum_bit_errors=1 train.lr_drop_bit_errors=1 train.lr_drop_factor=0.25
 # Third round. Adam's eps 1e-3: damps further the full-size steps of coordinates with a tiny
 # second-moment estimate (the collapse's point 4), at the price of slower steps for them.
-cell c10_eps1e-3 $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-3
+cell c10_eps1e-3 $copy "$seeds10" $before_guard train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-3
 # Batch 8, evaluated every 800 sequences as the default: more updates per sequence.
-cell c10_b8 $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
+cell c10_b8 $copy "$seeds10" $before_guard train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4
 # A linear warm-up of the rate over the first 1,600 sequences (train.warmup_sequences).
-cell c10_warmup $copy "$seeds10" train.batch_size=16 train.eval_every=50 optim.lr=4e-3 \
-    optim.eps=1e-4 train.warmup_sequences=1600
+cell c10_warmup $copy "$seeds10" $before_guard train.batch_size=16 train.eval_every=50 \
+    optim.lr=4e-3 optim.eps=1e-4 train.warmup_sequences=1600
 # Batch 32 at twice the rate: fewer, cheaper-per-sequence steps.
-cell c10_b32 $copy "$seeds10" train.batch_size=32 train.eval_every=25 optim.lr=8e-3 \
-    optim.eps=1e-4
+cell c10_b32 $copy "$seeds10" $before_guard train.batch_size=32 train.eval_every=25 \
+    optim.lr=8e-3 optim.eps=1e-4
 # AMSGrad (optim.amsgrad=true): Adam divided by the largest squared-gradient average so far, so
 # a coordinate whose gradients fell quiet as the run neared the solution cannot take a
 # full-size step when one arrives (the collapse's point 4), whatever eps.
-cell c10_amsgrad $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
-    optim.eps=1e-4 optim.amsgrad=true train.rollback_factor=null
+cell c10_amsgrad $copy "$seeds10" $before_guard train.batch_size=8 train.eval_every=100 \
+    optim.lr=4e-3 optim.eps=1e-4 optim.amsgrad=true train.rollback_factor=null
 # Batch 8 with the rollback guard set for collapses only: back to the best state when the
 # held-out bit errors exceed 10 x the best and 10 (c10_b8's seed 8 fell from 1.75 to 37 and had
 # crawled back to 25 by 15,000 sequences; jumps to 1-2 bit errors near solving are left alone).
-cell c10_b8_rollback $copy "$seeds10" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
-    optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10
-# The cell above on ten more seeds (10-19), which no choice of this study looked at.
-cell c10_b8_rollback_seeds10 $copy 'seed=range(10,20)' train.batch_size=8 train.eval_every=100 \
+cell c10_b8_rollback $copy "$seeds10" $before_guard train.batch_size=8 train.eval_every=100 \
     optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10
+# The cell above on ten more seeds (10-19), which no choice of this study looked at.
+cell c10_b8_rollback_seeds10 $copy 'seed=range(10,20)' $before_guard train.batch_size=8 \
+    train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10
 # Seeds 10-19 of c10_b8_rollback collapsed again and again after being put back (up to ten
 # rollbacks a run; 4 of the first 8 solved): the same rate at the same edge. Every rollback
 # now also halves the rate (train.rollback_lr_factor=0.5); twenty seeds, 0-19.
-cell c20_b8_rollback_lr $copy 'seed=range(20)' train.batch_size=8 train.eval_every=100 \
-    optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=0.5
+cell c20_b8_rollback_lr $copy 'seed=range(20)' $before_drop train.batch_size=8 \
+    train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5
 # Batch 16 with the same guard (no rate halving) on seeds 10-19, beside c10_b8_rollback_seeds10:
 # a harder set of seeds, or a worse batch size?
-cell c10_b16_rollback_seeds10 $copy 'seed=range(10,20)' train.batch_size=16 train.eval_every=50 \
-    optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=1
+cell c10_b16_rollback_seeds10 $copy 'seed=range(10,20)' $before_drop train.batch_size=16 \
+    train.eval_every=50 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=1
 # Does copy's recipe stay solved? Seed 0 (solved at 4,800) trained on to 104,800 sequences with
 # no solved threshold: every held-out evaluation past the solve point should read <= 0.1.
-cell c1_b8_rollback_lr_stable 'seed=0' controller=lstm train.max_sequences=104800 \
+cell c1_b8_rollback_lr_stable 'seed=0' $before_drop controller=lstm train.max_sequences=104800 \
     train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
     train.rollback_lr_factor=0.5
 # Batch 16 with copy's whole guard (the rate halved at each rollback) on seeds 10-19: does the
 # halving alone take batch 16 to ten of ten there too?
-cell c10_b16_rollback_lr_seeds10 $copy 'seed=range(10,20)' train.batch_size=16 \
+cell c10_b16_rollback_lr_seeds10 $copy 'seed=range(10,20)' $before_drop train.batch_size=16 \
     train.eval_every=50 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
     train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5
 # c1_b8_rollback_lr_stable collapsed three times long after solving (0.000 bit errors, then 38
 # at 24,800, 41.5 at 50,400 and 38 at 62,400 sequences, each put back; the third at 1e-3). The
 # same with the rate cut 10x at the evaluation that solves (train.lr_drop_bit_errors=0.01, the
 # solved threshold: nothing changes before solving).
-cell c1_b8_rollback_lr_drop_stable 'seed=0' controller=lstm train.max_sequences=104800 \
-    train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
-    optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=0.5 train.lr_drop_bit_errors=0.01 train.lr_drop_factor=0.1
+cell c1_b8_rollback_lr_drop_stable 'seed=0' $before_drop controller=lstm \
+    train.max_sequences=104800 train.solved_bit_errors=null train.batch_size=8 \
+    train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 \
+    train.lr_drop_bit_errors=0.01 train.lr_drop_factor=0.1
 # ... with the cut 10x (4e-4) one evaluation still read 0.125 bit errors (at 53,600). The same
 # with the cut 40x, to 1e-4.
-cell c1_b8_rollback_lr_drop40_stable 'seed=0' controller=lstm train.max_sequences=104800 \
-    train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
-    optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=0.5 train.lr_drop_bit_errors=0.01 train.lr_drop_factor=0.025
+cell c1_b8_rollback_lr_drop40_stable 'seed=0' $before_drop controller=lstm \
+    train.max_sequences=104800 train.solved_bit_errors=null train.batch_size=8 \
+    train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 \
+    train.lr_drop_bit_errors=0.01 train.lr_drop_factor=0.025
 # Fourth round: the batch sizes not yet measured, each with copy's whole guard (rollback past
 # 10 x the best and 10 bit errors, the rate halved at each rollback), evaluated every 800
 # sequences like the default; the rate re-tuned per batch size. Ten seeds for batch 4, the

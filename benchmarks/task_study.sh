@@ -3,10 +3,14 @@
 # (docs/training.md, "The paper's other three tasks"): every cell is one joblib sweep followed
 # by `python -m ntm.report` on its directory.
 #
-#   JOBS=1 bash benchmarks/task_study.sh rc_   # only the cells whose name starts with rc_
+#   JOBS=1 bash benchmarks/task_study.sh rc_b16      # the cell rc_b16 alone (an exact name)
+#   JOBS=1 bash benchmarks/task_study.sh 'rc_*'      # every cell whose name starts with rc_ (so
+#                                                    #   does a name that is no cell's)
 #
-# Cells name every setting they vary, so they do not depend on the defaults of the day. Each
-# run stops at its wall budget (minutes of one torch thread, two runs side by side on the
+# Cells name every setting they vary. A cell added before a change of a default it does not name
+# starts with the variable of its era (below), which sets that default back to the value the
+# cell ran with; a setting the cell names itself comes later and wins (the last value does).
+# Each run stops at its wall budget (minutes of one torch thread, two runs side by side on the
 # 2-core machine) or once solved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,84 +19,96 @@ out=runs/study
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
         train.progress=false optim=adam optim.eps=1e-4 train.clip_grad_norm=1.0
         train.max_sequences=2000000"
+# The eras (git log -p conf/): what the cells added before a change of the defaults ran with.
+# Before repeat copy's recipe (91856cf): no curriculum, evaluations every 50 steps, no rollback.
+rc_before_recipe="train.curriculum=null train.curriculum_bit_errors=1 train.eval_every=50
+                  train.rollback_factor=null train.rollback_min_bit_errors=1
+                  train.rollback_lr_factor=1"
+# Before priority sort and N-grams compiled by default (652f052): the eager step.
+eager="train.compile=false"
+# Before the N-grams recipe (0f0f556): a constant memory, no rollback, and the eager step.
+ng_before_recipe="memory.init=constant train.rollback_factor=null $eager"
 
 source benchmarks/study_cell.sh
 
 # Repeat copy with copy's recipe: LSTM 100, one head pair, batch 16, Adam 4e-3.
-cell rc_b16 task=repeat_copy 'seed=0' controller=lstm train.batch_size=16 optim.lr=4e-3 \
-    train.solved_bit_errors=0.1 train.max_minutes=25
+cell rc_b16 task=repeat_copy 'seed=0' $rc_before_recipe controller=lstm train.batch_size=16 \
+    optim.lr=4e-3 train.solved_bit_errors=0.1 train.max_minutes=25
 # Priority sort as the paper's LSTM NTM (5 head pairs, 2 x 100 controller) with a learned
 # memory start, so that a key can name a location (a constant memory has no content to match).
-cell ps_b16_h5 task=priority_sort 'seed=0' controller=lstm controller.layers=2 \
+cell ps_b16_h5 task=priority_sort 'seed=0' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.max_minutes=25
 # Dynamic N-grams: the targets are random, so a larger batch averages more of their noise per
 # step at nearly the same cost per step; the rate halves on a plateau of the held-out cost.
-cell ng_b32 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 optim.lr=2e-3 \
-    train.lr_decay_patience=5 train.min_lr=1e-4 train.max_minutes=25
+cell ng_b32 task=dynamic_ngrams 'seed=0' $ng_before_recipe controller=lstm train.batch_size=32 \
+    optim.lr=2e-3 train.lr_decay_patience=5 train.min_lr=1e-4 train.max_minutes=25
 # ... and with a learned memory start: with a constant memory every location looks alike, so
 # no key can name the location of a context's counts.
-cell ng_b32_learned task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 \
-    optim.lr=2e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
-    train.max_minutes=35
+cell ng_b32_learned task=dynamic_ngrams 'seed=0' $ng_before_recipe controller=lstm \
+    train.batch_size=32 optim.lr=2e-3 train.lr_decay_patience=5 train.min_lr=1e-4 \
+    memory.init=learned train.max_minutes=35
 # Repeat copy: two more seeds of the first cell.
-cell rc_b16_more task=repeat_copy 'seed=1,2' controller=lstm train.batch_size=16 optim.lr=4e-3 \
-    train.solved_bit_errors=0.1 train.max_minutes=25
+cell rc_b16_more task=repeat_copy 'seed=1,2' $rc_before_recipe controller=lstm \
+    train.batch_size=16 optim.lr=4e-3 train.solved_bit_errors=0.1 train.max_minutes=25
 # ... at half the rate, with the rollback guard: at 2e-3 the run above reached 160 bits at
 # 38,400 sequences and then jumped to 206 (bit errors 58 -> 91).
-cell ng_b32_lr1e-3 task=dynamic_ngrams 'seed=0' controller=lstm train.batch_size=32 \
-    optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.max_minutes=50
+cell ng_b32_lr1e-3 task=dynamic_ngrams 'seed=0' $ng_before_recipe controller=lstm \
+    train.batch_size=32 optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 \
+    memory.init=learned train.rollback_factor=1.3 train.max_minutes=50
 # A second seed of the cell above (the task's defaults), half an hour.
-cell ng_b32_lr1e-3_seed1 task=dynamic_ngrams 'seed=1' controller=lstm train.batch_size=32 \
-    optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.max_minutes=30
+cell ng_b32_lr1e-3_seed1 task=dynamic_ngrams 'seed=1' $eager controller=lstm \
+    train.batch_size=32 optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 \
+    memory.init=learned train.rollback_factor=1.3 train.max_minutes=30
 # Priority sort: seeds 1 and 2 of the task's defaults (the cell ps_b16_h5), 60 minutes each,
 # with the compiled step (about 1.3x the sequences per second of the eager step here).
-cell ps_b16_h5_more task=priority_sort 'seed=1,2' controller=lstm controller.layers=2 \
+cell ps_b16_h5_more task=priority_sort 'seed=1,2' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.compile=true train.max_minutes=60
 # Dynamic N-grams: seeds 1 and 2 of the task's defaults (the cell ng_b32_lr1e-3), compiled, 35
-# minutes each (at about 1.3x the sequences per second, about as many sequences as 45 eager).
-cell ng_b32_lr1e-3_more task=dynamic_ngrams 'seed=1,2' controller=lstm train.batch_size=32 \
-    optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.compile=true train.max_minutes=35
+# minutes each (at about 2.2x the sequences per second of the eager step, more sequences than
+# the eager seed 0 in its 50 minutes).
+cell ng_b32_lr1e-3_more task=dynamic_ngrams 'seed=1,2' $eager controller=lstm \
+    train.batch_size=32 optim.lr=1e-3 train.lr_decay_patience=5 train.min_lr=1e-4 \
+    memory.init=learned train.rollback_factor=1.3 train.compile=true train.max_minutes=35
 # Repeat copy with a curriculum, on the two seeds that did not solve without one (rc_b16_more):
 # lengths up to 2 and one repeat first, each bound one higher whenever the training batches
 # since the last evaluation had at most one wrong bit per sequence.
-cell rc_b16_curriculum task=repeat_copy 'seed=1,2' controller=lstm train.batch_size=16 \
-    optim.lr=4e-3 train.solved_bit_errors=0.1 'train.curriculum={max_length:2,max_repeats:1}' \
-    train.curriculum_bit_errors=1 train.max_minutes=25
+cell rc_b16_curriculum task=repeat_copy 'seed=1,2' $rc_before_recipe controller=lstm \
+    train.batch_size=16 optim.lr=4e-3 train.solved_bit_errors=0.1 \
+    'train.curriculum={max_length:2,max_repeats:1}' train.curriculum_bit_errors=1 \
+    train.max_minutes=25
 # Priority sort with a 4x lower rate once the held-out bit errors reach 10 per sequence: seeds 0
 # and 1 each lost 4-5 bits of held-out cost within a few thousand sequences when their rate
 # was cut from 4e-3 to 1e-3 by hand (at 411,200 and 329,072 sequences).
-cell ps_b16_h5_drop task=priority_sort 'seed=2' controller=lstm controller.layers=2 \
+cell ps_b16_h5_drop task=priority_sort 'seed=2' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_drop_bit_errors=10 train.lr_drop_factor=0.25 \
     train.solved_bit_errors=null train.compile=true train.max_minutes=60
 # Priority sort with the 4x rate cut earlier, once the held-out bit errors reach 15 per sequence
 # (a cost of about 45): every cut measured so far took 3-5 bits off at once, and the lower
 # rate went on falling at least as fast as 4e-3 had.
-cell ps_b16_h5_drop15 task=priority_sort 'seed=0' controller=lstm controller.layers=2 \
+cell ps_b16_h5_drop15 task=priority_sort 'seed=0' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_drop_bit_errors=15 train.lr_drop_factor=0.25 \
     train.solved_bit_errors=null train.compile=true train.max_minutes=60
 # Repeat copy with copy's current recipe (batch 8, evaluated every 800 sequences, rollback past
 # 10 x the best and 10 bit errors at half the rate): at batch 8 copy solved more seeds than at
 # 16. Seeds 1 and 2 (the two that sat near 72 wrong bits at batch 16) first, then seed 0.
-cell rc_b8_rollback_lr task=repeat_copy 'seed=1,2,0' controller=lstm train.batch_size=8 \
-    train.eval_every=100 optim.lr=4e-3 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=0.5 train.solved_bit_errors=0.1 train.max_minutes=30
+cell rc_b8_rollback_lr task=repeat_copy 'seed=1,2,0' $rc_before_recipe controller=lstm \
+    train.batch_size=8 train.eval_every=100 optim.lr=4e-3 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 train.solved_bit_errors=0.1 \
+    train.max_minutes=30
 # rc_b8_rollback_lr's seed 1 sat at 76 wrong bits after 13 minutes (37,600 sequences), the
 # plateau of batch 16 (stopped there). Repeat copy with one repeat is copy of lengths 1..10,
 # which copy's recipe learns in a few thousand sequences; the plateau is a read head that never
 # learned to move, since moving pays for the first repeat only. So a curriculum over the
 # repeats alone: n = 1 first, one more whenever the training batches since the last
 # evaluation had at most 2 wrong bits per sequence; the lengths are the full 1..10 throughout.
-cell rc_b8_curriculum_repeats task=repeat_copy 'seed=1,2,0' controller=lstm train.batch_size=8 \
-    train.eval_every=100 optim.lr=4e-3 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
-    train.rollback_lr_factor=0.5 train.solved_bit_errors=0.1 'train.curriculum={max_repeats:1}' \
-    train.curriculum_bit_errors=2 train.max_minutes=30
+cell rc_b8_curriculum_repeats task=repeat_copy 'seed=1,2,0' $rc_before_recipe controller=lstm \
+    train.batch_size=8 train.eval_every=100 optim.lr=4e-3 train.rollback_factor=10 \
+    train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 train.solved_bit_errors=0.1 \
+    'train.curriculum={max_repeats:1}' train.curriculum_bit_errors=2 train.max_minutes=30
 # Priority sort with one 4x cut of the rate on a plateau of the held-out cost (10 evaluations,
 # 8,000 sequences, without a better one; min_lr 1e-3, so 4e-3 -> 1e-3 once): the hand cuts
 # paid where the cost at 4e-3 had flattened (about 24-26), and the cut at a fixed level (15 bit
