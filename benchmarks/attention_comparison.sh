@@ -68,4 +68,5 @@ model lstm model=lstm $other
 for p in sinusoidal alibi none learned; do
     model "transformer_$p" model=transformer model.positions=$p $other
 done
+mkdir -p "$out"
 python -m ntm.report "$out" | tee "$out/report.md"
