@@ -31,6 +31,21 @@ def test_never_below_min_lr() -> None:
     assert decay.lr == 3e-4
 
 
+def test_a_lower_floor_on_resume_goes_on_from_the_old_floor() -> None:
+    """The decay's scale stops at the floor: a run resumed with a lower train.min_lr halves
+    from the rate it ran at, not from a scale that kept shrinking while the floor held."""
+    decay = PlateauDecay(base_lr=1e-3, factor=0.5, patience=1, min_lr=1e-4)
+    decay.step(1.0)
+    for _ in range(4):  # 5e-4, 2.5e-4, 1.25e-4, then the floor
+        decay.step(2.0)
+    assert decay.lr == 1e-4
+    resumed = PlateauDecay(base_lr=1e-3, factor=0.5, patience=1, min_lr=2.5e-5)
+    resumed.load_state_dict(decay.state_dict())
+    assert resumed.lr == 1e-4
+    assert resumed.step(2.0)
+    assert resumed.lr == 5e-5
+
+
 def test_a_base_rate_below_the_floor_is_kept() -> None:
     decay = PlateauDecay(base_lr=1e-5, factor=0.5, patience=1, min_lr=1e-4)
     decay.step(1.0)

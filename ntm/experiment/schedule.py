@@ -59,7 +59,9 @@ class PlateauDecay:
         self.bad_evaluations += 1
         if self.bad_evaluations < self.patience or self.lr <= self.min_lr:
             return False
-        self.scale *= self.factor
+        # The scale stops at the floor, so a run resumed with a lower train.min_lr goes on
+        # from the floor rather than from a scale that kept shrinking below it.
+        self.scale = max(self.scale * self.factor, self.min_lr / self.base_lr)
         self.bad_evaluations = 0
         return True
 
