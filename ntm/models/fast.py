@@ -20,21 +20,25 @@ Compiled code is cached on disk by torch's FX graph and AOT autograd caches unde
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
-Measurements (``benchmarks/train_speed.py --threads 1`` on the 2-core CPU while other
-training runs kept it busy, load 5-6; medians, eager and fast alternating in one process):
-the compiled step trains 1.5-2.0x as many sequences per second as eager at batch 1..256
-(1.9-2.0x at batch 1, 1.5x at 64) and is 1.6-2.3x faster forward+backward at length 20.
-Compiling for one training batch and one evaluation batch took 143 s in a first process and
-22 s in a second one with the cache (measured while the slow tests also ran). Time to solve
-copy with its default of that time (batch 64, Adam 2e-3 and eps 1e-8, not today's batch 8,
+Measurements (``benchmarks/train_speed.py --threads 1 --time-to-solve`` on the 2-core CPU with
+nothing else running; medians, eager and fast alternating in one process): the compiled step
+trains 1.6-2.1x as many sequences per second as eager at batch 1..256 (1.86x at batch 1, 2.07x
+at 4, 1.97x at 16, 1.80x at 64, 1.59x at 256) and is 1.5-2.3x faster forward+backward at length
+20. Compiling for one training batch and one evaluation batch took 50 s in a first process and
+8 s in a second one with the cache (143 s and 22 s on a busy machine). Copy's default of
+today (batch 8, seed 0, from process start): 55 s eager, 86 s compiled with an empty cache
+(the compiled run took another path, 8,000 sequences against 4,800). An older measurement,
+of copy's default of that time (batch 64, Adam 2e-3 and eps 1e-8, not today's batch 8,
 which solves in about 4,800-6,400 sequences; seed 0, ``train.threads=1``, from process start,
 eager run then compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty
 cache, compile included (41,600 sequences: the compiled kernels round differently, so the run
 takes another path); repeated while the machine's load rose from about 6 to 12: eager 211 s,
 compiled 304 s.
 
-``auto`` stays eager for now: the two comparisons disagree (one seed, not side by side, under
-a load that changed); the compile time varies two- to threefold with that load; and with ``auto``
+``auto`` stays eager for now: on today's copy default the compiled run was slower to solve
+(compile time counted, and its rounding took it down a longer path); the older comparisons
+disagree (one seed, not side by side, under a load that changed); the compile time varies
+two- to threefold with the machine's load; and with ``auto``
 compiling, every tiny training run of the test suite would compile (tens of seconds each)
 unless its settings pin ``train.compile=false`` (the shared ``TINY`` settings of
 ``tests/conftest.py`` do). ``true`` is the setting for runs of more than a minute or two, and
@@ -53,7 +57,7 @@ Candidates measured and not chosen (same conditions):
   (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
   same number of operations, only fewer autograd nodes: the time is in the operations;
 - the whole sequence as one graph (lengths padded to a bucket): not built; a length-20
-  graph is twenty steps' graph, so its compile would be many times the 143 s above.
+  graph is twenty steps' graph, so its compile would be many times the 50 s above.
 """
 
 from __future__ import annotations
