@@ -46,6 +46,16 @@ def test_a_lower_floor_on_resume_goes_on_from_the_old_floor() -> None:
     assert resumed.lr == 5e-5
 
 
+def test_no_decay_is_reported_at_a_floor_that_rounds() -> None:
+    """3e-4 x (3e-6 / 3e-4) is one rounding step above 3e-6: still the floor, so no decay is
+    reported once the rate is there."""
+    decay = PlateauDecay(base_lr=3e-4, factor=0.1, patience=1, min_lr=3e-6)
+    decay.step(1.0)
+    assert decay.step(2.0) and decay.step(2.0)  # 3e-5, then the floor
+    assert abs(decay.lr - 3e-6) < 1e-18
+    assert not any(decay.step(2.0) for _ in range(5))
+
+
 def test_a_base_rate_below_the_floor_is_kept() -> None:
     decay = PlateauDecay(base_lr=1e-5, factor=0.5, patience=1, min_lr=1e-4)
     decay.step(1.0)

@@ -57,7 +57,9 @@ class PlateauDecay:
             self.best, self.bad_evaluations = held_out_cost, 0
             return False
         self.bad_evaluations += 1
-        if self.bad_evaluations < self.patience or self.lr <= self.min_lr:
+        # At the floor, compared on the scale: base_lr * (min_lr / base_lr) can round to one
+        # step above min_lr, and a comparison of rates would then decay forever.
+        if self.bad_evaluations < self.patience or self.scale <= self.min_lr / self.base_lr:
             return False
         # The scale stops at the floor, so a run resumed with a lower train.min_lr goes on
         # from the floor rather than from a scale that kept shrinking below it.
