@@ -197,7 +197,8 @@ cell ar10_lstm_eps_seeds10 $ar10 'seed=range(10,20)' controller=lstm train.batch
 cell ar3_ff_after $ar10 'seed=range(3)' controller=feedforward train.batch_size=64 \
     train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4 train.sequences_after_solved=32000 \
     train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
-# Copy's default at a higher rate, 6e-3 (batch 8 was measured at 4e-3 only), seeds 0-9.
+# Copy's default at a higher rate, 6e-3 (until then batch 8 was measured at 4e-3 only), seeds
+# 0-9 (stopped after seed 4: 5 of 5 solved, median 8,000 sequences against 4,800 at 4e-3).
 cell c10_b8_lr6e-3_rollback_lr $copy "$seeds10" train.batch_size=8 train.eval_every=100 \
     optim.lr=6e-3 $guard
 # The same with the paper's NTM-feedforward for this task: four head pairs and a controller of
