@@ -43,6 +43,11 @@ class PlateauDecay:
 
     def __init__(self, base_lr: float, factor: float, patience: int, min_lr: float) -> None:
         self.base_lr, self.factor, self.patience, self.min_lr = base_lr, factor, patience, min_lr
+        # The floor as a scale. Decays are judged on the scale, not on the rate: base_lr x
+        # (min_lr / base_lr) can round to one step above min_lr, and a comparison of rates
+        # would then decay forever. The scale stops there, so a run resumed with a lower
+        # train.min_lr goes on from the floor rather than from a scale that kept shrinking.
+        self.floor_scale = min_lr / base_lr
         self.best = math.inf
         self.bad_evaluations = 0
         self.scale = 1.0
@@ -57,13 +62,9 @@ class PlateauDecay:
             self.best, self.bad_evaluations = held_out_cost, 0
             return False
         self.bad_evaluations += 1
-        # At the floor, compared on the scale: base_lr * (min_lr / base_lr) can round to one
-        # step above min_lr, and a comparison of rates would then decay forever.
-        if self.bad_evaluations < self.patience or self.scale <= self.min_lr / self.base_lr:
+        if self.bad_evaluations < self.patience or self.scale <= self.floor_scale:
             return False
-        # The scale stops at the floor, so a run resumed with a lower train.min_lr goes on
-        # from the floor rather than from a scale that kept shrinking below it.
-        self.scale = max(self.scale * self.factor, self.min_lr / self.base_lr)
+        self.scale = max(self.scale * self.factor, self.floor_scale)
         self.bad_evaluations = 0
         return True
 
