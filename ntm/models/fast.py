@@ -102,10 +102,15 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     """Replaces ``model.step`` by its compiled form when ``setting`` chooses it (see
     ``choose``); returns the compile mode used, or None when the model stays eager.
 
-    Shapes are static (``dynamic=False``): one graph per batch size and gradient mode, which
-    measured faster to compile and to run than a dynamic batch dimension (see the module
-    docstring). The first step's state (expanded biases, stride 0) is made contiguous so that
-    it runs the same graph as every later step. ``backend`` is for tests (``aot_eager``)."""
+    Shapes are static (``dynamic=False``): one graph per batch size, which measured faster to
+    compile and to run than a dynamic batch dimension (see the module docstring). Only steps
+    under autograd (training) run compiled: evaluation and pictures (``torch.no_grad``) run
+    the eager step, since at their large batches the compiled one saves about a fifth of a
+    second per 500 sequences and its graph costs seconds to compile. A sequence's initial
+    state (expanded biases, stride 0) is made contiguous, and its constant tensors (a
+    constant memory, a one-hot start weighting) become leaves that require a gradient (which
+    is dropped), so that the first step runs the same graph as every later one (otherwise it
+    compiles a training graph of its own). ``backend`` is for tests (``aot_eager``)."""
     mode = choose(setting, device, model)
     if mode is None:
         return None
@@ -113,25 +118,29 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
         log.warning("train.compile: inductor found no C++ compiler (set CXX or install g++), "
                     "so the step runs eagerly.")
         return None
-    # Graphs are kept per batch size (train, evaluation, its remainder, pictures) and per
-    # model built in the process (tests, sweeps): more than dynamo's default of 8.
+    # Graphs are kept per batch size and per model built in the process (tests, sweeps):
+    # more than dynamo's default of 8.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-    eager_step = type(model).step.__get__(model)  # the class's method, bound to this model
+    eager_step = type(model).step.__get__(model)  # the class's methods, bound to this model
+    eager_initial_state = type(model).initial_state.__get__(model)
     options = {"mode": mode} if backend == "inductor" else {}
     compiled = torch.compile(eager_step, backend=backend, dynamic=False, fullgraph=True,
                              **options)
-
     cuda_graphs = mode == "reduce-overhead"
 
+    def initial_state(batch_size: int, generator: torch.Generator | None = None):
+        state = eager_initial_state(batch_size, generator)
+        if not torch.is_grad_enabled():
+            return state
+        if cuda_graphs:  # a new sequence: the previous one's graph outputs may be reused
+            torch.compiler.cudagraph_mark_step_begin()
+        return _like_later_steps(state)
+
     def step(x: Tensor, state):
-        if not state.memory.memory.is_contiguous():  # the first step of a sequence
-            if cuda_graphs:  # a new sequence: the previous one's graph outputs may be reused
-                torch.compiler.cudagraph_mark_step_begin()
-            state = _contiguous(state)
-        return compiled(x, state)
+        return compiled(x, state) if torch.is_grad_enabled() else eager_step(x, state)
 
     step.compiled = compiled  # for tests
-    model.step = step
+    model.initial_state, model.step = initial_state, step
     return mode
 
 
@@ -145,7 +154,12 @@ def cpp_compiler() -> str | None:
         return None
 
 
-def _contiguous(state: tuple) -> tuple:
-    """``state`` (nested tuples and named tuples of tensors) with contiguous tensors."""
-    fields = [_contiguous(f) if isinstance(f, tuple) else f.contiguous() for f in state]
+def _like_later_steps(state: tuple) -> tuple:
+    """``state`` (nested tuples and named tuples of tensors) with contiguous tensors, those
+    that do not require a gradient made leaves that do."""
+    def like(t: Tensor) -> Tensor:
+        t = t.contiguous()
+        return t if t.requires_grad else t.detach().requires_grad_()
+
+    fields = [_like_later_steps(f) if isinstance(f, tuple) else like(f) for f in state]
     return type(state)(*fields) if hasattr(state, "_fields") else tuple(fields)
