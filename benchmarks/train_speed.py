@@ -15,7 +15,8 @@ Prints, in one run:
    fast, per batch size;
 3. the compile (warm-up) seconds of a first process with an empty compile cache and of a
    second process with the cache the first left (both spawned from here): one training
-   step at batch 64 and one evaluation batch of 500, compile included;
+   step at batch 64, compile included, then one evaluation batch of 500 (which runs the
+   eager step: evaluation compiles nothing);
 4. with ``--time-to-solve``: seconds to solve the default copy run (``python -m ntm.train``,
    seed 0), eager against fast, the fast run with an empty compile cache. Takes minutes.
 
@@ -101,8 +102,9 @@ def throughput(batch_sizes: list[int], repeats: int, device: torch.device) -> No
 
 
 def compile_probe() -> None:
-    """One training step at batch 64 and one evaluation batch of 500 with the fast step,
-    timed from the model's construction: prints the seconds as JSON."""
+    """One training step at batch 64 with the fast step and one evaluation batch of 500 (the
+    eager step under ``no_grad``), timed from the model's construction: prints the seconds
+    as JSON."""
     device = torch.device("cpu")
     task = CopyTask()
     start = time.perf_counter()

@@ -27,6 +27,7 @@ from tasks import TASKS, make_task
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
 CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
 LOGITS = {"atol": 1e-5, "rtol": 1e-4}
 GRADS = {"atol": 1e-5, "rtol": 1e-3}
 
@@ -137,7 +138,7 @@ def test_settings_choose_the_path() -> None:
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert choose("false", CPU, model) is None and choose(False, CPU, model) is None
     assert choose("true", CPU, model) == choose(True, CPU, model) == "default"
-    assert choose("auto", CPU, model) is None  # measured: see the docstring of ntm.models.fast
+    assert choose("auto", CPU, model) == "default"  # measured: see ntm.models.fast's docstring
     assert choose("true", torch.device("cuda"), model) == "reduce-overhead"
     assert choose("auto", torch.device("cuda"), model) is None
     assert accelerate(model, "false", CPU) is None and "step" not in vars(model)
@@ -159,13 +160,20 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     assert [r.getMessage() for r in caplog.records] == [
         "train.compile: inductor found no C++ compiler (set CXX or install g++), so the step "
         "runs eagerly."]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ntm.train"):  # the default: eager, without a word
+        assert accelerate(model, "auto", CPU) is None
+    assert "step" not in vars(model) and not caplog.records
 
 
 @pytest.mark.parametrize("task", ["priority_sort", "dynamic_ngrams"])
-def test_the_hour_long_tasks_compile_by_default(task) -> None:
+def test_every_task_compiles_on_the_cpu_by_default(task) -> None:
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert choose(compose_config([f"task={task}"]).train.compile, CPU, model) == "default"
-    assert choose(compose_config(["task=copy"]).train.compile, CPU, model) is None
+    assert choose(compose_config([f"task={task}"]).train.compile, CUDA, model) is not None
+    for other in ("copy", "associative_recall"):  # auto: compiled on the CPU only
+        assert choose(compose_config([f"task={other}"]).train.compile, CPU, model) == "default"
+        assert choose(compose_config([f"task={other}"]).train.compile, CUDA, model) is None
 
 
 @pytest.mark.parametrize("value", ["fast", "yes", "1", "inductor"])

@@ -7,57 +7,65 @@ controller -> heads -> address -> read -> write) by a compiled version of the sa
 ``NTM.forward`` calls ``self.step`` once per time step, so one compiled graph serves every
 sequence length; nothing is padded and no length is ever recompiled.
 
-- CPU (``train.compile=true``): ``torch.compile`` (inductor's C++ code generation) of the
-  step, static shapes. Graphs: for training, one for the first step of a sequence (its
-  constant memory needs no gradient) and one for the later steps; one for evaluation
-  (without gradients); again for each other batch size. ``tests/test_fast.py`` checks that
-  lengths 1..20 compile nothing more.
+- CPU (``train.compile=true``, and ``auto`` where inductor finds a C++ compiler):
+  ``torch.compile`` (inductor's C++ code generation) of the step, static shapes, one graph
+  per training batch size. A sequence's initial state is made to look like every later
+  step's (contiguous, its constant tensors leaves that require a gradient), so the first
+  step does not compile a graph of its own. Only steps under autograd run compiled:
+  evaluation and pictures (``torch.no_grad``) run the eager step, since at their batches of
+  500 the compiled one saved only a fifth (0.26 -> 0.21 s per batch of copy) and its graph
+  cost 7 s more compiling. ``tests/test_fast.py`` checks that lengths 1..20 compile nothing
+  more.
 - CUDA (``train.compile=true``): the same with ``mode="reduce-overhead"`` (CUDA graphs, one
   recorded per step position, so per length bucket). Never run: no GPU was available when it
-  was written; its tests are marked ``gpu`` and deselected without CUDA.
+  was written; its tests are marked ``gpu`` and deselected without CUDA. ``auto`` stays
+  eager on CUDA until it has been measured.
 
 Compiled code is cached on disk by torch's FX graph and AOT autograd caches under
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
-Measurements (``benchmarks/train_speed.py --threads 1 --time-to-solve`` on the 2-core CPU with
-nothing else running; medians, eager and fast alternating in one process): the compiled step
-trains 1.6-2.1x as many sequences per second as eager at batch 1..256 (1.86x at batch 1, 2.07x
-at 4, 1.97x at 16, 1.80x at 64, 1.59x at 256) and is 1.5-2.3x faster forward+backward at length
-20. Compiling for one training batch and one evaluation batch took 50 s in a first process and
-8 s in a second one with the cache (143 s and 22 s on a busy machine). Copy's default of
-today (batch 8, seed 0, from process start): 55 s eager, 86 s compiled with an empty cache
-(the compiled run took another path, 8,000 sequences against 4,800). An older measurement,
-of copy's default of that time (batch 64, Adam 2e-3 and eps 1e-8, not today's batch 8,
-which solves in about 4,800-6,400 sequences; seed 0, ``train.threads=1``, from process start,
-eager run then compiled run): eager 176 s (28,800 sequences), compiled 133 s with an empty
-cache, compile included (41,600 sequences: the compiled kernels round differently, so the run
-takes another path); repeated while the machine's load rose from about 6 to 12: eager 211 s,
-compiled 304 s.
+Measurements (the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
+the first two, medians, eager and fast alternating in one process): the compiled step trains
+1.5-2.1x as many sequences per second as eager at batch 1..256 (1.70x at batch 1, 2.05x at 4,
+2.10x at 16, 1.69x at 64, 1.55x at 256; on an earlier day 1.86, 2.07, 1.97, 1.80 and 1.59) and
+is 1.5-2.3x faster forward+backward at length 20.
+Compiling one training step took 37 s in a first process and 5 s in a
+second one with the cache (50 s and 8 s when the first step and evaluation compiled graphs of
+their own). Copy's default, seeds 0-9, one process at a time with two threads, from process
+start to the solve (``python benchmarks/time_to_solve.py train.compile=...``, one cache for
+the ten, empty before seed 0): compiled 10 of 10, median **44.2 s** (6,000 sequences; seed 0
+with the empty cache 78.5 s), eager 10 of 10, median 65.1 s (4,800 sequences), measured one
+after the other. The compiled kernels round differently, so a seed takes another path (seed
+0: 8,000 sequences compiled, 4,800 eager); compiled runs needed more sequences on six seeds
+and fewer on two, which ten seeds cannot tell from chance.
+Associative recall's default the same way: compiled 10 of 10, median 72.5 s (52,800
+sequences; seed 0 with an empty cache 90 s); eager, on an earlier day, 9 of 10, median 115 s.
 
-``auto`` stays eager for now: on today's copy default the compiled run was slower to solve
-(compile time counted, and its rounding took it down a longer path); the older comparisons
-disagree (one seed, not side by side, under a load that changed); the compile time varies
-two- to threefold with the machine's load; and with ``auto``
-compiling, every tiny training run of the test suite would compile (tens of seconds each)
-unless its settings pin ``train.compile=false`` (the shared ``TINY`` settings of
-``tests/conftest.py`` do). ``true`` is the setting for runs of more than a minute or two, and
-the default of the two tasks whose runs last an hour (``conf/task/priority_sort.yaml``,
-``conf/task/dynamic_ngrams.yaml``): there the compiled step trains 1.3x (priority sort) and
-2.2x (N-grams) the sequences per second of the eager one on a thread, for one to three
-minutes of compiling in the first process (less with the on-disk cache). Where inductor finds
-no C++ compiler, ``true`` logs one warning and runs eagerly rather than failing at the first
-step. On CUDA ``auto`` is eager as well, until the CUDA-graph path has been measured.
+So ``auto`` compiles on the CPU: with the cache it solves copy in two thirds of the eager
+time; only the very first run on a machine pays the whole compile. The test suite's tiny runs
+pin ``train.compile=false`` (the shared ``TINY`` settings of ``tests/conftest.py``), and the
+study scripts under ``benchmarks/`` pin it for every cell that ran eagerly. Where inductor
+finds no C++ compiler, ``auto`` runs eagerly without a word and ``true`` logs one warning
+and runs eagerly rather than failing at the first step. Priority sort and dynamic N-grams set
+``true`` in their task configs (1.3x and 2.2x the sequences per second of eager there).
 
 Candidates measured and not chosen (same conditions):
 
-- a dynamic batch dimension (``dynamic=True``): 97 s to compile (static: 49 s) and slower
+- a dynamic batch dimension (``dynamic=True``): 97 s to compile (static: 49 s, both with
+  the three graphs of that time) and slower
   to run (forward+backward at length 20, batch 1: 31.6 ms against 26.8 ms static);
 - the hand-fused addressing + read + write ``torch.autograd.Function`` of ``ntm.math.fused``
   (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
   same number of operations, only fewer autograd nodes: the time is in the operations;
 - the whole sequence as one graph (lengths padded to a bucket): not built; a length-20
-  graph is twenty steps' graph, so its compile would be many times the 50 s above.
+  graph is twenty steps' graph, so its compile would be many times the one step's above;
+- inductor settings, compile seconds and copy sequences/s at batch 8 (one process each):
+  vectorisation off (``cpp.simdlen=0``) 30 s and 145 seq/s against 28.5 s and 197 by default;
+  one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
+  measured while the eager step ran a fifth slower than before (no gain seen); inductor's
+  instruction-set probe and source hash started in a background thread: no faster with the
+  cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating).
 """
 
 from __future__ import annotations
@@ -85,7 +93,9 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
     """The compile mode for ``model`` on ``device`` under ``setting``: None for eager,
     ``"default"`` (inductor) or ``"reduce-overhead"`` (CUDA graphs).
 
-    ``auto`` is eager for now (measurements and reasons in the module docstring).
+    ``auto`` compiles on the CPU and stays eager on CUDA (measurements and reasons in the
+    module docstring); ``accelerate`` also stays eager, silently under ``auto``, where
+    inductor finds no C++ compiler.
     """
     value = normalise(setting)
     if value not in COMPILE_SETTINGS:
@@ -93,8 +103,9 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
                          f"{', '.join(COMPILE_SETTINGS)}.")
     if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
         return None
-    mode = "reduce-overhead" if device.type == "cuda" else "default"
-    return mode if value == "true" else None
+    if device.type == "cuda":
+        return "reduce-overhead" if value == "true" else None
+    return "default"
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
@@ -115,8 +126,9 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     if mode is None:
         return None
     if mode == "default" and backend == "inductor" and cpp_compiler() is None:
-        log.warning("train.compile: inductor found no C++ compiler (set CXX or install g++), "
-                    "so the step runs eagerly.")
+        if normalise(setting) == "true":
+            log.warning("train.compile: inductor found no C++ compiler (set CXX or install "
+                        "g++), so the step runs eagerly.")
         return None
     # Graphs are kept per batch size and per model built in the process (tests, sweeps):
     # more than dynamo's default of 8.
