@@ -39,7 +39,9 @@ esac
 # eps 1e-4), the LSTM and the Transformer at batch 16 with Adam 1e-3, eps 1e-8 (4e-3 is too
 # high for them); $era sets back the task's defaults that have changed since the table was made.
 common="task=$task $budget optim=adam hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1
-        train.pictures=false train.progress=false $era"
+        train.pictures=false train.progress=false train.compile=false $era"
+# (train.compile=false: the table's NTM runs ran the eager step, the default until the step
+# began to compile on the CPU.)
 
 model() {  # model NAME OVERRIDES...
     local name=$1

@@ -119,8 +119,10 @@ def test_fast_matches_eager_for_every_task(task_name) -> None:
 def test_one_graph_per_batch_size_for_every_length(settings, batch_size) -> None:
     """A training batch compiles one graph: the first step (its state built from constant
     biases, stride 0, without gradient) runs the graph of the later steps, and no length
-    1..20 compiles again. Evaluation (``no_grad``) runs the eager step and compiles nothing."""
-    eager, fast, task = pair(backend="eager", **settings)
+    1..20 compiles again; logits and gradients match eager's (through AOT autograd, the
+    inductor pipeline without its code generation). Evaluation (``no_grad``) runs the eager
+    step and compiles nothing."""
+    eager, fast, task = pair(backend="aot_eager", **settings)
     x = torch.rand(20, batch_size, task.input_width)
     fast(x).sum().backward()
     counters = torch._dynamo.utils.counters
@@ -132,6 +134,31 @@ def test_one_graph_per_batch_size_for_every_length(settings, batch_size) -> None
                       for model in (fast, eager)]  # the same draws of a random memory
             torch.testing.assert_close(*logits, **LOGITS)
     assert counters["stats"]["unique_graphs"] == 1
+    assert_same(eager, fast, task, batch_size=batch_size)
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def _broken_backend(graph, example_inputs):
+    raise RuntimeError("fatal error: Python.h: No such file or directory")
+
+
+def test_a_failed_compile_under_auto_runs_eagerly_with_one_warning(caplog) -> None:
+    """``auto`` (the default) must not stop a run where inductor finds a compiler that cannot
+    build its code: the step falls back to eager, once, and trains on; ``true`` raises."""
+    eager, fast, task = pair()
+    accelerate(fast, "auto", CPU, backend=_broken_backend)
+    with caplog.at_level("WARNING", logger="ntm.train"):
+        assert_same(eager, fast, task)
+        assert_same(eager, fast, task, batch_size=2)
+    assert fast.step.compiled is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and messages[0].startswith(
+        "train.compile=auto: compiling the step failed (")
+    assert "Python.h" in messages[0] and messages[0].endswith(
+        "so it runs eagerly (train.compile=false skips the attempt).")
+    accelerate(fast, "true", CPU, backend=_broken_backend)
+    with pytest.raises(Exception, match="Python.h"):
+        fast(torch.rand(3, 2, task.input_width)).sum().backward()
 
 
 def test_settings_choose_the_path() -> None:
@@ -141,7 +168,9 @@ def test_settings_choose_the_path() -> None:
     assert choose("auto", CPU, model) == "default"  # measured: see ntm.models.fast's docstring
     assert choose("true", torch.device("cuda"), model) == "reduce-overhead"
     assert choose("auto", torch.device("cuda"), model) is None
-    assert accelerate(model, "false", CPU) is None and "step" not in vars(model)
+    assert choose("auto", torch.device("mps"), model) is None  # compiled on the CPU only
+    assert accelerate(model, "false", CPU) is None
+    assert "step" not in vars(model) and "initial_state" not in vars(model)
     assert choose("true", CPU, torch.nn.LSTM(2, 2)) is None  # no step to compile
 
 
@@ -156,24 +185,26 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     monkeypatch.setattr(fast, "cpp_compiler", lambda: None)
     with caplog.at_level("WARNING", logger="ntm.train"):
         assert accelerate(model, "true", CPU) is None
-    assert "step" not in vars(model)  # the class's eager step
+    assert "step" not in vars(model) and "initial_state" not in vars(model)  # the class's
     assert [r.getMessage() for r in caplog.records] == [
         "train.compile: inductor found no C++ compiler (set CXX or install g++), so the step "
         "runs eagerly."]
     caplog.clear()
     with caplog.at_level("WARNING", logger="ntm.train"):  # the default: eager, without a word
         assert accelerate(model, "auto", CPU) is None
-    assert "step" not in vars(model) and not caplog.records
+    assert "step" not in vars(model) and "initial_state" not in vars(model)
+    assert not caplog.records
 
 
-@pytest.mark.parametrize("task", ["priority_sort", "dynamic_ngrams"])
+@pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_task_compiles_on_the_cpu_by_default(task) -> None:
+    """``true`` for priority sort and N-grams (compiled on CUDA too), ``auto`` for the rest
+    (compiled on the CPU only)."""
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
-    assert choose(compose_config([f"task={task}"]).train.compile, CPU, model) == "default"
-    assert choose(compose_config([f"task={task}"]).train.compile, CUDA, model) is not None
-    for other in ("copy", "associative_recall"):  # auto: compiled on the CPU only
-        assert choose(compose_config([f"task={other}"]).train.compile, CPU, model) == "default"
-        assert choose(compose_config([f"task={other}"]).train.compile, CUDA, model) is None
+    setting = compose_config([f"task={task}"]).train.compile
+    assert choose(setting, CPU, model) == "default"
+    on_cuda = choose(setting, CUDA, model)
+    assert on_cuda == ("reduce-overhead" if task in ("priority_sort", "dynamic_ngrams") else None)
 
 
 @pytest.mark.parametrize("value", ["fast", "yes", "1", "inductor"])

@@ -229,7 +229,9 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     """A fresh run: seeded, the model initialised from the seed, the optimizer built."""
     data_generator = seed_everything(cfg.seed)
     model = build_model(cfg, task).to(device)
-    accelerate(model, cfg.train.compile, device)  # train.compile: the compiled NTM step
+    mode = accelerate(model, cfg.train.compile, device)  # train.compile: the compiled NTM step
+    log.info("Time step: %s (train.compile=%s).",
+             f"compiled by torch.compile, mode {mode}" if mode else "eager", cfg.train.compile)
     optimizer = build_optimizer(cfg, model.parameters())
     t = cfg.train
     decay = (PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)
