@@ -166,8 +166,8 @@ def test_settings_choose_the_path() -> None:
     assert choose("false", CPU, model) is None and choose(False, CPU, model) is None
     assert choose("true", CPU, model) == choose(True, CPU, model) == "default"
     assert choose("auto", CPU, model) == "default"  # measured: see ntm.models.fast's docstring
-    assert choose("true", torch.device("cuda"), model) == "reduce-overhead"
-    assert choose("auto", torch.device("cuda"), model) is None
+    assert choose("true", CUDA, model) == "reduce-overhead"
+    assert choose("auto", CUDA, model) is None
     assert choose("auto", torch.device("mps"), model) is None  # compiled on the CPU only
     assert accelerate(model, "false", CPU) is None
     assert "step" not in vars(model) and "initial_state" not in vars(model)
@@ -185,7 +185,7 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     monkeypatch.setattr(fast, "cpp_compiler", lambda: None)
     with caplog.at_level("WARNING", logger="ntm.train"):
         assert accelerate(model, "true", CPU) is None
-    assert "step" not in vars(model) and "initial_state" not in vars(model)  # the class's
+    assert "step" not in vars(model) and "initial_state" not in vars(model)  # the class's own
     assert [r.getMessage() for r in caplog.records] == [
         "train.compile: inductor found no C++ compiler (set CXX or install g++), so the step "
         "runs eagerly."]

@@ -103,9 +103,9 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
                          f"{', '.join(COMPILE_SETTINGS)}.")
     if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
         return None
-    if device.type == "cuda":
-        return "reduce-overhead" if value == "true" else None
-    return "default" if value == "true" or device.type == "cpu" else None
+    if value == "true":
+        return "reduce-overhead" if device.type == "cuda" else "default"
+    return "default" if device.type == "cpu" else None  # auto
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
@@ -113,23 +113,19 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     """Replaces ``model.step`` by its compiled form when ``setting`` chooses it (see
     ``choose``); returns the compile mode used, or None when the model stays eager.
 
-    Shapes are static (``dynamic=False``): one graph per batch size, which measured faster to
-    compile and to run than a dynamic batch dimension (see the module docstring). Only steps
-    under autograd (training) run compiled: evaluation and pictures (``torch.no_grad``) run
-    the eager step, since at their large batches the compiled one saves about a fifth of the
-    time (0.05 s per 500 copy sequences) and its graph costs seconds to compile. A
-    sequence's initial state (expanded biases, stride 0) is made contiguous, and its constant
-    tensors (a constant memory, a one-hot start weighting) become leaves that require a
-    gradient (which is dropped), so that the first step runs the same graph as every later
-    one (otherwise it compiles a training graph of its own). Under ``auto`` a compile that
-    fails (a C++ compiler without Python's headers or OpenMP, say) logs one warning and the
-    step runs eagerly from then on; under ``true`` the error is raised. ``backend`` is for
-    tests (``aot_eager``)."""
+    Shapes are static (``dynamic=False``): one graph per training batch size, which measured
+    faster to compile and to run than a dynamic batch dimension. Steps under ``no_grad``
+    (evaluation, pictures) run eagerly; a sequence's initial state is made to look like the
+    later steps' (``_like_later_steps``) so the first step runs their graph; under ``auto`` a
+    failed compile logs one warning and the step runs eagerly from then on, under ``true`` it
+    raises (the module docstring has the reasons and figures). ``backend`` is for tests
+    (``aot_eager``)."""
     mode = choose(setting, device, model)
     if mode is None:
         return None
+    fall_back = normalise(setting) == "auto"
     if mode == "default" and backend == "inductor" and cpp_compiler() is None:
-        if normalise(setting) == "true":
+        if not fall_back:
             log.warning("train.compile: inductor found no C++ compiler (set CXX or install "
                         "g++), so the step runs eagerly.")
         return None
@@ -168,7 +164,6 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
                         type(error).__name__, first_line)
             return eager_step(x, state)  # a fault of the model itself raises here again
 
-    fall_back = normalise(setting) == "auto"
     step.compiled = compiled  # None once a compile under auto has failed; read by tests
     model.initial_state, model.step = initial_state, step
     return mode
