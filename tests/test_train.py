@@ -4,6 +4,7 @@ determinism, early stopping, resume checks, and the command line."""
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import subprocess
@@ -332,6 +333,22 @@ def test_pictures_at_the_end_and_every_evaluation(tmp_path, monkeypatch) -> None
     assert len(calls) == 3
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert names == ["learning_curves.png", "memory_contents.png", "memory_use.png"]
+
+
+def test_the_solve_is_logged_at_its_evaluation_before_the_pictures(tmp_path, caplog) -> None:
+    """The line that reports the solve (what ``benchmarks/time_to_solve.py`` times) comes at
+    the evaluation that solves, before the pictures are drawn, and only once."""
+    seen_at_drawing = []
+    draw = lambda *a: seen_at_drawing.append(  # noqa: E731
+        [r.getMessage() for r in caplog.records if r.getMessage().startswith("Solved ")])
+    with caplog.at_level(logging.INFO, logger="ntm.train"):
+        result = train(tiny(STEPS, "train.solved_bit_errors=1000", "train.pictures=true"),
+                       tmp_path, draw=draw)
+    assert result.solved and result.step == EVAL_EVERY
+    assert len(seen_at_drawing) == 1 and len(seen_at_drawing[0]) == 1
+    solved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Solved ")]
+    assert solved == seen_at_drawing[0]
+    assert solved[0].startswith(f"Solved copy after {EVAL_EVERY * BATCH} sequences")
 
 
 def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None:

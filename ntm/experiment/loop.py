@@ -151,6 +151,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
     start_sequences, start_seconds = state.sequences, state.wall_seconds
     window = _Window()
     checkpoint_step = resume_step
+    solve_logged = False
     training_task = _training_task(cfg, task, state)
     try:
         write_atomically(run_dir / "config.yaml", lambda f: OmegaConf.save(cfg, f, resolve=True))
@@ -180,10 +181,12 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                         state.solved_at = state.sequences
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
                     checkpoint_step = state.step
-                    if first_solve and t.sequences_after_solved:
+                    if first_solve:  # now, not after the pictures: the solve is this moment's
                         _log_solved(state, task, t.solved_bit_errors,
                                     f"; training on for {t.sequences_after_solved} more "
-                                    "sequences (train.sequences_after_solved)")
+                                    "sequences (train.sequences_after_solved)"
+                                    if t.sequences_after_solved else ".")
+                        solve_logged = True
                     window = _Window()
                     training_task = _training_task(cfg, task, state)
                     evaluations = state.step // t.eval_every
@@ -197,7 +200,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
         metrics.close()
     if draw and t.pictures:
         draw(run_dir, cfg, state.model, task)
-    return _result(state, task, t.solved_bit_errors, t.sequences_after_solved)
+    return _result(state, task, t.solved_bit_errors, t.sequences_after_solved, solve_logged)
 
 
 def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
@@ -380,15 +383,17 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
 
 
 def _log_solved(state: TrainState, task: Task, threshold: float, then: str = ".") -> None:
-    """The line that reports the solve (``benchmarks/time_to_solve.py`` reads its time)."""
+    """The line that reports the solve, logged at the evaluation that solves, before the
+    pictures (``benchmarks/time_to_solve.py`` reads its time)."""
     log.info("Solved %s after %d sequences, %.0f s: held-out bit errors %.3f per sequence, at "
              "or below train.solved_bit_errors = %g%s", task.name, state.sequences,
              state.wall_seconds, state.last_eval["bit_errors"], threshold, then)
 
 
 def _result(state: TrainState, task: Task, threshold: float | None,
-            after_solved: int = 0) -> RunResult:
-    """How the run ended, logged in one line."""
+            after_solved: int = 0, solve_logged: bool = False) -> RunResult:
+    """How the run ended, logged in one line (a run that stopped at its solve was logged at
+    that evaluation, ``solve_logged``, and is not logged again)."""
     last, sequences, wall = state.last_eval, state.sequences, state.wall_seconds
     if state.solved_at is not None and after_solved and sequences > state.solved_at:
         log.info("Finished %s after %d sequences, %.0f s, %d of them past its solve at %d "
@@ -397,7 +402,8 @@ def _result(state: TrainState, task: Task, threshold: float | None,
                  sequences - state.solved_at, state.solved_at, after_solved, last["bit_errors"],
                  threshold)
     elif state.solved:
-        _log_solved(state, task, threshold)
+        if not solve_logged or after_solved:  # e.g. a resumed run, solved already
+            _log_solved(state, task, threshold)
     elif threshold is None:
         log.info("Finished %s after %d sequences, %.0f s (no solved threshold: "
                  "train.solved_bit_errors is null); held-out cost %.3f bits and %.3f bit errors "
