@@ -129,3 +129,13 @@ cell ng_b32_long task=dynamic_ngrams 'seed=1' controller=lstm train.batch_size=3
 cell ng_b32_patience10_long task=dynamic_ngrams 'seed=1' controller=lstm train.batch_size=32 \
     optim.lr=1e-3 train.lr_decay_patience=10 train.min_lr=1e-4 memory.init=learned \
     train.rollback_factor=1.3 train.compile=true train.max_minutes=165
+# Priority sort with a cool-down at the end of the hour: the rate held at 4e-3 while it still
+# finds structure (the cuts at 15 bit errors and on a plateau came too early), then falling
+# linearly to a tenth over the 60,000 sequences from 260,000 (seeds 1 and 2 reached about
+# 330,000 sequences in 60 minutes at the constant rate, 25.7 and 25.6 bits; each hand cut of
+# 4x took 3-5 bits off at once). Seeds 1 and 2, 60 minutes each, side by side.
+cell ps_b16_h5_cooldown task=priority_sort 'seed=1,2' controller=lstm controller.layers=2 \
+    model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
+    optim.lr=4e-3 train.lr_cooldown_start=260000 train.lr_cooldown_sequences=60000 \
+    train.lr_cooldown_factor=0.1 train.solved_bit_errors=null train.compile=true \
+    train.max_minutes=60

@@ -316,6 +316,11 @@ BAD_VALUES = [
     (["model.heads=4"], "model.heads"),  # the NTM has no attention heads
     (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
+    (["train.lr_cooldown_start=-1"], "train.lr_cooldown_start"),
+    (["train.lr_cooldown_start=10", "train.lr_cooldown_sequences=-1"],
+     "train.lr_cooldown_sequences"),
+    (["train.lr_cooldown_factor=0"], "train.lr_cooldown_factor"),
+    (["train.lr_cooldown_factor=1.5"], "train.lr_cooldown_factor"),
     (["train.sequences_after_solved=-8"], "train.sequences_after_solved"),
     (["train.lr_drop_bit_errors=-1"], "train.lr_drop_bit_errors"),
     (["train.loss=sum"], "train.loss"),
@@ -437,6 +442,7 @@ def test_seed_out_of_torch_range_is_a_config_error(seed) -> None:
     ["memory.init=random"],
     ["memory.initial_weighting=learned"],
     ["train.warmup_sequences=1000"],
+    ["train.lr_cooldown_start=0", "train.lr_cooldown_factor=1"],
     ["memory.N=16384", "memory.M=1", "optim.lr=1", "train.threads=1024"],  # at the limits
     ["model.clip=1000000", "train.max_sequences=1000000000000000000000"],
 ])

@@ -1,11 +1,12 @@
 """PlateauDecay and BitErrorDrop: when the learning rate drops, its floor, and their state
-round trips; the warm-up factor."""
+round trips; the warm-up and cool-down factors."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
+from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, cooldown_factor, warmup_factor
 from ntm.experiment.state import TrainState
 
 
@@ -97,6 +98,13 @@ def test_warmup_rises_linearly_to_one_and_stays() -> None:
     assert warmup_factor(0, 0) == 1.0 and warmup_factor(5, 0) == 1.0  # no warm-up
     factors = [warmup_factor(n, 4) for n in range(6)]
     assert factors == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_cooldown_falls_linearly_from_its_start_to_its_fraction_and_stays() -> None:
+    assert [cooldown_factor(n, None, 4, 0.2) for n in (0, 10**9)] == [1.0, 1.0]  # never
+    factors = [cooldown_factor(n, 2, 4, 0.2) for n in range(9)]
+    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.2, 0.2])
+    assert [cooldown_factor(n, 3, 0, 0.5) for n in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.5]
 
 
 def test_bit_error_drop_happens_once_at_the_level_and_stays() -> None:

@@ -31,6 +31,7 @@ from ntm.experiment.build import build_task
 from ntm.experiment.config import ConfigError
 from ntm.experiment.loop import RunResult, train
 from ntm.experiment.metrics_log import METRICS_FIELDS
+from ntm.experiment.schedule import cooldown_factor, warmup_factor
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -377,6 +378,26 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
     assert rates == pytest.approx(expected)
     assert rates[0] < rates[-1] == pytest.approx(0.01)
     killed_and_resumed(monkeypatch, tiny(8, *overrides), parts, 3)
+    assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
+
+
+def test_cooldown_lowers_the_rate_linearly_with_the_other_schedules_and_resumes_exactly(
+        tmp_path, monkeypatch) -> None:
+    """From train.lr_cooldown_start on, each row's rate is the schedules' rate (here with a
+    warm-up) times ``cooldown_factor`` of the sequences seen before the row's last step; a
+    killed and resumed run cools down as an uninterrupted one."""
+    overrides = ("train.eval_every=1", "optim.lr=0.01", "train.warmup_sequences=8",
+                 "train.rollback_factor=null", "train.lr_drop_bit_errors=null",
+                 "train.lr_cooldown_start=12", "train.lr_cooldown_sequences=16",
+                 "train.lr_cooldown_factor=0.1")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tiny(10, *overrides), whole)
+    rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
+    seen = [BATCH * step for step in range(10)]  # before each row's step
+    expected = [0.01 * warmup_factor(n, 8) * cooldown_factor(n, 12, 16, 0.1) for n in seen]
+    assert rates == pytest.approx(expected)
+    assert rates[2] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.001)
+    killed_and_resumed(monkeypatch, tiny(10, *overrides), parts, 5)
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 
 

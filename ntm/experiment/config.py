@@ -145,6 +145,9 @@ class TrainConfig:
     rollback_min_bit_errors: float = 1.0  # ... and past this many
     rollback_lr_factor: float = 1.0  # the learning rate is multiplied by this at each rollback
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
+    lr_cooldown_start: int | None = None  # from this many sequences on (None: never) ...
+    lr_cooldown_sequences: int = 0  # ... the rate falls linearly over these sequences ...
+    lr_cooldown_factor: float = 0.025  # ... to this fraction of itself, and stays there
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
     eval_batch_size: int = 500
@@ -298,6 +301,16 @@ def validate(cfg: DictConfig) -> None:
     if not 0 <= cfg.train.warmup_sequences <= cfg.train.max_sequences:
         raise ConfigError(f"train.warmup_sequences is {cfg.train.warmup_sequences}; it must be "
                           "an integer from 0 (no warm-up) to train.max_sequences.")
+    start = cfg.train.lr_cooldown_start
+    if start is not None and start < 0:
+        raise ConfigError(f"train.lr_cooldown_start is {start}; it must be null (no cool-down) "
+                          "or an integer from 0 up.")
+    if cfg.train.lr_cooldown_sequences < 0:
+        raise ConfigError(f"train.lr_cooldown_sequences is {cfg.train.lr_cooldown_sequences}; "
+                          "it must be an integer from 0 (the cut at once) up.")
+    if not 0 < cfg.train.lr_cooldown_factor <= 1:
+        raise ConfigError(f"train.lr_cooldown_factor is {cfg.train.lr_cooldown_factor}; it must "
+                          "be in (0, 1].")
     for key in ("seed", "train.eval_seed"):
         if not 0 <= _get(cfg, key) < 2**63:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer in [0, 2**63).")

@@ -47,7 +47,7 @@ from ntm.experiment.metrics import (
 from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.run_dir import check_writable
-from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, warmup_factor
+from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, cooldown_factor, warmup_factor
 from ntm.experiment.state import TrainState
 from ntm.experiment.step import StepResult, train_step
 from ntm.experiment.writes import write_atomically
@@ -212,13 +212,18 @@ def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
 
 
 def _warm_up(state: TrainState, cfg: DictConfig) -> None:
-    """During ``train.warmup_sequences`` (and one step after, to restore the full rate), set
-    the learning rate of the next step to its warm-up fraction."""
-    warmup = cfg.train.warmup_sequences
-    if warmup and state.sequences < warmup + cfg.train.batch_size:
-        base = state.learning_rate()
+    """During ``train.warmup_sequences`` (and one step after, to restore the full rate), and
+    from ``train.lr_cooldown_start`` on, set the learning rate of the next step to the
+    schedules' rate times its warm-up and cool-down fractions."""
+    t = cfg.train
+    warming = t.warmup_sequences and state.sequences < t.warmup_sequences + t.batch_size
+    cooling = t.lr_cooldown_start is not None and state.sequences >= t.lr_cooldown_start
+    if warming or cooling:
+        lr = (state.learning_rate() * warmup_factor(state.sequences, t.warmup_sequences)
+              * cooldown_factor(state.sequences, t.lr_cooldown_start, t.lr_cooldown_sequences,
+                                t.lr_cooldown_factor))
         for group in state.optimizer.param_groups:
-            group["lr"] = base * warmup_factor(state.sequences, warmup)
+            group["lr"] = lr
 
 
 def seed_everything(seed: int) -> torch.Generator:

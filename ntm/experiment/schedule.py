@@ -1,5 +1,6 @@
-"""Learning-rate schedules: a linear warm-up, decay on a plateau of the held-out cost, and a
-drop once the held-out bit errors are low.
+"""Learning-rate schedules: a linear warm-up, a linear cool-down over a fixed span of
+sequences, decay on a plateau of the held-out cost, and a drop once the held-out bit errors
+are low.
 
 NTM training with Adam at a high learning rate reaches about one wrong bit per sequence fast
 and then spends most of its time on the last bits, with the held-out cost bouncing; a lower
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["BitErrorDrop", "PlateauDecay", "warmup_factor"]
+__all__ = ["BitErrorDrop", "PlateauDecay", "cooldown_factor", "warmup_factor"]
 
 
 def warmup_factor(sequences: int, warmup_sequences: int) -> float:
@@ -28,6 +29,20 @@ def warmup_factor(sequences: int, warmup_sequences: int) -> float:
     if warmup_sequences <= 0 or sequences >= warmup_sequences:
         return 1.0
     return (sequences + 1) / warmup_sequences
+
+
+def cooldown_factor(sequences: int, start: int | None, length: int, final: float) -> float:
+    """The fraction of the learning rate used for a step taken after ``sequences`` training
+    sequences: 1 before ``start`` (None: never), then falling linearly to ``final`` over
+    ``length`` sequences (0: at once) and ``final`` from there on. A rate held high while it
+    still finds structure and lowered at the end removes the noise of its steps, where a
+    lower rate all along would have learned less; a function of the sequences seen, so a
+    resumed run cools down exactly as an uninterrupted one."""
+    if start is None or sequences < start:
+        return 1.0
+    if sequences >= start + length:
+        return final
+    return 1.0 - (1.0 - final) * (sequences - start) / length
 
 
 class PlateauDecay:
