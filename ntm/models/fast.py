@@ -27,28 +27,30 @@ process with the same shapes skips inductor's code generation and the C++ compil
 
 Measurements (the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
 the first two, medians, eager and fast alternating in one process): the compiled step trains
-1.5-2.1x as many sequences per second as eager at batch 1..256 (1.70x at batch 1, 2.05x at 4,
-2.10x at 16, 1.69x at 64, 1.55x at 256; on an earlier day 1.86, 2.07, 1.97, 1.80 and 1.59) and
-is 1.5-2.3x faster forward+backward at length 20.
-Compiling one training step took 37 s in a first process and 5 s in a
-second one with the cache (50 s and 8 s when the first step and evaluation compiled graphs of
-their own). Copy's default, seeds 0-9, one process at a time with two threads, from process
-start to the solve (``python benchmarks/time_to_solve.py train.compile=...``, one cache for
-the ten, empty before seed 0): compiled 10 of 10, median **44.2 s** (6,000 sequences; seed 0
-with the empty cache 78.5 s), eager 10 of 10, median 65.1 s (4,800 sequences), measured one
-after the other. The compiled kernels round differently, so a seed takes another path (seed
-0: 8,000 sequences compiled, 4,800 eager); compiled runs needed more sequences on six seeds
-and fewer on two, which ten seeds cannot tell from chance.
-Associative recall's default the same way: compiled 10 of 10, median 72.5 s (52,800
-sequences; seed 0 with an empty cache 90 s); eager, on an earlier day, 9 of 10, median 115 s.
+1.5-2.1x as many sequences per second as eager at batch 1..256 (1.70x at batch 1, 2.05x at
+4, 2.10x at 16, 1.69x at 64, 1.55x at 256; on an earlier day 1.86, 2.07, 1.97, 1.80 and
+1.59) and is 1.5-2.3x faster forward+backward at length 20. Compiling one training step took
+37 s in a first process and 5 s in a second one with the cache (50 s and 8 s when the first
+step and evaluation compiled graphs of their own). Copy's default, seeds 0-9, one process at
+a time with two threads, from process start to the solve (``python
+benchmarks/time_to_solve.py train.compile=...``, one cache for the ten, empty before seed
+0): compiled 10 of 10, median **45.2 s** (6,000 sequences; seed 0 with the empty cache 84.6
+s), eager 10 of 10, median 53.1 s (4,800 sequences), measured one after the other (on the
+day before, 44.2 s against 65.1 s: the machine's speed drifts). The compiled kernels round
+differently, so a seed takes another path (seed 0: 8,000 sequences compiled, 4,800 eager);
+compiled runs needed more sequences on six seeds and fewer on two, which ten seeds cannot
+tell from chance. Associative recall's default the same way: compiled 10 of 10, median 78.7
+s (52,800 sequences; seed 0 with an empty cache 94 s); eager, on an earlier day, 9 of 10,
+median 115 s.
 
-So ``auto`` compiles on the CPU: with the cache it solves copy in two thirds of the eager
-time; only the very first run on a machine pays the whole compile. The test suite's tiny runs
-pin ``train.compile=false`` (the shared ``TINY`` settings of ``tests/conftest.py``), and the
-study scripts under ``benchmarks/`` pin it for every cell that ran eagerly. Where inductor
-finds no C++ compiler, ``auto`` runs eagerly without a word and ``true`` logs one warning
-and runs eagerly rather than failing at the first step. Priority sort and dynamic N-grams set
-``true`` in their task configs (1.3x and 2.2x the sequences per second of eager there).
+So ``auto`` compiles on the CPU: with the cache it solves copy in 0.7-0.85x of the eager
+time (two days); only the very first run on a machine pays the whole compile. The test
+suite's tiny runs pin ``train.compile=false`` (the shared ``TINY`` settings of
+``tests/conftest.py``), and the study scripts under ``benchmarks/`` pin it for every cell
+that ran eagerly. Where inductor finds no C++ compiler, ``auto`` runs eagerly without a word
+and ``true`` logs one warning and runs eagerly rather than failing at the first step.
+Priority sort and dynamic N-grams set ``true`` in their task configs (1.3x and 2.2x the
+sequences per second of eager there).
 
 Candidates measured and not chosen (same conditions):
 
