@@ -133,7 +133,9 @@ cell ng_b32_patience10_long task=dynamic_ngrams 'seed=1' controller=lstm train.b
 # finds structure (the cuts at 15 bit errors and on a plateau came too early), then falling
 # linearly to a tenth over the 60,000 sequences from 260,000 (seeds 1 and 2 reached about
 # 330,000 sequences in 60 minutes at the constant rate, 25.7 and 25.6 bits; each hand cut of
-# 4x took 3-5 bits off at once). Seeds 1 and 2, 60 minutes each, side by side.
+# 4x took 3-5 bits off at once). Seeds 1 and 2, 60 minutes each, side by side. The span is in
+# sequences, so the result does not depend on the machine's speed; on a machine slower than
+# about 90 sequences per second a run, the hour ends before the cool-down does.
 cell ps_b16_h5_cooldown task=priority_sort 'seed=1,2' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_cooldown_start=260000 train.lr_cooldown_sequences=60000 \

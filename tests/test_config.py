@@ -226,7 +226,8 @@ def test_experiment_sets_the_paper_settings(experiment) -> None:
     # No schedule or guard of this project's, whatever the task's own defaults set.
     assert (cfg.train.lr_decay_patience, cfg.train.lr_drop_bit_errors,
             cfg.train.rollback_factor, cfg.train.warmup_sequences, cfg.train.curriculum,
-            cfg.train.sequences_after_solved) == (None, None, None, 0, None, 0)
+            cfg.train.sequences_after_solved, cfg.train.lr_cooldown_start) == (
+                None, None, None, 0, None, 0, None)
     validate(cfg)
     assert build_model(cfg, build_task(cfg)) is not None
 

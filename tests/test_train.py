@@ -352,6 +352,17 @@ def test_the_solve_is_logged_at_its_evaluation_before_the_pictures(tmp_path, cap
     assert solved[0].startswith(f"Solved copy after {EVAL_EVERY * BATCH} sequences")
 
 
+def test_a_solve_at_the_end_of_the_budget_is_logged_once_without_training_on(tmp_path,
+                                                                           caplog) -> None:
+    """train.sequences_after_solved asks for more, but the budget ends at the solving
+    evaluation: one line, which does not promise training that will not happen."""
+    with caplog.at_level(logging.INFO, logger="ntm.train"):
+        train(tiny(EVAL_EVERY, "train.solved_bit_errors=1000",
+                   f"train.sequences_after_solved={6 * BATCH}"), tmp_path)
+    solved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Solved ")]
+    assert len(solved) == 1 and "training on" not in solved[0]
+
+
 def test_resume_with_learning_rate_decay_is_exact(tmp_path, monkeypatch) -> None:
     """The plateau decay's state travels in the checkpoint: a killed and resumed run decays
     at the same evaluations and ends with the same metrics and parameters."""
@@ -383,20 +394,24 @@ def test_warmup_raises_the_rate_linearly_and_resumes_exactly(tmp_path, monkeypat
 
 def test_cooldown_lowers_the_rate_linearly_with_the_other_schedules_and_resumes_exactly(
         tmp_path, monkeypatch) -> None:
-    """From train.lr_cooldown_start on, each row's rate is the schedules' rate (here with a
-    warm-up) times ``cooldown_factor`` of the sequences seen before the row's last step; a
-    killed and resumed run cools down as an uninterrupted one."""
+    """From train.lr_cooldown_start on, each row's rate is the schedules' rate (here a
+    warm-up, and the bit-error drop, which halves the rate at the first evaluation and so
+    sets the optimizer's rate between steps) times ``cooldown_factor`` of the sequences seen
+    before the row's last step; a killed and resumed run cools down as an uninterrupted one."""
     overrides = ("train.eval_every=1", "optim.lr=0.01", "train.warmup_sequences=8",
-                 "train.rollback_factor=null", "train.lr_drop_bit_errors=null",
+                 "train.rollback_factor=null", "train.lr_drop_bit_errors=1000",
+                 "train.lr_drop_factor=0.5",
                  "train.lr_cooldown_start=12", "train.lr_cooldown_sequences=16",
                  "train.lr_cooldown_factor=0.1")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(tiny(10, *overrides), whole)
     rates = [float(r["learning_rate"]) for r in metrics_rows(whole)]
     seen = [BATCH * step for step in range(10)]  # before each row's step
-    expected = [0.01 * warmup_factor(n, 8) * cooldown_factor(n, 12, 16, 0.1) for n in seen]
+    drop = [1.0] + [0.5] * 9  # from the second row's step on
+    expected = [0.01 * d * warmup_factor(n, 8) * cooldown_factor(n, 12, 16, 0.1)
+                for d, n in zip(drop, seen, strict=True)]
     assert rates == pytest.approx(expected)
-    assert rates[2] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.001)
+    assert rates[2] == pytest.approx(0.005) and rates[-1] == pytest.approx(0.0005)
     killed_and_resumed(monkeypatch, tiny(10, *overrides), parts, 5)
     assert without_timing(metrics_rows(parts)) == without_timing(metrics_rows(whole))
 

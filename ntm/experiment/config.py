@@ -147,7 +147,7 @@ class TrainConfig:
     warmup_sequences: int = 0  # the learning rate rises linearly over these first sequences
     lr_cooldown_start: int | None = None  # from this many sequences on (None: never) ...
     lr_cooldown_sequences: int = 0  # ... the rate falls linearly over these sequences ...
-    lr_cooldown_factor: float = 0.025  # ... to this fraction of itself, and stays there
+    lr_cooldown_factor: float = 0.1  # ... to this fraction of itself, and stays there
     eval_every: int = 50  # steps between evaluations (and checkpoints)
     eval_size: int = 1000  # held-out sequences per evaluation
     eval_batch_size: int = 500
@@ -307,7 +307,8 @@ def validate(cfg: DictConfig) -> None:
                           "or an integer from 0 up.")
     if cfg.train.lr_cooldown_sequences < 0:
         raise ConfigError(f"train.lr_cooldown_sequences is {cfg.train.lr_cooldown_sequences}; "
-                          "it must be an integer from 0 (the cut at once) up.")
+                          "it must be an integer from 0 (straight to train.lr_cooldown_factor) "
+                          "up.")
     if not 0 < cfg.train.lr_cooldown_factor <= 1:
         raise ConfigError(f"train.lr_cooldown_factor is {cfg.train.lr_cooldown_factor}; it must "
                           "be in (0, 1].")

@@ -158,7 +158,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
         with logging_redirect_tqdm() if not bar.disable else nullcontext():
             while not out_of_budget():
                 started = time.perf_counter()
-                _warm_up(state, cfg)
+                _set_step_rate(state, cfg)
                 batch = training_task.sample_batch(state.data_generator, t.batch_size).to(device)
                 result = train_step(state.model, state.optimizer, batch, t.clip_grad_value,
                                     t.clip_grad_norm, t.loss)
@@ -185,7 +185,8 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                         _log_solved(state, task, t.solved_bit_errors,
                                     f"; training on for {t.sequences_after_solved} more "
                                     "sequences (train.sequences_after_solved)"
-                                    if t.sequences_after_solved else ".")
+                                    if t.sequences_after_solved and not out_of_budget()
+                                    else ".")
                         solve_logged = True
                     window = _Window()
                     training_task = _training_task(cfg, task, state)
@@ -211,17 +212,24 @@ def _training_task(cfg: DictConfig, task: Task, state: TrainState) -> Task:
     return build_task(cfg, **state.curriculum.levels).scaled_like(task)
 
 
-def _warm_up(state: TrainState, cfg: DictConfig) -> None:
+def _next_step_rate(state: TrainState, cfg: DictConfig) -> float:
+    """The learning rate of the next step: the schedules' rate (``state.learning_rate()``)
+    times its warm-up and cool-down fractions."""
+    t = cfg.train
+    return (state.learning_rate() * warmup_factor(state.sequences, t.warmup_sequences)
+            * cooldown_factor(state.sequences, t.lr_cooldown_start, t.lr_cooldown_sequences,
+                              t.lr_cooldown_factor))
+
+
+def _set_step_rate(state: TrainState, cfg: DictConfig) -> None:
     """During ``train.warmup_sequences`` (and one step after, to restore the full rate), and
-    from ``train.lr_cooldown_start`` on, set the learning rate of the next step to the
-    schedules' rate times its warm-up and cool-down fractions."""
+    from ``train.lr_cooldown_start`` on, set the learning rate of the next step (the other
+    schedules set the optimizer's rate when they change it)."""
     t = cfg.train
     warming = t.warmup_sequences and state.sequences < t.warmup_sequences + t.batch_size
     cooling = t.lr_cooldown_start is not None and state.sequences >= t.lr_cooldown_start
     if warming or cooling:
-        lr = (state.learning_rate() * warmup_factor(state.sequences, t.warmup_sequences)
-              * cooldown_factor(state.sequences, t.lr_cooldown_start, t.lr_cooldown_sequences,
-                                t.lr_cooldown_factor))
+        lr = _next_step_rate(state, cfg)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
 
@@ -355,7 +363,7 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
     if decay is not None and decay.step(last["cost"]):
         state.apply_learning_rate()
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
-                 cfg.train.lr_decay_patience, state.learning_rate())
+                 cfg.train.lr_decay_patience, _next_step_rate(state, cfg))
     guard = state.rollback
     rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
                                                    state.optimizer)
@@ -365,12 +373,12 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
                     "above %g: model and optimizer put back to that evaluation's state "
                     "(rollback %d, train.rollback_factor); learning rate now %g.",
                     last["bit_errors"], guard.factor, guard.best, guard.min_bit_errors,
-                    guard.count, state.learning_rate())
+                    guard.count, _next_step_rate(state, cfg))
     if drop is not None and drop.step(last["bit_errors"]):
         state.apply_learning_rate()
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "
                  "learning rate now %g.", last["bit_errors"], drop.bit_errors,
-                 state.learning_rate())
+                 _next_step_rate(state, cfg))
     curriculum = state.curriculum
     train_bit_errors = window.train_bit_errors / window.cost_seen if window.cost_seen else math.nan
     # Not after a rollback: those training errors were the discarded model's.
@@ -407,7 +415,7 @@ def _result(state: TrainState, task: Task, threshold: float | None,
                  sequences - state.solved_at, state.solved_at, after_solved, last["bit_errors"],
                  threshold)
     elif state.solved:
-        if not solve_logged or after_solved:  # e.g. a resumed run, solved already
+        if not solve_logged:  # a resumed run that was solved already
             _log_solved(state, task, threshold)
     elif threshold is None:
         log.info("Finished %s after %d sequences, %.0f s (no solved threshold: "
