@@ -222,16 +222,11 @@ def _next_step_rate(state: TrainState, cfg: DictConfig) -> float:
 
 
 def _set_step_rate(state: TrainState, cfg: DictConfig) -> None:
-    """During ``train.warmup_sequences`` (and one step after, to restore the full rate), and
-    from ``train.lr_cooldown_start`` on, set the learning rate of the next step (the other
-    schedules set the optimizer's rate when they change it)."""
-    t = cfg.train
-    warming = t.warmup_sequences and state.sequences < t.warmup_sequences + t.batch_size
-    cooling = t.lr_cooldown_start is not None and state.sequences >= t.lr_cooldown_start
-    if warming or cooling:
-        lr = _next_step_rate(state, cfg)
-        for group in state.optimizer.param_groups:
-            group["lr"] = lr
+    """Sets the optimizer's learning rate for the next step: every step's rate comes from
+    ``_next_step_rate``, whichever schedules are on."""
+    lr = _next_step_rate(state, cfg)
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
 
 
 def seed_everything(seed: int) -> torch.Generator:
