@@ -47,6 +47,28 @@ class Batch:
         """The same batch with all three tensors on ``device``."""
         return Batch(self.inputs.to(device), self.targets.to(device), self.mask.to(device))
 
+    @staticmethod
+    def join(batches: list[Batch]) -> Batch:
+        """The sequences of ``batches`` side by side in one batch, in order: [T, sum B, width],
+        T the longest of theirs, the shorter padded at the end as any batch is (zeros)."""
+        steps = max(b.mask.shape[0] for b in batches)
+
+        def padded(t: Tensor) -> Tensor:
+            return torch.nn.functional.pad(t, (0, 0, 0, 0, 0, steps - t.shape[0]))
+
+        return Batch(*(torch.cat([padded(getattr(b, name)) for b in batches], dim=1)
+                       for name in ("inputs", "targets", "mask")))
+
+    def part(self, sequences: slice) -> Batch:
+        """The sequences ``sequences`` (a slice of the batch dimension), cut after the last
+        step that any of them has scored: the steps after it are padding for these sequences
+        and change no cost or bit error of theirs."""
+        mask = self.mask[:, sequences]
+        scored = mask.flatten(1).any(dim=1).nonzero()
+        steps = int(scored[-1]) + 1 if len(scored) else mask.shape[0]
+        return Batch(self.inputs[:steps, sequences], self.targets[:steps, sequences],
+                     mask[:steps])
+
 
 class Task(ABC):
     """A source of training and test sequences.

@@ -119,6 +119,21 @@ def test_batch_rejects_mismatched_shapes():
         Batch(torch.zeros(3, 2, 4), torch.zeros(3, 2, 2), torch.zeros(4, 2, 2))
 
 
+def test_batch_join_pads_the_shorter_batches_and_part_cuts_after_the_last_scored_step():
+    task = CopyTask(min_length=1, max_length=6)
+    short = task.sample_batch(generator(1), 3, size=2)  # 2 inputs, the delimiter, 2 outputs
+    long = task.sample_batch(generator(2), 2, size=5)
+    joined = Batch.join([short, long])
+    assert joined.mask.shape == (11, 5, 8) and joined.inputs.shape == (11, 5, 9)
+    assert torch.equal(joined.inputs[:5, :3], short.inputs)
+    assert torch.equal(joined.targets[:, 3:], long.targets)
+    assert not joined.inputs[5:, :3].any() and not joined.mask[5:, :3].any()  # zero padding
+    back = joined.part(slice(0, 3))  # cut after the short batch's last scored step
+    assert all(torch.equal(getattr(back, k), getattr(short, k))
+               for k in ("inputs", "targets", "mask"))
+    assert joined.part(slice(2, 4)).mask.shape == (11, 2, 8)  # one long sequence among them
+
+
 # --- Registry and validation ---
 
 

@@ -27,11 +27,13 @@ from omegaconf import OmegaConf
 
 import ntm.experiment.loop
 from ntm.experiment import checkpoint
-from ntm.experiment.build import build_task
+from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import ConfigError
-from ntm.experiment.loop import RunResult, train
+from ntm.experiment.loop import RunResult, held_out_set, train
+from ntm.experiment.metrics import evaluate_batches
 from ntm.experiment.metrics_log import METRICS_FIELDS
 from ntm.experiment.schedule import cooldown_factor, warmup_factor
+from tasks import Batch
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -515,3 +517,33 @@ def test_n_grams_log_the_held_out_bayes_optimal_cost_beside_the_model_s(tmp_path
     held_out = task.sample_batch(torch.Generator().manual_seed(cfg.train.eval_seed), 8)
     assert optimal.pop() == pytest.approx(float(task.optimal_cost(held_out).mean()), rel=1e-6)
     assert all(float(row["eval_cost"]) > 0 for row in rows)
+
+
+@pytest.mark.parametrize("task_name", ["copy", "priority_sort"])
+def test_the_held_out_set_does_not_depend_on_the_evaluation_batch_size(task_name) -> None:
+    """``train.eval_batch_size`` only splits the set: the same 1000 sequences at 250, 300, 500
+    and 1000 a batch (once it drew other sequences at each, so a speed setting moved the solve),
+    at 500 exactly the two draws of 500 every run before used, and the same held-out figures."""
+    cfg = compose_config([f"task={task_name}", "controller.size=8", "memory.N=16"])
+    task, cpu = build_task(cfg), torch.device("cpu")
+    sets = {}
+    for batch_size in (250, 300, 500, 1000):
+        cfg.train.eval_batch_size = batch_size
+        sets[batch_size] = held_out_set(task, cfg, cpu)
+    assert [len(sets[b]) for b in (250, 300, 500, 1000)] == [4, 4, 2, 1]
+    whole = sets[1000][0]
+    for batches in sets.values():
+        joined = Batch.join(batches)
+        assert all(torch.equal(getattr(joined, k), getattr(whole, k))
+                   for k in ("inputs", "targets", "mask"))
+    generator = torch.Generator().manual_seed(cfg.train.eval_seed)
+    before = [task.sample_batch(generator, 500) for _ in range(2)]
+    assert all(torch.equal(getattr(a, k), getattr(b, k))
+               for a, b in zip(before, sets[500], strict=True)
+               for k in ("inputs", "targets", "mask"))
+    torch.manual_seed(0)
+    model = build_model(cfg, task)
+    figures = {b: evaluate_batches(model, sets[b]) for b in (250, 500)}
+    assert figures[250]["sequences"] == figures[500]["sequences"] == 1000
+    assert figures[250]["cost"] == pytest.approx(figures[500]["cost"], rel=1e-5)
+    assert figures[250]["bit_errors"] == pytest.approx(figures[500]["bit_errors"], abs=1e-3)

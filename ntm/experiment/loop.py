@@ -258,13 +258,21 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
                       decay, drop, rollback, curriculum)
 
 
+#: The held-out set is drawn this many sequences at a time, whatever ``train.eval_batch_size``
+#: is, so that the batch size (a matter of speed) cannot change the set, the solve or the run.
+HELD_OUT_DRAW = 500
+
+
 def held_out_set(task: Task, cfg: DictConfig, device: torch.device) -> list[Batch]:
-    """The fixed evaluation batches, drawn from ``train.eval_seed`` (not the run's seed)."""
+    """The fixed evaluation batches: ``train.eval_size`` sequences drawn from
+    ``train.eval_seed`` (not the run's seed), ``HELD_OUT_DRAW`` at a time, then given out
+    ``train.eval_batch_size`` at a time (each batch cut after its last scored step)."""
     generator = torch.Generator().manual_seed(cfg.train.eval_seed)
-    sizes = [cfg.train.eval_batch_size] * (cfg.train.eval_size // cfg.train.eval_batch_size)
-    if cfg.train.eval_size % cfg.train.eval_batch_size:
-        sizes.append(cfg.train.eval_size % cfg.train.eval_batch_size)
-    return [task.sample_batch(generator, size).to(device) for size in sizes]
+    size, batch_size = cfg.train.eval_size, cfg.train.eval_batch_size
+    drawn = Batch.join([task.sample_batch(generator, min(HELD_OUT_DRAW, size - start))
+                        for start in range(0, size, HELD_OUT_DRAW)])
+    return [drawn.part(slice(start, start + batch_size)).to(device)
+            for start in range(0, size, batch_size)]
 
 
 def _solved(last_eval: dict[str, float], threshold: float | None) -> bool:
