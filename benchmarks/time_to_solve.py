@@ -2,17 +2,21 @@
 
     python benchmarks/time_to_solve.py                                  # copy, seeds 0-9
     python benchmarks/time_to_solve.py --seeds 0-4 task=associative_recall
+    python benchmarks/time_to_solve.py --keep runs/tts/copy    # keeps the run directories
+    python benchmarks/time_to_solve.py --against 'train.batch_size=16 train.eval_every=50'
 
 Runs ``python -m ntm.train seed=S <overrides>`` once per seed, one process at a time (so each
 has the whole machine, with torch's default threads unless an override sets
-``train.threads``), each into a fresh temporary run directory. For every seed it prints the
-sequences to solve (from the run's ``metrics.csv``), the training seconds to solve (the run's
-own ``wall_seconds``: the training loop with its evaluations, without the start-up) and the
-seconds from the moment the process was started to the log line that reports the solve
-(imports, building and compiling included), then the medians over the solved seeds and how
-many solved. A run that stops unsolved (its budget spent) counts as not solved. Nothing is
-asserted: the figures are what this machine measured. ``train_speed.py --time-to-solve`` times
-its eager and compiled runs with ``one_run`` too.
+``train.threads``), each into a fresh temporary run directory (or ``--keep``'s folder). For
+every seed it prints the sequences to solve (from the run's ``metrics.csv``), the training
+seconds to solve (the run's own ``wall_seconds``: the training loop with its evaluations,
+without the start-up) and the seconds from the moment the process was started to the log line
+that reports the solve (imports, building and compiling included), then the medians over the
+solved seeds and how many solved. A run that stops unsolved (its budget spent) counts as not
+solved. Nothing is asserted: the figures are what this machine measured. ``--against``
+compares two settings side by side: each seed runs both, one after the other, in an order that
+alternates from seed to seed, and the end gives the median ratio of their seconds.
+``train_speed.py --time-to-solve`` times its eager and compiled runs with ``one_run`` too.
 """
 
 from __future__ import annotations
@@ -73,29 +77,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=seeds, default=list(range(10)),
                         help="a range (0-9) or a list (0,3,5); default 0-9")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the run directories under this folder (seed<S> each; "
+                             "A/seed<S> and B/seed<S> with --against), for example to evaluate "
+                             "them afterwards; default: a temporary folder")
+    parser.add_argument("--against", default=None, metavar="'KEY=VALUE ...'",
+                        help="a second setting, B, as overrides added to the common ones (one "
+                             "quoted argument, space-separated): every seed runs A (the common "
+                             "overrides alone) and B one after the other, the order alternating "
+                             "from seed to seed, so both see the same drift of the machine")
     parser.add_argument("overrides", nargs="*", help="settings for every run, key=value")
     args = parser.parse_args()
-    print(f"python -m ntm.train {' '.join(args.overrides)}: one run at a time")
-    print(f"{'seed':>4}  {'sequences':>9}  {'training s':>10}  {'process s':>9}")
-    results = []
+    arms = {"": args.overrides} if args.against is None else {
+        "A": args.overrides, "B": [*args.overrides, *args.against.split()]}
+    if args.keep is not None:
+        taken = [f"{arm}/seed{s}".lstrip("/") for arm in arms for s in args.seeds
+                 if (args.keep / arm / f"seed{s}").exists()]
+        if taken:  # a run directory with a checkpoint would resume, not start afresh
+            parser.error(f"--keep {args.keep} already holds {taken[0]}; choose an empty "
+                         "folder.")
+    for arm, overrides in arms.items():
+        print(f"{arm + ': ' if arm else ''}python -m ntm.train {' '.join(overrides)}")
+    print("one run at a time")
+    label = "arm  " if args.against is not None else ""
+    print(f"{'seed':>4}  {label}{'sequences':>9}  {'training s':>10}  {'process s':>9}")
+    results: dict[str, list[dict[str, float | None]]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            result = one_run(seed, args.overrides, Path(tmp))
-            results.append(result)
-            if result["sequences"] is None:
-                print(f"{seed:>4}  {'not solved':>9}", flush=True)
-            else:
-                print(f"{seed:>4}  {result['sequences']:>9,.0f}  "
-                      f"{result['training_seconds']:>10.1f}  {result['process_seconds']:>9.1f}",
-                      flush=True)
-    solved = [r for r in results if r["sequences"] is not None]
-    print(f"solved {len(solved)} of {len(results)}")
-    if solved:
-        print("median over the solved: "
-              f"{statistics.median(r['sequences'] for r in solved):,.0f} sequences, "
-              f"{statistics.median(r['training_seconds'] for r in solved):.1f} s of training, "
-              f"{statistics.median(r['process_seconds'] for r in solved):.1f} s from process "
-              "start")
+        root = args.keep if args.keep is not None else Path(tmp)
+        for i, seed in enumerate(args.seeds):
+            order = list(arms) if i % 2 == 0 else list(reversed(arms))
+            for arm in order:
+                result = one_run(seed, arms[arm], root / arm)
+                results[arm].append(result)
+                prefix = f"{seed:>4}  {arm + '    ' if arm else ''}"
+                if result["sequences"] is None:
+                    print(f"{prefix}{'not solved':>9}", flush=True)
+                else:
+                    print(f"{prefix}{result['sequences']:>9,.0f}  "
+                          f"{result['training_seconds']:>10.1f}  "
+                          f"{result['process_seconds']:>9.1f}", flush=True)
+    for arm, runs in results.items():
+        solved = [r for r in runs if r["sequences"] is not None]
+        line = f"{arm + ': ' if arm else ''}solved {len(solved)} of {len(runs)}"
+        if solved:
+            line += ("; median over the solved: "
+                     f"{statistics.median(r['sequences'] for r in solved):,.0f} sequences, "
+                     f"{statistics.median(r['training_seconds'] for r in solved):.1f} s of "
+                     f"training, {statistics.median(r['process_seconds'] for r in solved):.1f} "
+                     "s from process start")
+        print(line)
+    if args.against is not None:
+        ratios = [a["process_seconds"] / b["process_seconds"]
+                  for a, b in zip(results["A"], results["B"], strict=True)
+                  if a["process_seconds"] is not None and b["process_seconds"] is not None]
+        if ratios:
+            print(f"A / B seconds from process start, per seed where both solved: median "
+                  f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f},"
+                  f" {len(ratios)} seeds)")
 
 
 if __name__ == "__main__":

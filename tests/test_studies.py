@@ -9,10 +9,11 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from conftest import TINY, compose_config
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ntm.experiment.config import validate
@@ -84,3 +85,30 @@ def test_a_cell_named_exactly_runs_alone_and_a_star_runs_a_prefix(tmp_path) -> N
                   if call[:2] == ["-m", "ntm.train"]]
     assert sweep_dirs == [["hydra.sweep.dir=runs/study/ps_b16_h5"]]
     assert len([call for call in prefix if call[:2] == ["-m", "ntm.train"]]) >= 5
+
+
+@pytest.mark.slow  # two training processes, about 12 s
+def test_time_to_solve_runs_two_settings_side_by_side_and_keeps_their_runs(tmp_path) -> None:
+    """``benchmarks/time_to_solve.py --against``: each seed trains both settings (tiny runs
+    that solve at their first evaluation), the table and medians name both, the run directories
+    stay under ``--keep`` as A/ and B/, and a second call into the same folder is refused
+    rather than resuming those runs."""
+    tiny = [o for o in TINY if not o.startswith("train.solved_bit_errors")]
+    command = [sys.executable, str(ROOT / "benchmarks" / "time_to_solve.py"), "--seeds", "0",
+               "--keep", str(tmp_path / "keep"), "--against", "train.eval_every=1", *tiny,
+               "train.solved_bit_errors=1000", "train.eval_every=2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rows = [line.split() for line in lines if line.startswith("   0  ")]
+    assert [(row[1], row[2]) for row in rows] == [("A", "8"), ("B", "4")]  # A first at seed 0
+    assert any(line.startswith("A: solved 1 of 1; median over the solved: 8 sequences")
+               for line in lines)
+    assert any(line.startswith("B: solved 1 of 1; median over the solved: 4 sequences")
+               for line in lines)
+    assert any(line.startswith("A / B seconds from process start") for line in lines)
+    for arm, sequences in (("A", "8"), ("B", "4")):
+        metrics = (tmp_path / "keep" / arm / "seed0" / "metrics.csv").read_text().splitlines()
+        assert metrics[-1].split(",")[1] == sequences
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert again.returncode == 2 and "already holds A/seed0; choose an empty folder" in again.stderr

@@ -67,7 +67,12 @@ Candidates measured and not chosen (same conditions):
   one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
   measured while the eager step ran a fifth slower than before (no gain seen); inductor's
   instruction-set probe and source hash started in a background thread: no faster with the
-  cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating).
+  cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating);
+- inductor's C++ wrapper (``cpp_wrapper``: the graph's kernels called from C++ instead of
+  Python): forward+backward of a length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of
+  25, alternating in one process), yet copy at batch 16 took longer from process start to the
+  solve with it on four seeds of five (by 6-19%; 11% less on the fifth; each seed run with
+  and without, one after the other, to the same sequences), and its first compile is longer.
 """
 
 from __future__ import annotations
