@@ -132,7 +132,7 @@ def test_associative_recall_applies_its_defaults() -> None:
     }
     assert cfg.controller.kind == "lstm"  # solved 10 of 10 seeds (docs/training.md)
     assert cfg.train.solved_bit_errors == 0.05
-    assert (cfg.train.batch_size, cfg.optim.lr) == (64, 2e-3)  # not copy's 16 and 4e-3
+    assert (cfg.train.batch_size, cfg.optim.lr) == (64, 3e-3)  # not copy's 8 and 4e-3
     assert cfg.optim.eps == 1e-4
     build_task(cfg)
     paper = compose_config(["task=associative_recall", "experiment=paper_associative_recall_ff"])
