@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import statistics
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="settings for every run, key=value")
     args = parser.parse_args()
     arms = {"": args.overrides} if args.against is None else {
-        "A": args.overrides, "B": [*args.overrides, *args.against.split()]}
+        "A": args.overrides, "B": [*args.overrides, *shlex.split(args.against)]}
     if args.keep is not None:
         taken = [f"{arm}/seed{s}".lstrip("/") for arm in arms for s in args.seeds
                  if (args.keep / arm / f"seed{s}").exists()]

@@ -66,8 +66,8 @@ class Batch:
         mask = self.mask[:, sequences]
         scored = mask.flatten(1).any(dim=1).nonzero()
         steps = int(scored[-1]) + 1 if len(scored) else mask.shape[0]
-        return Batch(self.inputs[:steps, sequences], self.targets[:steps, sequences],
-                     mask[:steps])
+        return Batch(self.inputs[:steps, sequences].contiguous(),
+                     self.targets[:steps, sequences].contiguous(), mask[:steps].contiguous())
 
 
 class Task(ABC):

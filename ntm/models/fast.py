@@ -39,9 +39,10 @@ s), eager 10 of 10, median 53.1 s (4,800 sequences), measured one after the othe
 day before, 44.2 s against 65.1 s: the machine's speed drifts). The compiled kernels round
 differently, so a seed takes another path (seed 0: 8,000 sequences compiled, 4,800 eager);
 compiled runs needed more sequences on six seeds and fewer on two, which ten seeds cannot
-tell from chance. Associative recall's default the same way: compiled 10 of 10, median 78.7
-s (52,800 sequences; seed 0 with an empty cache 94 s); eager, on an earlier day, 9 of 10,
-median 115 s.
+tell from chance. Associative recall's default the same way, at Adam 2e-3 (its rate then):
+compiled 10 of 10, median 78.7 s (52,800 sequences; seed 0 with an empty cache 94 s); eager,
+on an earlier day, 9 of 10, median 115 s. At its rate now, 3e-3, compiled: 10 of 10, median
+57.2 s (41,600 sequences), side by side with 2e-3's 72.2 s on another day.
 
 So ``auto`` compiles on the CPU: with the cache it solves copy in 0.7-0.85x of the eager
 time (two days); only the very first run on a machine pays the whole compile. The test
@@ -69,10 +70,13 @@ Candidates measured and not chosen (same conditions):
   instruction-set probe and source hash started in a background thread: no faster with the
   cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating);
 - inductor's C++ wrapper (``cpp_wrapper``: the graph's kernels called from C++ instead of
-  Python): forward+backward of a length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of
-  25, alternating in one process), yet copy at batch 16 took longer from process start to the
-  solve with it on four seeds of five (by 6-19%; 11% less on the fifth; each seed run with
-  and without, one after the other, to the same sequences), and its first compile is longer.
+  Python; measured on another day, at batch 16 for the solve): forward+backward of a
+  length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of 25, alternating in one
+  process), yet copy at batch 16 took longer from process start to the solve with it on four
+  seeds of five (by 6-19%; 11% less on the fifth; ``TORCHINDUCTOR_CPP_WRAPPER=1 python
+  benchmarks/time_to_solve.py --seeds 1-5 train.batch_size=16 train.eval_every=50`` and the
+  same without, each seed one after the other, to the same sequences), and its first compile
+  is longer.
 """
 
 from __future__ import annotations
