@@ -69,8 +69,7 @@ def _batches(task: Task, size: int, sequences: int, batch_size: int, seed: int,
     except ValueError as e:  # a size the task cannot lay out
         raise ConfigError(f"--sizes has {size}, which the task refuses: {e}") from None
     for start in range(0, sequences, batch_size):
-        part = slice(start, start + batch_size)
-        yield Batch(drawn.inputs[:, part], drawn.targets[:, part], drawn.mask[:, part]).to(device)
+        yield drawn.part(slice(start, start + batch_size)).to(device)
 
 
 def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences: int = 1000,
