@@ -62,8 +62,12 @@ def one_run(seed: int, overrides: list[str], root: Path,
     command = [sys.executable, "-m", "ntm.train", f"seed={seed}", f"hydra.run.dir={run_dir}",
                "train.progress=false", *overrides]
     start = time.time()
-    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"seed {seed} failed (exit code {done.returncode}): "
+                           f"{' '.join(command[1:])}\n{tail}")
     at = solved_at(run_dir / "train.log")
     if at is None:
         return {"sequences": None, "training_seconds": None, "process_seconds": None}

@@ -50,18 +50,20 @@ from ntm.models.ntm import NTM, NTMConfig  # noqa: E402
 from tasks import CopyTask  # noqa: E402
 
 
-def _models(task: CopyTask, device: torch.device) -> tuple[NTM, NTM]:
+def _models(task: CopyTask, device: torch.device,
+            mode: str | None = None) -> tuple[NTM, NTM]:
     torch.manual_seed(0)
     eager = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
     fast = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
     fast.load_state_dict(eager.state_dict())
-    accelerate(fast, "true", device)
+    accelerate(fast, "true", device, mode=mode)
     return eager, fast
 
 
-def throughput(batch_sizes: list[int], repeats: int, device: torch.device) -> None:
+def throughput(batch_sizes: list[int], repeats: int, device: torch.device,
+               mode: str | None = None) -> None:
     task = CopyTask()
-    eager, fast = _models(task, device)
+    eager, fast = _models(task, device, mode)
     optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
@@ -69,6 +71,19 @@ def throughput(batch_sizes: list[int], repeats: int, device: torch.device) -> No
     for batch_size in batch_sizes:
         rates: dict[NTM, list[float]] = {eager: [], fast: []}
         passes: dict[NTM, list[float]] = {eager: [], fast: []}
+        if device.type == "cuda":
+            # CUDA graphs are recorded per step position (and the backward per length), on a
+            # step's second call: every length twice, so that no recording is timed below.
+            for model in (eager, fast):
+                sync()
+                start = time.perf_counter()
+                for length in list(range(1, task.max_length + 1)) * 2:
+                    batch = task.sample_batch(generator, batch_size, size=length).to(device)
+                    train_step(model, optimizers[model], batch, clip_grad_norm=1.0)
+                sync()
+                print(f"  batch {batch_size}: warm-up over every length, "
+                      f"{'fast' if model is fast else 'eager'}: "
+                      f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         for i in range(repeats + 2):  # two warm-up repeats are dropped
             batch = task.sample_batch(generator, batch_size).to(device)
             for model in (eager, fast):
@@ -162,6 +177,10 @@ def main() -> None:
                         help="also train the default copy run eager and fast (minutes)")
     parser.add_argument("--solve-minutes", type=float, default=None,
                         help="a training budget for --time-to-solve (train.max_minutes)")
+    parser.add_argument("--fast-mode", choices=["default", "reduce-overhead"], default=None,
+                        help="the fast step's compile mode instead of train.compile=true's "
+                             "(on CUDA: reduce-overhead, CUDA graphs; default: inductor's "
+                             "kernels without graphs)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -170,8 +189,11 @@ def main() -> None:
         compile_probe()
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
-    throughput(args.batch_sizes, args.repeats, device)
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}"
+          + (f", fast mode {args.fast_mode}" if args.fast_mode else ""))
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    throughput(args.batch_sizes, args.repeats, device, args.fast_mode)
     print()
     if not args.no_compile_times and device.type == "cpu":
         compile_times(args.threads)
