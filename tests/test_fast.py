@@ -20,6 +20,7 @@ from conftest import TINY, assert_one_sentence, compose_config, torch_isolated
 
 from ntm.experiment.config import ConfigError, validate
 from ntm.experiment.metrics import training_loss
+from ntm.experiment.step import train_step
 from ntm.models.fast import accelerate, choose
 from ntm.models.ntm import NTM, NTMConfig
 from tasks import TASKS, make_task
@@ -41,7 +42,7 @@ def _fresh_dynamo():
 
 
 def pair(task_name: str = "copy", backend: str = "inductor", device: torch.device = CPU,
-         **settings) -> tuple[NTM, NTM, object]:
+         mode: str | None = None, **settings) -> tuple[NTM, NTM, object]:
     """An eager NTM and a fast one with the same parameters, tiny, for ``task_name``."""
     task = make_task(task_name)
     config = NTMConfig(task.input_width, task.output_width, **{
@@ -53,7 +54,7 @@ def pair(task_name: str = "copy", backend: str = "inductor", device: torch.devic
             p.add_(0.1 * torch.randn_like(p))
     fast = NTM(config).to(device)
     fast.load_state_dict(eager.state_dict())
-    assert accelerate(fast, "true", device, backend=backend) is not None
+    assert accelerate(fast, "true", device, backend=backend, mode=mode) is not None
     return eager, fast, task
 
 
@@ -262,3 +263,30 @@ def test_cuda_graphs_match_eager(controller) -> None:
     eager, fast, task = pair(device=device, controller=controller)
     assert_same(eager, fast, task, device=device)
     assert_same(eager, fast, task, device=device)  # a replay, not the recording
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["reduce-overhead", "default"])
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_cuda_training_steps_match_eager(mode, controller) -> None:
+    """Six training steps (SGD) on the GPU, lengths 4 and 6 in turn, so that each length's
+    CUDA graphs are run as warm-up, recorded and then replayed: the fast model's logits,
+    clipped gradients and updated parameters stay with the eager model's at every step."""
+    device = torch.device("cuda")
+    eager, fast, task = pair(device=device, mode=mode, controller=controller)
+    optimizers = {m: torch.optim.SGD(m.parameters(), lr=0.1) for m in (eager, fast)}
+    generator = torch.Generator().manual_seed(4)
+    worst = []
+    for i, length in enumerate([4, 6] * 3):
+        batch = task.sample_batch(generator, 3, size=length).to(device)
+        results = {}
+        for model in (eager, fast):
+            logits = train_step(model, optimizers[model], batch, clip_grad_norm=1.0).logits
+            results[model] = (logits, dict(model.named_parameters()))
+        (eager_logits, eager_params), (fast_logits, fast_params) = results.values()
+        gaps = [(fast_logits - eager_logits).abs().max().item()]
+        for name, p in eager_params.items():
+            gaps.append((fast_params[name].grad - p.grad).abs().max().item())
+            gaps.append((fast_params[name] - p).abs().max().item())
+        worst.append(f"step {i} (length {length}): {max(gaps):.2e}")
+    assert all(float(w.rsplit(" ", 1)[1]) < 1e-4 for w in worst), "; ".join(worst)
