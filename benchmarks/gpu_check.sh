@@ -4,12 +4,13 @@
 #
 #   bash benchmarks/gpu_check.sh [LOG]          # LOG default: runs/gpu_check.log
 #
-# 1. the tests marked gpu (CUDA against the CPU, CUDA graphs against eager);
+# 1. the tests marked gpu (CUDA against the CPU, the compiled step against eager);
 # 2. benchmarks/train_speed.py on the GPU at batch 1, 64 and 1024: training sequences/s and
-#    forward+backward milliseconds, eager against CUDA graphs (train.compile=true);
-# 3. the same against inductor's kernels without CUDA graphs (--fast-mode default);
-# 4. copy's default run, seed 0, from process start to the solve: eager against CUDA graphs
-#    (benchmarks/time_to_solve.py --against), each with a budget of SOLVE_MINUTES.
+#    forward+backward milliseconds, eager against CUDA graphs (train.compile=cudagraphs);
+# 3. the same against inductor's kernels without CUDA graphs (train.compile=true);
+# 4. copy's default run, seed 0, from process start to the solve: eager against
+#    train.compile=true (benchmarks/time_to_solve.py --against), each with a budget of
+#    SOLVE_MINUTES.
 #
 # Environment: REPEATS (train_speed's, default 5), SOLVE_MINUTES (default 1.5), SEEDS (time to
 # solve, default 0), SKIP (a list of step numbers to leave out, e.g. "3 4").
@@ -33,7 +34,7 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
     if [[ $skip != *" 2 "* ]]; then
         echo "== 2. train_speed: eager against CUDA graphs"
         timeout 300 python benchmarks/train_speed.py --batch-sizes 1 64 1024 \
-            --repeats "$repeats" --no-compile-times; echo "rc=$?"
+            --repeats "$repeats" --no-compile-times --fast-mode reduce-overhead; echo "rc=$?"
     fi
     if [[ $skip != *" 3 "* ]]; then
         echo "== 3. train_speed: eager against inductor without CUDA graphs"
@@ -41,7 +42,7 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
             --repeats "$repeats" --no-compile-times --fast-mode default; echo "rc=$?"
     fi
     if [[ $skip != *" 4 "* ]]; then
-        echo "== 4. copy, time to solve: A eager, B CUDA graphs"
+        echo "== 4. copy, time to solve: A eager, B compiled (train.compile=true)"
         timeout 600 python benchmarks/time_to_solve.py --seeds "${SEEDS:-0}" --keep "$runs" \
             train.compile=false train.pictures=false "train.max_minutes=$minutes" \
             --against 'train.compile=true'; echo "rc=$?"

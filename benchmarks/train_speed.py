@@ -10,7 +10,9 @@ Prints, in one run:
    ratio. A step is sampling (lengths 1..20 as in training), forward, backward, clipping,
    Adam (``ntm.train.train_step``). Eager and fast steps alternate in one process, so a
    machine whose speed drifts slows both alike; the first two repeats are dropped (the fast
-   model compiles there);
+   model compiles there), and on CUDA every length 1..20 is first trained twice (CUDA graphs
+   are recorded per step position and length; the warm-up seconds go to stderr).
+   ``--fast-mode reduce-overhead`` times CUDA graphs (``train.compile=cudagraphs``);
 2. the median forward+backward milliseconds of one batch of length-20 sequences, eager and
    fast, per batch size;
 3. the compile (warm-up) seconds of a first process with an empty compile cache and of a
@@ -179,8 +181,8 @@ def main() -> None:
                         help="a training budget for --time-to-solve (train.max_minutes)")
     parser.add_argument("--fast-mode", choices=["default", "reduce-overhead"], default=None,
                         help="the fast step's compile mode instead of train.compile=true's "
-                             "(on CUDA: reduce-overhead, CUDA graphs; default: inductor's "
-                             "kernels without graphs)")
+                             "(default: inductor's kernels; reduce-overhead: in CUDA graphs, "
+                             "as train.compile=cudagraphs)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:

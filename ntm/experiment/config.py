@@ -326,6 +326,12 @@ def validate(cfg: DictConfig) -> None:
         if not torch.cuda.is_available():
             raise ConfigError("device is 'cuda' but no CUDA device is available; "
                               "use device=cpu or device=auto.")
+    if normalise(cfg.train.compile) == "cudagraphs":
+        import torch
+
+        if cfg.device == "cpu" or not torch.cuda.is_available():
+            raise ConfigError("train.compile is 'cudagraphs', which needs a CUDA device, but "
+                              "the run is on the CPU; use train.compile=true or auto there.")
 
 
 def _task_settings(cfg: DictConfig) -> dict[str, Any]:

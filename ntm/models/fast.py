@@ -1,4 +1,5 @@
-"""The fast path of the NTM step, chosen by ``train.compile`` (``auto``, ``true`` or ``false``).
+"""The fast path of the NTM step, chosen by ``train.compile`` (``auto``, ``true``, ``false`` or
+``cudagraphs``).
 
 The eager model (``ntm.models.ntm.NTM`` on the pure functions of ``ntm.math.addressing`` and
 ``ntm.math.memory``) stays the readable reference. The fast path changes no module, parameter or
@@ -16,10 +17,22 @@ sequence length; nothing is padded and no length is ever recompiled.
   500 the compiled one saved only a fifth (0.26 -> 0.21 s per batch of copy) and its graph
   cost 7 s more compiling. ``tests/test_fast.py`` checks that lengths 1..20 compile nothing
   more. Under ``auto``, a compile that fails logs one warning and the step runs eagerly.
-- CUDA (``train.compile=true``): the same with ``mode="reduce-overhead"`` (CUDA graphs, one
-  recorded per step position, so per length bucket). Never run: no GPU was available when it
-  was written; its tests are marked ``gpu`` and deselected without CUDA. ``auto`` stays
-  eager on CUDA until it has been measured.
+- CUDA (``train.compile=true``): the same compile, inductor's Triton kernels, without CUDA
+  graphs. Measured on one H200 (torch 2.11, ``bash benchmarks/gpu_check.sh``): 1.74x eager's
+  training sequences/s at batch 1 and 2.05x at batch 64, and six training steps match eager
+  (``tests/test_fast.py``, marked ``gpu``); not yet trained to a solve on a GPU, so ``auto``
+  stays eager on CUDA.
+- CUDA graphs (``train.compile=cudagraphs``, CUDA only): the same kernels with
+  ``mode="reduce-overhead"``, CUDA graph trees recorded per step position and, for the
+  backward, per length. On the H200: 2.45x eager at batch 1, 3.64x at 64, 3.90x at 1024
+  (36.9, 1,095 and 29,231 sequences/s), 30-37 s of compiling and recording per batch size,
+  and six training steps match eager, yet trained on copy it failed: seed 0 stayed at chance
+  (41.5 bit errors) through 13,304 sequences where eager solved in 4,000, and of three more
+  runs one fell from 0.29 to 32.7 bit errors and back twice before it solved, one fell from
+  0.12 to 33.5 and did not recover in two minutes, and one on lengths 4..6 only solved
+  smoothly. The cause was not found in the 15 minutes of GPU time; the many branches of the
+  graph tree (twenty lengths) are the suspect, since the run with three lengths was the one
+  that trained well. Hence opt-in, with a warning in the log.
 
 Compiled code is cached on disk by torch's FX graph and AOT autograd caches under
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
@@ -91,7 +104,7 @@ __all__ = ["COMPILE_SETTINGS", "choose", "accelerate", "cpp_compiler"]
 log = logging.getLogger("ntm.train")
 
 #: The values ``train.compile`` allows (Hydra reads ``true``/``false`` as booleans).
-COMPILE_SETTINGS = ("auto", "true", "false")
+COMPILE_SETTINGS = ("auto", "true", "false", "cudagraphs")
 
 
 def normalise(setting: object) -> str:
@@ -102,20 +115,27 @@ def normalise(setting: object) -> str:
 
 def choose(setting: object, device: torch.device, model: nn.Module) -> str | None:
     """The compile mode for ``model`` on ``device`` under ``setting``: None for eager,
-    ``"default"`` (inductor) or ``"reduce-overhead"`` (CUDA graphs).
+    ``"default"`` (inductor's kernels) or ``"reduce-overhead"`` (inductor's kernels in CUDA
+    graphs, ``cudagraphs`` only).
 
-    ``auto`` compiles on the CPU and stays eager on CUDA (measurements and reasons in the
-    module docstring); ``accelerate`` also stays eager, silently under ``auto``, where
-    inductor finds no C++ compiler.
+    ``auto`` compiles on the CPU and stays eager on CUDA; ``true`` compiles on any device,
+    without CUDA graphs; ``cudagraphs`` adds CUDA graphs and needs a CUDA device (the
+    measurements and reasons are in the module docstring). ``accelerate`` also stays eager,
+    silently under ``auto``, where inductor finds no C++ compiler.
     """
     value = normalise(setting)
     if value not in COMPILE_SETTINGS:
         raise ValueError(f"train.compile is {setting!r}; allowed values are "
                          f"{', '.join(COMPILE_SETTINGS)}.")
+    if value == "cudagraphs" and device.type != "cuda":
+        raise ValueError(f"train.compile is 'cudagraphs', which needs a CUDA device, but the run "
+                         f"is on {device.type}; use true or auto there.")
     if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
         return None
+    if value == "cudagraphs":
+        return "reduce-overhead"
     if value == "true":
-        return "reduce-overhead" if device.type == "cuda" else "default"
+        return "default"
     return "default" if device.type == "cpu" else None  # auto
 
 
@@ -137,6 +157,10 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
         return None
     mode = mode or chosen
     fall_back = normalise(setting) == "auto"
+    if chosen == "reduce-overhead":
+        log.warning("train.compile=cudagraphs: in copy runs on a GPU this step trained 3-4x "
+                    "as fast as eager but fell back to chance again and again, and once never "
+                    "learned (docs/training.md); use train.compile=true to train.")
     if mode == "default" and backend == "inductor" and cpp_compiler() is None:
         if not fall_back:
             log.warning("train.compile: inductor found no C++ compiler (set CXX or install "
