@@ -141,3 +141,12 @@ cell ps_b16_h5_cooldown task=priority_sort 'seed=1,2' controller=lstm controller
     optim.lr=4e-3 train.lr_cooldown_start=260000 train.lr_cooldown_sequences=60000 \
     train.lr_cooldown_factor=0.1 train.solved_bit_errors=null train.compile=true \
     train.max_minutes=60
+# Priority sort alone on the machine (both threads, JOBS=1), seed 1, with the rate cut 4x over
+# 10,000 sequences from 340,000: the hand cut of seed 1 at 329,072 (60 minutes at one thread
+# beside another run) reached 20 bits at 360,800; with the machine to itself a run makes more
+# sequences per hour, so the cut and what follows it may fit inside the hour.
+cell ps_b16_h5_alone_cut task=priority_sort 'seed=1' controller=lstm controller.layers=2 \
+    model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
+    optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
+    train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
+    train.threads=2 train.max_minutes=60
