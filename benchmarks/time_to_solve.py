@@ -63,7 +63,7 @@ def one_run(seed: int, overrides: list[str], root: Path,
                "train.progress=false", *overrides]
     start = time.time()
     done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+                          stderr=subprocess.PIPE, text=True, errors="replace")
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"seed {seed} failed (exit code {done.returncode}): "

@@ -191,6 +191,8 @@ def main() -> None:
         compile_probe()
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.fast_mode == "reduce-overhead" and device.type != "cuda":
+        parser.error("--fast-mode reduce-overhead (CUDA graphs) needs a CUDA device.")
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}"
           + (f", fast mode {args.fast_mode}" if args.fast_mode else ""))
     if device.type == "cuda":

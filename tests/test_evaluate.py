@@ -198,3 +198,23 @@ def test_repeat_copy_generalises_along_the_axis_chosen(tmp_path_factory, capsys)
     assert (task.size_name, task.largest_training_size) == ("length", 3)
     # Five vectors a sequence, each copied once or twice: 5 * (n + 1) + 2 steps.
     assert task.sample_batch(torch.Generator().manual_seed(0), 4, 5).inputs.shape[0] in (12, 17)
+
+
+def test_a_run_trained_with_cuda_graphs_loads_on_the_cpu(runs, tmp_path) -> None:
+    """``train.compile=cudagraphs`` needs CUDA to train, not to evaluate: a run that used it
+    loads on the CPU, with the eager step, as any other run does."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "cudagraphs_run"
+    shutil.copytree(runs["ntm"], run)
+    saved = OmegaConf.load(run / "config.yaml")
+    saved.train.compile, saved.device = "cudagraphs", "cuda"
+    OmegaConf.save(saved, run / "config.yaml")
+    cfg, task, model = load_run(run, ["memory.N=16"])
+    assert (cfg.train.compile, cfg.device) == ("false", "cpu")
+    expected = load_run(runs["ntm"], ["memory.N=16"])[2]
+    batch = task.sample_batch(torch.Generator().manual_seed(3), 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch.inputs), expected(batch.inputs), rtol=0, atol=0)

@@ -214,7 +214,7 @@ def test_bad_compile_setting_is_one_sentence(value) -> None:
     with pytest.raises(ConfigError) as error:
         validate(compose_config([f"train.compile={value}"]))
     assert_one_sentence(str(error.value), "train.compile")
-    assert "auto, true, false" in str(error.value)
+    assert "auto, true, false, cudagraphs" in str(error.value)
     with pytest.raises(ValueError) as error:
         choose(value, CPU, None)
     assert_one_sentence(str(error.value), "train.compile")
@@ -225,14 +225,32 @@ def test_good_compile_settings_validate(value) -> None:
     validate(compose_config([f"train.compile={value}"]))
 
 
-def test_cuda_graphs_without_cuda_are_one_sentence() -> None:
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_cuda_graphs_without_cuda_are_one_sentence(monkeypatch, device) -> None:
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     with pytest.raises(ValueError) as error:
         choose("cudagraphs", CPU, model)
     assert_one_sentence(str(error.value), "train.compile")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError) as error:
-        validate(compose_config(["train.compile=cudagraphs", "device=cpu"]))
+        validate(compose_config(["train.compile=cudagraphs", f"device={device}"]))
     assert_one_sentence(str(error.value), "train.compile")
+
+
+def test_cuda_graphs_validate_where_cuda_is_and_warn_when_chosen(monkeypatch, caplog) -> None:
+    """With CUDA (faked: nothing runs), ``cudagraphs`` validates on ``auto`` and ``cuda``, and
+    choosing it logs that its training collapsed where it was measured."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for device in ("auto", "cuda"):
+        validate(compose_config(["train.compile=cudagraphs", f"device={device}"]))
+    with pytest.raises(ConfigError):  # the CPU chosen by hand, with a GPU there
+        validate(compose_config(["train.compile=cudagraphs", "device=cpu"]))
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    with caplog.at_level("WARNING", logger="ntm.train"):
+        assert accelerate(model, "cudagraphs", CUDA, backend="aot_eager") == "reduce-overhead"
+    [record] = caplog.records
+    assert "train.compile=cudagraphs" in record.getMessage()
+    assert "train.compile=true" in record.getMessage()
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:

@@ -159,7 +159,7 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
     max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
-    compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true or false
+    compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true, false or cudagraphs
     curriculum: Any = None  # task settings that start small, {setting: start}; checked by validate
     curriculum_bit_errors: float = 1.0  # ... and grow once training bit errors/seq are <= this
     curriculum_step: int = 1  # ... by this much at a time (ntm/experiment/curriculum.py)
@@ -331,7 +331,8 @@ def validate(cfg: DictConfig) -> None:
 
         if cfg.device == "cpu" or not torch.cuda.is_available():
             raise ConfigError("train.compile is 'cudagraphs', which needs a CUDA device, but "
-                              "the run is on the CPU; use train.compile=true or auto there.")
+                              "the run is on the CPU; use device=cuda (or auto) on a GPU, or "
+                              "train.compile=true or auto.")
 
 
 def _task_settings(cfg: DictConfig) -> dict[str, Any]:

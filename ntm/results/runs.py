@@ -115,6 +115,7 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
                               f"{config_path} has {found[2]!r}; they come from different runs.")
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     cfg.device = "cpu"  # one short episode: the CPU is enough, and always there
+    cfg.train.compile = "false"  # evaluation runs the eager step (and cudagraphs needs CUDA)
     cfg.train.curriculum = None  # what the run trained on first does not matter here
     validate(cfg)
     task = build_task(cfg)
