@@ -53,19 +53,19 @@ from tasks import CopyTask  # noqa: E402
 
 
 def _models(task: CopyTask, device: torch.device,
-            mode: str | None = None) -> tuple[NTM, NTM]:
+            setting: str = "true") -> tuple[NTM, NTM]:
     torch.manual_seed(0)
     eager = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
     fast = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
     fast.load_state_dict(eager.state_dict())
-    accelerate(fast, "true", device, mode=mode)
+    accelerate(fast, setting, device)
     return eager, fast
 
 
 def throughput(batch_sizes: list[int], repeats: int, device: torch.device,
-               mode: str | None = None) -> None:
+               setting: str = "true") -> None:
     task = CopyTask()
-    eager, fast = _models(task, device, mode)
+    eager, fast = _models(task, device, setting)
     optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
@@ -197,7 +197,8 @@ def main() -> None:
           + (f", fast mode {args.fast_mode}" if args.fast_mode else ""))
     if device.type == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}")
-    throughput(args.batch_sizes, args.repeats, device, args.fast_mode)
+    setting = "cudagraphs" if args.fast_mode == "reduce-overhead" else "true"
+    throughput(args.batch_sizes, args.repeats, device, setting)
     print()
     if not args.no_compile_times and device.type == "cpu":
         compile_times(args.threads)

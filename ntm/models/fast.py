@@ -142,7 +142,7 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
-               backend: str = "inductor", mode: str | None = None) -> str | None:
+               backend: str = "inductor") -> str | None:
     """Replaces ``model.step`` by its compiled form when ``setting`` chooses it (see
     ``choose``); returns the compile mode used, or None when the model stays eager.
 
@@ -152,14 +152,12 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     later steps' (``_like_later_steps``) so the first step runs their graph; under ``auto`` a
     failed compile logs one warning and the step runs eagerly from then on, under ``true`` it
     raises (the module docstring has the reasons and figures). ``backend`` is for tests
-    (``aot_eager``); ``mode``, for benchmarks, replaces the compile mode ``choose`` picks
-    (``"default"`` on CUDA: inductor's kernels without CUDA graphs)."""
-    chosen = choose(setting, device, model)
-    if chosen is None:
+    (``aot_eager``)."""
+    mode = choose(setting, device, model)
+    if mode is None:
         return None
-    mode = mode or chosen
     fall_back = normalise(setting) == "auto"
-    if chosen == "reduce-overhead":
+    if mode == "reduce-overhead":
         log.warning("train.compile=cudagraphs: in copy runs on a GPU this step trained about "
                     "3x as fast as eager, but in 3 of 4 runs it fell back to near chance or "
                     "never learned (docs/training.md); use train.compile=true to train.")
