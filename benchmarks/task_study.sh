@@ -150,3 +150,9 @@ cell ps_b16_h5_alone_cut task=priority_sort 'seed=1' controller=lstm controller.
     optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
     train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
     train.threads=2 train.max_minutes=60
+# The same on seeds 0 and 2, one after the other (JOBS=1), each alone on the machine.
+cell ps_b16_h5_alone_cut_s02 task=priority_sort 'seed=0,2' controller=lstm controller.layers=2 \
+    model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
+    optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
+    train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
+    train.threads=2 train.max_minutes=60
