@@ -10,11 +10,13 @@
 # 3. the same against inductor's kernels without CUDA graphs (train.compile=true);
 # 4. copy's default run, seed 0, from process start to the solve: eager against
 #    train.compile=true (benchmarks/time_to_solve.py --against), each with a budget of
-#    SOLVE_MINUTES.
+#    SOLVE_MINUTES;
+# 5. benchmarks/step_check.py: copy's default with CUDA graphs, seed 0, for SOLVE_MINUTES, every
+#    training step's gradients checked against eager's.
 #
 # Environment: REPEATS (train_speed's, default 5), SOLVE_MINUTES (default 2), SEEDS (time to
 # solve, default 0), SKIP (a list of step numbers to leave out, e.g. "3 4"). The whole takes
-# about 8-9 minutes on an H200 (SKIP="3" took 7); each step's limit is its own, so a device
+# about 11-12 minutes on an H200 (steps 1-4 took 8-9, SKIP="3" 7); each step's limit is its own, so a device
 # lent for a few minutes may need SKIP. A failed step prints its exit code (rc=...) and the
 # next one runs; the script exits non-zero if any step failed.
 set -uo pipefail
@@ -60,6 +62,11 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
         for f in "$runs"/*/seed*/train.log; do
             echo "-- $f"; tail -n 6 "$f"
         done
+    fi
+    if [[ $skip != *" 5 "* ]]; then
+        echo "== 5. step_check: every training step with CUDA graphs against eager"
+        timeout 400 python benchmarks/step_check.py device=cuda train.compile=cudagraphs \
+            seed=0 "train.max_minutes=$minutes"; step $?
     fi
     date -u
     exit $failed

@@ -238,9 +238,10 @@ def test_cuda_graphs_without_cuda_are_one_sentence(monkeypatch, device) -> None:
     assert_one_sentence(str(error.value), "train.compile")
 
 
-def test_cuda_graphs_validate_where_cuda_is_and_warn_when_chosen(monkeypatch, caplog) -> None:
-    """With CUDA (faked: nothing runs), ``cudagraphs`` validates on ``auto`` and ``cuda``, and
-    choosing it logs that its training collapsed where it was measured."""
+def test_cuda_graphs_validate_where_cuda_is(monkeypatch, caplog) -> None:
+    """With CUDA (faked: nothing runs), ``cudagraphs`` validates on ``auto`` and ``cuda`` and is
+    chosen without a warning (the training faults once suspected were copy's own collapses,
+    docs/training.md); the CPU chosen by hand is refused."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for device in ("auto", "cuda"):
         validate(compose_config(["train.compile=cudagraphs", f"device={device}"]))
@@ -249,9 +250,7 @@ def test_cuda_graphs_validate_where_cuda_is_and_warn_when_chosen(monkeypatch, ca
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     with caplog.at_level("WARNING", logger="ntm.train"):
         assert accelerate(model, "cudagraphs", CUDA, backend="aot_eager") == "reduce-overhead"
-    [record] = caplog.records
-    assert "train.compile=cudagraphs" in record.getMessage()
-    assert "train.compile=true" in record.getMessage()
+    assert caplog.records == []
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ in a scratch copy of ``benchmarks/``, so nothing is trained or written in the re
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import stat
@@ -13,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, compose_config
+import torch
+from conftest import TINY, compose_config, torch_isolated
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ntm.experiment.config import validate
@@ -112,3 +114,57 @@ def test_time_to_solve_runs_two_settings_side_by_side_and_keeps_their_runs(tmp_p
         assert metrics[-1].split(",")[1] == sequences
     again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert again.returncode == 2 and "already holds A/seed0; choose an empty folder" in again.stderr
+
+
+def _step_check():
+    """``benchmarks/step_check.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("step_check",
+                                                  ROOT / "benchmarks" / "step_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_check_finds_eager_equal_to_itself(capsys) -> None:
+    """``benchmarks/step_check.py`` on the eager step: every gap is 0, the parameters are the
+    ones each step left, it exits 0, and ``ntm.experiment.loop`` is left as it was."""
+    import ntm.experiment.loop as loop
+
+    before = loop.train_step, loop._evaluate
+    with torch_isolated():
+        assert _step_check().main([*TINY, "train.max_sequences=24", "train.eval_every=3",
+                                   "--every", "1"]) == 0
+    assert (loop.train_step, loop._evaluate) == before
+    out = capsys.readouterr().out
+    assert "6 steps: gradient gap median 0.00e+00" in out
+    assert "max 0.00e+00" in out and "parameters changed between steps: 0" in out
+    assert "[after evaluation:" in out
+
+
+def test_step_check_sees_a_wrong_step_and_moved_parameters() -> None:
+    """A step that is not the model's (its output scaled) shows as a gradient gap, and a
+    parameter changed between two steps is counted."""
+    from ntm.experiment.build import build_model, build_optimizer, build_task
+
+    cfg = compose_config([*TINY])
+    with torch_isolated():
+        torch.manual_seed(0)
+        task = build_task(cfg)
+        model = build_model(cfg, task)
+        optimizer = build_optimizer(cfg, model.parameters())
+        batch = task.sample_batch(torch.Generator().manual_seed(1), 4)
+        checker = _step_check().Checker(show=1.0, every=1000)
+        checker(model, optimizer, batch)
+        assert checker.gaps == [0.0] and checker.moved == 0
+        eager_step = model.step
+
+        def wrong_step(x, state):
+            output, *rest = eager_step(x, state)
+            return (1.1 * output, *rest)
+
+        model.step = wrong_step
+        with torch.no_grad():
+            next(model.parameters()).add_(1e-3)  # not what the last step left
+        checker(model, optimizer, batch)
+    assert checker.moved == 1
+    assert checker.gaps[1] > 1e-2
