@@ -1,5 +1,5 @@
-"""A training run whose every step is checked against eager: the diagnostic behind the CUDA-graph
-fault of docs/training.md ("### On a GPU").
+"""A training run whose every step is checked against eager: how docs/training.md ("### On a
+GPU") looked for a fault of the CUDA graphs.
 
     python benchmarks/step_check.py device=cuda train.compile=cudagraphs train.max_minutes=3
     python benchmarks/step_check.py --no-trees device=cuda train.compile=cudagraphs ...
@@ -10,12 +10,16 @@ the same batch's loss and gradients, and after the run's own backward pass (befo
 the optimizer) the two are compared. A step prints a line when its relative gradient gap
 (``|g - g_eager| / |g_eager|`` over all parameters together) is above ``--show`` (or every
 ``--every`` steps), and the run ends with the gaps' quantiles. The compiled kernels round
-differently from eager, so gaps of 1e-6..1e-3 are expected; a fault of the compiled step shows
-as gaps near 1. It also checks that the parameters a step starts from are exactly those the
-step before left (a graph's memory written over them would show there, not in the gradients).
-The eager copy roughly doubles each step's time.
+differently from eager, so gaps of 1e-7..1e-4 are usual and a few steps of a long run reach
+1e-2 (inductor without graphs on a GPU, 3.9e-2 once in 813 steps); a fault of the compiled step
+shows as gaps near 1. It also checks that the run's parameters after its backward pass are
+those the step started from, and that a step starts from the parameters the step before left
+(a graph's memory written over them would show there, not in the gradients). The eager copy
+roughly doubles each step's time.
 
-It exits 1 when a gap is above ``--fail`` (0.1) or the parameters changed between steps.
+It exits 1 when a gap is above ``--fail`` (0.5) or not finite, when the parameters changed
+outside the optimizer, or when no step ran.
+
 ``--no-trees`` records plain CUDA graphs instead of CUDA graph trees
 (``torch._inductor.config.triton.cudagraph_trees = False``).
 """
@@ -47,10 +51,10 @@ class Checker:
     def __init__(self, show: float, every: int):
         self.show, self.every = show, every
         self.reference: torch.nn.Module | None = None
-        self.gaps: list[float] = []
-        self.events: list[str] = []  # evaluations since the last step, printed with it
+        self.gaps: list[float] = []  # per step; inf where a gradient is missing or not finite
+        self.events: list[str] = []  # printed with the step's line
         self.after: list[torch.Tensor] | None = None  # the parameters the last step left
-        self.moved = 0  # steps whose parameters were not those the step before left
+        self.moved = 0  # steps whose parameters changed where nothing should change them
 
     def eager_copy(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.reference is None:
@@ -59,13 +63,16 @@ class Checker:
                 self.reference.__dict__.pop(name, None)
         return self.reference
 
+    def check_unchanged(self, model: torch.nn.Module, expected, when: str) -> None:
+        if any(not torch.equal(p, q) for p, q in zip(model.parameters(), expected,
+                                                    strict=True)):
+            self.moved += 1
+            self.events.append(f"[parameters changed {when}]")
+
     def __call__(self, model, optimizer, batch, clip_grad_value=None, clip_grad_norm=None,
                  loss_per="per_bit") -> StepResult:
-        if self.after is not None and not self.events:  # (a rollback may load others)
-            if any(not torch.equal(p, q) for p, q in zip(model.parameters(), self.after,
-                                                        strict=True)):
-                self.moved += 1
-                self.events.append("[parameters changed since the last step]")
+        if self.after is not None and not self.events:  # after an evaluation, a rollback may
+            self.check_unchanged(model, self.after, "since the last step")  # load others
         reference = self.eager_copy(model)
         with torch.no_grad():
             for mine, theirs in zip(reference.parameters(), model.parameters(), strict=True):
@@ -76,12 +83,13 @@ class Checker:
                                    per=loss_per)
         eager_loss.backward()
 
-        # ntm.experiment.step.train_step, with the comparison after the backward pass
+        # ntm.experiment.step.train_step, with the checks after the backward pass
         model.train()
         logits = model(batch.inputs)
         loss = training_loss(logits, batch.targets, batch.mask, per=loss_per)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.check_unchanged(model, list(reference.parameters()), "during the step")
         self.compare(model, reference, loss, eager_loss, batch.inputs.shape[0])
         nonfinite = first_nonfinite(model, loss)
         if nonfinite is not None:
@@ -99,18 +107,21 @@ class Checker:
         total = difference = 0.0
         worst, worst_name = 0.0, ""
         for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
-            if p.grad is None or q.grad is None:
+            if p.grad is None and q.grad is None:
                 continue
-            norm = q.grad.norm().item()
-            gap = (p.grad - q.grad).norm().item()
+            if p.grad is None or q.grad is None:  # one side has a gradient, the other none
+                norm, gap = 1.0, math.inf
+            else:
+                norm = q.grad.norm().item()
+                gap = (p.grad - q.grad).norm().item()
             total += norm ** 2
             difference += gap ** 2
-            if gap / (norm + 1e-12) > worst:
+            if not gap / (norm + 1e-12) <= worst:  # NaN too
                 worst, worst_name = gap / (norm + 1e-12), name
         relative = math.sqrt(difference) / (math.sqrt(total) + 1e-12)
-        self.gaps.append(relative)
+        self.gaps.append(relative if math.isfinite(relative) else math.inf)
         step = len(self.gaps)
-        if relative > self.show or step % self.every == 0 or self.events:
+        if not relative <= self.show or step % self.every == 0 or self.events:
             print(f"step {step:6d}  T {length:3d}  loss {loss.item():.5f} eager "
                   f"{eager_loss.item():.5f}  gradient gap {relative:.2e}  worst {worst:.2e} "
                   f"({worst_name}) {' '.join(self.events)}", flush=True)
@@ -124,8 +135,12 @@ class Checker:
         above = {t: sum(g > t for g in gaps) for t in (1e-3, 1e-2, 1e-1)}
         return (f"{len(gaps)} steps: gradient gap median {at[0]:.2e}, 90% {at[1]:.2e}, "
                 f"99% {at[2]:.2e}, max {gaps[-1]:.2e}; steps above 1e-3/1e-2/1e-1: "
-                f"{above[1e-3]}/{above[1e-2]}/{above[1e-1]}; parameters changed between "
-                f"steps: {self.moved}")
+                f"{above[1e-3]}/{above[1e-2]}/{above[1e-1]}; steps whose parameters changed "
+                f"outside the optimizer: {self.moved}")
+
+    def failed(self, threshold: float) -> bool:
+        """No step, a gap above ``threshold`` (or not finite), or parameters moved."""
+        return not self.gaps or max(self.gaps) > threshold or self.moved > 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=float, default=1e-2,
                         help="print every step whose gradient gap is above this")
     parser.add_argument("--every", type=int, default=100, help="and every this many steps")
-    parser.add_argument("--fail", type=float, default=0.1,
+    parser.add_argument("--fail", type=float, default=0.5,
                         help="exit 1 when a step's gradient gap is above this, or when the "
                              "parameters changed between steps")
     parser.add_argument("--no-trees", action="store_true",
@@ -166,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         loop.train_step, loop._evaluate = train_step, evaluate
     print(f"{checker.summary()}; {time.perf_counter() - started:.0f} s; last held-out bit "
           f"errors {result.eval_bit_errors}", flush=True)
-    return int(max(checker.gaps, default=0.0) > args.fail or checker.moved > 0)
+    return int(checker.failed(args.fail))
 
 
 if __name__ == "__main__":

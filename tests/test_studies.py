@@ -137,14 +137,16 @@ def test_step_check_finds_eager_equal_to_itself(capsys) -> None:
     assert (loop.train_step, loop._evaluate) == before
     out = capsys.readouterr().out
     assert "6 steps: gradient gap median 0.00e+00" in out
-    assert "max 0.00e+00" in out and "parameters changed between steps: 0" in out
+    assert "max 0.00e+00" in out and "changed outside the optimizer: 0" in out
     assert "[after evaluation:" in out
 
 
-def test_step_check_sees_a_wrong_step_and_moved_parameters() -> None:
-    """A step that is not the model's (its output scaled) shows as a gradient gap, and a
-    parameter changed between two steps is counted."""
+def test_step_check_sees_a_wrong_step_and_a_write_during_it() -> None:
+    """The eager copy is the class's step even where the run's is compiled (``aot_eager``: the
+    gap is rounding); a step that is not the model's (its output scaled) shows as a gradient
+    gap, a parameter written during the step or between steps is counted, and the run fails."""
     from ntm.experiment.build import build_model, build_optimizer, build_task
+    from ntm.models.fast import accelerate
 
     cfg = compose_config([*TINY])
     with torch_isolated():
@@ -153,18 +155,45 @@ def test_step_check_sees_a_wrong_step_and_moved_parameters() -> None:
         model = build_model(cfg, task)
         optimizer = build_optimizer(cfg, model.parameters())
         batch = task.sample_batch(torch.Generator().manual_seed(1), 4)
+        accelerate(model, "true", torch.device("cpu"), backend="aot_eager")
         checker = _step_check().Checker(show=1.0, every=1000)
         checker(model, optimizer, batch)
-        assert checker.gaps == [0.0] and checker.moved == 0
-        eager_step = model.step
+        assert checker.gaps[0] < 1e-5 and checker.moved == 0 and not checker.failed(0.5)
+        assert "step" not in checker.reference.__dict__
+        compiled_step, first = model.step, next(model.parameters())
 
         def wrong_step(x, state):
-            output, *rest = eager_step(x, state)
+            with torch.no_grad():
+                first.add_(1e-3)  # a write the step should never make
+            output, *rest = compiled_step(x, state)
             return (1.1 * output, *rest)
 
         model.step = wrong_step
-        with torch.no_grad():
-            next(model.parameters()).add_(1e-3)  # not what the last step left
         checker(model, optimizer, batch)
-    assert checker.moved == 1
-    assert checker.gaps[1] > 1e-2
+        assert checker.moved == 1 and checker.gaps[1] > 1e-2
+        model.step = compiled_step
+        with torch.no_grad():
+            first.add_(1e-3)  # between two steps
+        checker(model, optimizer, batch)
+    assert checker.moved == 2
+    assert checker.failed(0.5)
+
+
+def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
+    """``main`` returns 1 when the run's step is not the model's."""
+    import ntm.experiment.loop as loop
+
+    def wrong(model, setting, device):
+        eager_step = model.step
+
+        def step(x, state):
+            output, *rest = eager_step(x, state)
+            return (2.0 * output, *rest)
+
+        model.step = step
+        return "default"
+
+    monkeypatch.setattr(loop, "accelerate", wrong)
+    with torch_isolated():
+        assert _step_check().main([*TINY, "train.max_sequences=8"]) == 1
+    assert "2 steps:" in capsys.readouterr().out

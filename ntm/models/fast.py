@@ -31,11 +31,11 @@ sequence length; nothing is padded and no length is ever recompiled.
   1, 3.64x at 64, 3.90x at 1024 (36.9, 1,095 and 29,231 sequences/s), at the price of 31-37 s
   of compiling and recording per batch size (inductor alone: 12-16 s). Every training step of
   two copy runs checked against eager (``benchmarks/step_check.py``) matched (gradients within
-  1.7e-4 relative, parameters untouched between steps), unchecked runs follow inductor's path
-  evaluation for evaluation, and seeds 0-2 of copy solved in all three modes; the falls back
-  to chance first seen with CUDA graphs are copy's own collapses at batch 8, which eager runs
-  show too (docs/training.md, "On a GPU"). ``true`` stays without graphs, since its compile is
-  shorter and copy's solves are short; graphs pay in long runs.
+  1.7e-4 relative), the falls to chance first seen with CUDA graphs came with inductor without
+  graphs too (copy's own collapses at batch 8, which eager runs show as well), and seeds 0-2 of
+  copy solved in all three modes (docs/training.md, "On a GPU"). Compiled runs on the GPU are
+  not reproducible run to run; eager ones were. ``true`` stays without graphs, since its
+  compile is shorter and copy's solves are short; graphs pay in long runs.
 
 Compiled code is cached on disk by torch's FX graph and AOT autograd caches under
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
