@@ -207,6 +207,23 @@ def test_random_states_survive_a_checkpoint(tmp_path) -> None:
     assert draws(fresh) == first
 
 
+@pytest.mark.parametrize("saved_gpus, visible", [(2, 1), (1, 2), (2, 2)])
+def test_cuda_random_states_restore_on_the_gpus_both_runs_see(monkeypatch, saved_gpus,
+                                                               visible) -> None:
+    """A run saved with ``saved_gpus`` GPUs visible and resumed with ``visible`` (CUDA faked)
+    restores the state of each GPU both saw, instead of failing on a missing one."""
+    generator = torch.Generator().manual_seed(0)
+    states = {**checkpoint.random_states(generator),
+              "cuda": [torch.tensor([10 + i], dtype=torch.uint8) for i in range(saved_gpus)]}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device: restored.append((int(state[0]), device)))
+    checkpoint.restore_random_states(states, generator)
+    assert restored == [(10 + i, i) for i in range(min(saved_gpus, visible))]
+
+
 def test_a_checkpoint_of_another_version_of_ntm_is_refused_by_name(tmp_path) -> None:
     path = tmp_path / checkpoint.CHECKPOINT_NAME
     torch.save({"format": "ntm-checkpoint-2", "step": 1}, path)

@@ -201,6 +201,24 @@ def test_resume_with_a_larger_budget_is_exact(reference, tmp_path) -> None:
     assert_same_state(saved(tmp_path), saved(reference_dir))
 
 
+def test_a_budget_stop_between_evaluations_steers_no_schedule(tmp_path) -> None:
+    """A run stopped by its budget between two evaluation steps is evaluated there (its last
+    figures) but no schedule sees that evaluation: resumed with a larger budget, it ends with
+    the parameters, optimizer and evaluations of a run never stopped, even with a plateau
+    decay of patience 1 and a rollback that would react to it."""
+    settings = ("train.lr_decay_patience=1", "train.rollback_factor=1.0001",
+                "train.rollback_min_bit_errors=1e-6")
+    whole = train(tiny(STEPS, *settings), tmp_path / "whole")
+    stopped = train(tiny(STEPS - 2, *settings), tmp_path / "stopped")
+    assert stopped.step == STEPS - 2 and (STEPS - 2) % EVAL_EVERY
+    resumed = train(tiny(STEPS, *settings), tmp_path / "stopped")
+    assert_same_state(saved(tmp_path / "stopped"), saved(tmp_path / "whole"))
+    on_grid = [{k: row[k] for k in ("step", "eval_cost", "eval_bit_errors", "learning_rate")}
+               for row in metrics_rows(tmp_path / "stopped") if int(row["step"]) % EVAL_EVERY == 0]
+    assert on_grid == [{k: row[k] for k in on_grid[0]} for row in metrics_rows(tmp_path / "whole")]
+    assert (resumed.eval_cost, resumed.eval_bit_errors) == (whole.eval_cost, whole.eval_bit_errors)
+
+
 def test_resume_of_a_finished_run_trains_no_more(reference, tmp_path) -> None:
     reference_dir, reference_result = reference
     train(tiny(), tmp_path)

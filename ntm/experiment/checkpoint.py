@@ -55,7 +55,9 @@ def restore_random_states(states: dict[str, Any], data_generator: torch.Generato
     torch.set_rng_state(states["torch"])
     data_generator.set_state(states["data"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # Resumed with fewer or more GPUs visible: the devices both runs saw get their state.
+        for index, state in enumerate(states["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, index)
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:

@@ -179,7 +179,11 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     first_solve = state.solved and state.solved_at is None
                     if first_solve:
                         state.solved_at = state.sequences
-                    _record(state, window, metrics, ckpt_path, eval_optimal, cfg)
+                    # A budget stop between two evaluation steps evaluates too (the run's
+                    # last figures), but the schedules only ever see the evaluation steps, so
+                    # a run resumed with a larger budget goes on as if never stopped.
+                    _record(state, window, metrics, ckpt_path, eval_optimal, cfg,
+                            schedules=state.step % t.eval_every == 0)
                     checkpoint_step = state.step
                     if first_solve:  # now, not after the pictures: the solve is this moment's
                         _log_solved(state, task, t.solved_bit_errors,
@@ -347,10 +351,10 @@ def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> 
 
 
 def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: Path,
-            eval_optimal: float | None, cfg: DictConfig) -> None:
-    """After an evaluation: lets the learning-rate schedules see the held-out cost and bit
-    errors, and the curriculum the training bit errors; writes the row of ``metrics.csv``
-    (with the rate the window trained with) and the checkpoint; logs."""
+            eval_optimal: float | None, cfg: DictConfig, schedules: bool = True) -> None:
+    """After an evaluation: lets the learning-rate schedules, the rollback (``schedules``) see
+    the held-out cost and bit errors, and the curriculum the training bit errors; writes the
+    row of ``metrics.csv`` (with the rate the window trained with) and the checkpoint; logs."""
     last = state.last_eval
     row = {
         "step": state.step, "sequences": state.sequences,
@@ -363,11 +367,13 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         "skipped_steps": window.skipped,
     }
     decay, drop = state.lr_decay, state.lr_drop
+    guard, curriculum = state.rollback, state.curriculum
+    if not schedules:
+        decay = drop = guard = curriculum = None
     if decay is not None and decay.step(last["cost"]):
         state.apply_learning_rate()
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, _next_step_rate(state, cfg))
-    guard = state.rollback
     rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
                                                    state.optimizer)
     if rolled_back:
@@ -382,7 +388,6 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "
                  "learning rate now %g.", last["bit_errors"], drop.bit_errors,
                  _next_step_rate(state, cfg))
-    curriculum = state.curriculum
     train_bit_errors = window.train_bit_errors / window.cost_seen if window.cost_seen else math.nan
     # Not after a rollback: those training errors were the discarded model's.
     if curriculum is not None and not rolled_back and curriculum.step(train_bit_errors):
