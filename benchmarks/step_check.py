@@ -41,7 +41,7 @@ from hydra import compose, initialize_config_dir
 import ntm.experiment.loop as loop
 from ntm.experiment.config import register_configs, validate
 from ntm.experiment.metrics import training_loss
-from ntm.experiment.step import StepResult, first_nonfinite
+from ntm.experiment.step import StepResult, gradients, update
 from ntm.train import CONF_DIR
 
 
@@ -83,25 +83,14 @@ class Checker:
                                    per=loss_per)
         eager_loss.backward()
 
-        # ntm.experiment.step.train_step, with the checks after the backward pass
-        model.train()
-        logits = model(batch.inputs)
-        loss = training_loss(logits, batch.targets, batch.mask, per=loss_per)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # ntm.experiment.step.train_step, with the checks between its two halves
+        logits, loss = gradients(model, optimizer, batch, loss_per)
         self.check_unchanged(model, list(reference.parameters()), "during the step")
         self.compare(model, reference, loss, eager_loss, batch.inputs.shape[0])
-        nonfinite = first_nonfinite(model, loss)
-        if nonfinite is not None:
-            optimizer.zero_grad(set_to_none=True)
-            return StepResult(logits.detach(), nonfinite)
-        if clip_grad_value is not None:
-            torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
-        if clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimizer.step()
-        self.after = [p.detach().clone() for p in model.parameters()]
-        return StepResult(logits.detach(), None)
+        result = update(model, optimizer, logits, loss, clip_grad_value, clip_grad_norm)
+        if result.nonfinite is None:
+            self.after = [p.detach().clone() for p in model.parameters()]
+        return result
 
     def compare(self, model, reference, loss, eager_loss, length: int) -> None:
         total = difference = 0.0

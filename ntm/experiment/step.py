@@ -13,7 +13,7 @@ import torch
 from ntm.experiment.metrics import training_loss
 from tasks import Batch
 
-__all__ = ["StepResult", "first_nonfinite", "train_step"]
+__all__ = ["StepResult", "first_nonfinite", "gradients", "train_step", "update"]
 
 
 class StepResult(NamedTuple):
@@ -50,11 +50,27 @@ def train_step(
     then the parameters and the optimizer's state (Adam's step count and moments too) are
     left exactly as they were, and ``nonfinite`` says what was not finite. ``loss_per``: what
     the objective averages (``train.loss``; ``training_loss``'s ``per``)."""
+    logits, loss = gradients(model, optimizer, batch, loss_per)
+    return update(model, optimizer, logits, loss, clip_grad_value, clip_grad_norm)
+
+
+def gradients(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
+              loss_per: str = "per_bit") -> tuple[torch.Tensor, torch.Tensor]:
+    """The first half of ``train_step``: the logits [T, B, out] and the loss of ``batch``,
+    with the gradients of the loss in the parameters' ``.grad`` (the old ones cleared)."""
     model.train()
     logits = model(batch.inputs)
     loss = training_loss(logits, batch.targets, batch.mask, per=loss_per)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    return logits, loss
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, logits: torch.Tensor,
+           loss: torch.Tensor, clip_grad_value: float | None = None,
+           clip_grad_norm: float | None = None) -> StepResult:
+    """The second half of ``train_step``: clips the gradients ``gradients`` left and takes the
+    optimizer's step, or skips it when the loss or a gradient is not finite."""
     nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
     if nonfinite is not None:
         optimizer.zero_grad(set_to_none=True)
