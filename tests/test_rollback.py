@@ -88,3 +88,22 @@ def test_state_round_trip() -> None:
     again.load_state_dict(guard.state_dict())
     assert again.step(7.0, model, optimizer)
     assert all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
+
+
+def test_the_best_evaluation_figures_travel_with_its_state() -> None:
+    """The figures given with a new best are kept (and round-trip); a worse evaluation's are
+    not; a checkpoint from before they were kept gives None."""
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=2)
+    assert guard.best_evaluation is None
+    guard.step(3.0, model, optimizer, {"cost": 9.0, "bit_errors": 3.0})
+    assert not guard.step(4.0, model, optimizer, {"cost": 11.0, "bit_errors": 4.0})
+    assert guard.step(7.0, model, optimizer, {"cost": 20.0, "bit_errors": 7.0})
+    assert guard.best_evaluation == {"cost": 9.0, "bit_errors": 3.0}
+    again = Rollback(factor=2)
+    again.load_state_dict(guard.state_dict())
+    assert again.best_evaluation == {"cost": 9.0, "bit_errors": 3.0}
+    old = guard.state_dict()
+    old["saved"] = {k: v for k, v in old["saved"].items() if k != "evaluation"}
+    again.load_state_dict(old)
+    assert again.best_evaluation is None

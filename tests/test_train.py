@@ -482,6 +482,34 @@ def test_rollback_puts_the_best_state_back_and_resumes_exactly(tmp_path, monkeyp
         assert torch.equal(a, b)
 
 
+def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path) -> None:
+    """A run whose last evaluation rolls back ends holding the best evaluation's model, and
+    its result, checkpoint and last line give that model's figures (the metrics row keeps
+    the discarded model's, which is the curve)."""
+    overrides = ("train.eval_every=1", "train.rollback_factor=1",
+                 "train.rollback_min_bit_errors=1", "optim.lr=0.05")
+    probe = tmp_path / "probe"
+    train(tiny(10, *overrides), probe)
+    errors = [float(r["eval_bit_errors"]) for r in metrics_rows(probe)]
+    worse = [i for i, e in enumerate(errors) if i and e > max(min(errors[:i]), 1.0)]
+    assert worse  # the probe did roll back
+    last = worse[-1]  # a run of last + 1 steps ends on this rollback
+    run = tmp_path / "run"
+    cfg = tiny(last + 1, *overrides)
+    result = train(cfg, run)
+    rows = metrics_rows(run)
+    assert float(rows[-1]["eval_bit_errors"]) == errors[last]  # the collapse, as measured
+    best = min(range(last), key=errors.__getitem__)
+    assert result.eval_bit_errors == errors[best] < errors[last]
+    assert result.eval_cost == pytest.approx(float(rows[best]["eval_cost"]))
+    state = saved(run)
+    assert state["last_eval"]["bit_errors"] == errors[best]
+    model = build_model(cfg, build_task(cfg))
+    model.load_state_dict(state["model"])
+    again = evaluate_batches(model.eval(), held_out_set(build_task(cfg), cfg, torch.device("cpu")))
+    assert again["bit_errors"] == pytest.approx(errors[best])
+
+
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:
     """Momentum or centring added on resume would need optimizer state that was never made."""
     train(tiny(6, "optim=rmsprop", "optim.momentum=0", "optim.centered=false"), tmp_path)

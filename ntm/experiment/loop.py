@@ -375,9 +375,12 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, _next_step_rate(state, cfg))
     rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
-                                                   state.optimizer)
+                                                   state.optimizer, last)
     if rolled_back:
         state.apply_learning_rate()
+        if guard.best_evaluation is not None:  # the figures of the model now in place (the
+            state.last_eval = dict(guard.best_evaluation)  # row keeps the discarded one's)
+            state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
         log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f) and "
                     "above %g: model and optimizer put back to that evaluation's state "
                     "(rollback %d, train.rollback_factor); learning rate now %g.",

@@ -8,8 +8,9 @@ that best (and ``min_bit_errors``, by default 1), it puts that state back. The d
 generator is not rewound, so the run goes on from the good state with batches it has not
 seen. Put back at the same rate, a state on the edge of a collapse often collapses again
 (copy at batch 8 rolled back up to ten times in a run); ``lr_factor`` lowers the rate at every
-rollback. Its state travels in checkpoints, so a resumed run rolls back exactly as an
-uninterrupted one.
+rollback. The best evaluation's figures are kept with its state, so that after a rollback the
+run reports the model it holds, not the one it discarded. Its state travels in checkpoints, so a
+resumed run rolls back exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class Rollback:
                  lr_factor: float = 1.0) -> None:
         self.factor, self.min_bit_errors, self.lr_factor = factor, min_bit_errors, lr_factor
         self.best = math.inf
-        self.saved: dict[str, Any] | None = None  # {"model": ..., "optimizer": ...}
+        # {"model": ..., "optimizer": ..., "evaluation": the best evaluation's figures}
+        self.saved: dict[str, Any] | None = None
         self.count = 0  # rollbacks so far
 
     @property
@@ -53,14 +55,22 @@ class Rollback:
             return math.inf
         return max(self.factor * self.best, self.min_bit_errors)
 
+    @property
+    def best_evaluation(self) -> dict[str, float] | None:
+        """The figures of the evaluation whose state is kept (None before one, and in a
+        checkpoint written before they were kept)."""
+        return None if self.saved is None else self.saved.get("evaluation")
+
     def step(self, bit_errors: float, model: nn.Module, optimizer: torch.optim.Optimizer,
-             ) -> bool:
-        """Records an evaluation made with ``model`` as it is now; returns True when it put
-        back the best state (into ``model`` and ``optimizer``)."""
+             evaluation: dict[str, float] | None = None) -> bool:
+        """Records an evaluation made with ``model`` as it is now (its figures,
+        ``evaluation``, are kept with a new best state); returns True when it put back the
+        best state (into ``model`` and ``optimizer``)."""
         if bit_errors < self.best:
             self.best = bit_errors
             self.saved = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                          "optimizer": copy.deepcopy(optimizer.state_dict())}
+                          "optimizer": copy.deepcopy(optimizer.state_dict()),
+                          "evaluation": None if evaluation is None else dict(evaluation)}
             return False
         if not bit_errors > self.limit():
             return False
