@@ -134,10 +134,59 @@ def test_the_first_non_finite_parameter_in_model_order_is_named() -> None:
     assert train_step(model, optimizer, batch).nonfinite == f"the gradient of {names[3]}"
 
 
-def test_a_gradient_whose_norm_overflows_counts_as_non_finite() -> None:
+def test_a_gradient_whose_norm_overflows_counts_as_non_finite_without_clipping() -> None:
+    """Unclipped, its square would overflow Adam's second moment: skipped."""
     model, optimizer, batch = model_and_optimizer("adam")
+    before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
     poison_hook({1}, 3e38)(model)  # finite, but its square is not
     assert train_step(model, optimizer, batch).nonfinite == f"the gradient of {POISONED}"
+    assert_unchanged(model, optimizer, before)
+
+
+def test_only_the_total_norm_overflowing_is_named_as_the_gradient_norm() -> None:
+    model, optimizer, batch = model_and_optimizer("adam")
+    names = [name for name, _ in model.named_parameters()]
+    poison_hook({1}, 1.5e19, names=(names[0], names[3]))(model)  # each norm finite, the total not
+    assert train_step(model, optimizer, batch).nonfinite == "the gradient norm"
+
+
+@pytest.mark.parametrize("clipping", [{"clip_grad_norm": 1.0}, {"clip_grad_value": 10.0},
+                                      {"clip_grad_value": 10.0, "clip_grad_norm": 1.0}])
+@pytest.mark.parametrize("value", [3e38, 1.5e19])  # a parameter's norm overflows; the total
+def test_a_clipped_step_takes_a_gradient_whose_norm_overflows(clipping, value) -> None:
+    """Finite elements whose norm overflows float32 (an NTM's exploding gradient, not a
+    fault): a clipping step scales them down and trains, where torch's clip_grad_norm_ alone
+    would multiply them by max_norm / inf = 0 and the check used to skip the step."""
+    model, optimizer, batch = model_and_optimizer("adam")
+    names = [name for name, _ in model.named_parameters()]
+    before = copy.deepcopy(model.state_dict())
+    moment = optimizer.state_dict()["state"][0]["exp_avg"].view(-1)[0].item()
+    poison_hook({1}, value, names=(names[0], names[3]))(model)
+    assert train_step(model, optimizer, batch, **clipping).nonfinite is None
+    # The poisoned element dominates the clipped gradient (1 / sqrt(2) of the norm, or the
+    # clip value), so Adam's first moment moves by a tenth of it, not by nothing.
+    step = optimizer.state_dict()["state"][0]["exp_avg"].view(-1)[0].item() - 0.9 * moment
+    # (Both: the two clipped to 10, then the norm to 1 beside the other, small, elements.)
+    norm_clipped = "clip_grad_norm" in clipping
+    assert step == pytest.approx(0.1 * (2 ** -0.5 if norm_clipped else 10.0),
+                                 rel=0.02 if len(clipping) == 2 else 1e-3)
+    after = model.state_dict()
+    assert all(torch.isfinite(t).all() for t in after.values())
+    assert not torch.equal(after[names[0]], before[names[0]])
+    assert train_step(model, optimizer, batch, **clipping).nonfinite is None  # it goes on
+
+
+def test_scale_to_norm_gives_the_exact_clip_of_an_overflowing_gradient() -> None:
+    torch.manual_seed(0)
+    grads = [torch.randn(5, 3) * 1e37, torch.randn(7) * 1e30, torch.zeros(2)]
+    grads[0][1, 2] = 3e38
+    exact = [g.double() for g in grads]
+    norm = torch.sqrt(sum((g / 1e38).pow(2).sum() for g in exact)) * 1e38  # in float64
+    assert math.isinf(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])))
+    ntm.experiment.step.scale_to_norm_(grads, 2.0)
+    for got, want in zip(grads, exact, strict=True):
+        torch.testing.assert_close(got.double(), want * (2.0 / norm), rtol=1e-5, atol=1e-30)
+    assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) == pytest.approx(2.0)
 
 
 def test_finite_steps_pass(monkeypatch) -> None:

@@ -5,7 +5,8 @@ Trains on batches of mixed-length sequences, evaluates on a fixed held-out set e
 evaluation, and stops when the task is solved or the budget is spent. Started on a run
 directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
 
-A step whose loss or gradients are not finite is skipped (``first_nonfinite``): parameters and
+A step whose loss or gradients are not finite is skipped (``first_nonfinite``; finite gradients
+whose norm overflows float32 are scaled down instead when the step clips): parameters and
 optimizer state stay as they were, the step is logged and counted in the ``skipped_steps``
 column (steps skipped since the previous row), and ``train.max_bad_steps`` such steps in a row
 stop the run with a ``NonFiniteError``, leaving the last checkpoint as it was.

@@ -6,6 +6,7 @@ step ``ntm.train`` takes.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from ntm.experiment.metrics import training_loss
 from tasks import Batch
 
-__all__ = ["StepResult", "first_nonfinite", "gradients", "train_step", "update"]
+__all__ = ["StepResult", "first_nonfinite", "gradients", "scale_to_norm_", "train_step", "update"]
 
 
 class StepResult(NamedTuple):
@@ -21,21 +22,51 @@ class StepResult(NamedTuple):
     nonfinite: str | None  # None, or what was not finite: the step was skipped
 
 
-def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor) -> str | None:
+def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor,
+                    clipped: bool = False) -> str | None:
     """None when ``loss`` and every gradient of ``model`` are finite; else "the loss" or "the
     gradient of NAME" for the first parameter, in model order, whose gradient is not.
 
-    The happy path is one fused norm per gradient and one sync with the device; parameters are
-    searched only when it fails. A gradient whose norm overflows float32 counts as not finite.
+    A gradient whose every element is finite but whose norm (or the total norm) overflows
+    float32 is finite when the step clips (``clipped``: ``update`` scales it down); unclipped
+    it counts as not finite ("the gradient norm" when only the total overflows), since its
+    square would overflow the optimizer's second moment.
     """
+    return _check(model, loss, clipped)[0]
+
+
+def _check(model: torch.nn.Module, loss: torch.Tensor, clipped: bool) -> tuple[str | None, bool]:
+    """``first_nonfinite``'s answer, and whether the total gradient norm overflowed float32
+    with every element finite (only ever True when ``clipped``). The happy path is one fused
+    norm per gradient, their total and one sync with the device; parameters are searched only
+    when it fails."""
     named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
     norms = torch._foreach_norm([grad for _, grad in named])  # what clip_grad_norm_ uses
-    if torch.isfinite(torch.stack([loss.detach(), *norms])).all():
-        return None
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    if torch.isfinite(torch.stack([loss.detach(), total])).all():
+        return None, False
     if not torch.isfinite(loss):
-        return "the loss"
+        return "the loss", False
+    if clipped:
+        bad = next((name for name, grad in named if not torch.isfinite(grad).all()), None)
+        return (None, True) if bad is None else (f"the gradient of {bad}", False)
     return next((f"the gradient of {name}" for (name, _), norm in zip(named, norms, strict=True)
-                 if not torch.isfinite(norm)), "the gradient norm")
+                 if not torch.isfinite(norm)), "the gradient norm"), False
+
+
+def scale_to_norm_(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scales ``grads``, whose elements are finite but whose norm overflows float32, to the
+    total norm ``max_norm``: first by their largest element, then by the norm of what is left
+    (``torch.nn.utils.clip_grad_norm_`` would scale them by max_norm / inf = 0).
+
+    An NTM's true gradient can be that large: sharpening (eq. 9) multiplies a gradient by up
+    to gamma (at most 21 here) at every step it passes back through a weighting split between
+    two locations, and 30 such steps give 21^30, about 5e39 (docs/training.md).
+    """
+    largest = torch.stack(torch._foreach_norm(grads, math.inf)).amax()
+    torch._foreach_div_(grads, largest)  # every element in [-1, 1] now
+    torch._foreach_mul_(grads, max_norm / torch.linalg.vector_norm(
+        torch.stack(torch._foreach_norm(grads))))
 
 
 def train_step(
@@ -71,13 +102,18 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, logits: tor
            clip_grad_norm: float | None = None) -> StepResult:
     """The second half of ``train_step``: clips the gradients ``gradients`` left and takes the
     optimizer's step, or skips it when the loss or a gradient is not finite."""
-    nonfinite = first_nonfinite(model, loss)  # before clipping: value clipping hides an inf
+    clipped = clip_grad_value is not None or clip_grad_norm is not None
+    # Before clipping: value clipping would hide an inf.
+    nonfinite, overflowed = _check(model, loss, clipped)
     if nonfinite is not None:
         optimizer.zero_grad(set_to_none=True)
         return StepResult(logits.detach(), nonfinite)
     if clip_grad_value is not None:
         torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
-    if clip_grad_norm is not None:
+        overflowed = False  # every element is at most clip_grad_value now
+    if clip_grad_norm is not None and overflowed:
+        scale_to_norm_([p.grad for p in model.parameters() if p.grad is not None], clip_grad_norm)
+    elif clip_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
     return StepResult(logits.detach(), None)
