@@ -6,6 +6,7 @@ Hydra composes ``conf/`` with the overrides; the run itself is ``ntm.experiment.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from ntm.experiment.lock import RunDirInUse
 from ntm.experiment.loop import Interrupted, NonFiniteError, train
 from ntm.experiment.metrics_log import MetricsFileError
 from ntm.experiment.run_dir import remove_if_unused
+from ntm.experiment.sweep_failures import clear_failure, record_failure
 from ntm.experiment.threads import available_cpus, choose_threads
 from ntm.experiment.writes import WriteError, raise_on_log_errors
 from tasks import Task
@@ -57,6 +59,9 @@ def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     raise_on_log_errors()  # train.log on a full disk: one sentence, not a traceback per line
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweep:
+        clear_failure(run_dir)
     try:
         validate(cfg)  # before the thread count is used (100000 threads crash OpenMP)
         # Runs that a launcher starts side by side share the CPUs (ntm/experiment/threads.py).
@@ -71,7 +76,10 @@ def _hydra_main(cfg: DictConfig) -> float:
         exit_with(e)
     except (checkpoint.CheckpointError, NonFiniteError, RunDirInUse, WriteError,
             MetricsFileError) as e:
-        exit_with(e)
+        if not sweep:
+            exit_with(e)
+        record_failure(run_dir, e)  # the sweep goes on (ntm/experiment/sweep_failures.py)
+        return math.nan
     except KeyboardInterrupt as e:
         print(interrupted_message(e, run_dir, hydra_cfg.overrides.task), file=sys.stderr)
         sys.exit(130)  # 128 + SIGINT, as a shell reports Ctrl-C

@@ -22,12 +22,13 @@ from ntm.experiment.checkpoint import CHECKPOINT_NAME
 from ntm.experiment.config import ConfigError
 from ntm.experiment.errors import exit_with
 from ntm.experiment.lock import LOCK_NAME, RunDirInUse, acquire
+from ntm.experiment.sweep_failures import FAILED_NAME
 from ntm.experiment.writes import temporary_path
 
 __all__ = ["FILES", "FOLDERS", "HYDRA_ONLY", "check_writable", "remove_if_unused", "RunDirCheck"]
 
 #: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
-FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, "train.log", LOCK_NAME,
+FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, "train.log", LOCK_NAME, FAILED_NAME,
          *(temporary_path(name).name for name in ("config.yaml", "metrics.csv", CHECKPOINT_NAME)))
 FOLDERS = (".hydra", "plots", "tensorboard")
 
