@@ -222,6 +222,12 @@ cell ar3_ff4x256_w0learned $ar10 'seed=range(3)' controller=feedforward controll
     model.read_heads=4 model.write_heads=4 train.batch_size=64 train.eval_every=50 optim.lr=2e-3 \
     optim.eps=1e-4 train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 \
     train.lr_drop_factor=0.25 train.max_minutes=15 memory.initial_weighting=learned
+# The learned start on seven more seeds, two runs side by side (JOBS=2).
+cell ar7_ff4x256_w0learned_seeds3 $ar10 'seed=range(3,10)' controller=feedforward \
+    controller.size=256 model.read_heads=4 model.write_heads=4 train.batch_size=64 \
+    train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4 train.sequences_after_solved=32000 \
+    train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 train.max_minutes=15 \
+    memory.initial_weighting=learned
 # Copy's default (c20_b8_rollback_lr) on ten more seeds, 20-29, which no choice looked at.
 cell c10_b8_rollback_lr_seeds20 $copy 'seed=range(20,30)' train.batch_size=8 train.eval_every=100 \
     optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \

@@ -22,6 +22,9 @@ cell() {
         prefix) [[ "$name" == "$cell_key"* ]] || return 0 ;;
     esac
     echo "== $name"
-    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@"
+    # A sweep with a failed run exits 2 after its other runs: report the cell, then stop.
+    local status=0
+    python -m ntm.train -m $common "hydra.sweep.dir=$out/$name" 'hydra.sweep.subdir=${hydra.job.num}' "$@" || status=$?
     python -m ntm.report "$out/$name"
+    return $status
 }

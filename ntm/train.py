@@ -60,13 +60,11 @@ def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     raise_on_log_errors()  # train.log on a full disk: one sentence, not a traceback per line
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweep:
-        clear_failure(run_dir)
     try:
         validate(cfg)  # before the thread count is used (100000 threads crash OpenMP)
         # Runs that a launcher starts side by side share the CPUs (ntm/experiment/threads.py).
-        threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher,
-                                      hydra_cfg.mode == RunMode.MULTIRUN, available_cpus())
+        threads, why = choose_threads(cfg.train.threads, hydra_cfg.launcher, sweep,
+                                      available_cpus())
         if threads:
             torch.set_num_threads(threads)
         log.info("torch threads: %d (%s).", torch.get_num_threads(), why)
@@ -74,8 +72,9 @@ def _hydra_main(cfg: DictConfig) -> float:
     except ConfigError as e:
         remove_if_unused(run_dir)  # a bad setting leaves no run directory behind
         exit_with(e)
-    except (checkpoint.CheckpointError, NonFiniteError, RunDirInUse, WriteError,
-            MetricsFileError) as e:
+    except RunDirInUse as e:  # another process's run: nothing of this one to record there
+        exit_with(e)
+    except (checkpoint.CheckpointError, NonFiniteError, WriteError, MetricsFileError) as e:
         if not sweep:
             exit_with(e)
         record_failure(run_dir, e)  # the sweep goes on (ntm/experiment/sweep_failures.py)
@@ -83,6 +82,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     except KeyboardInterrupt as e:
         print(interrupted_message(e, run_dir, hydra_cfg.overrides.task), file=sys.stderr)
         sys.exit(130)  # 128 + SIGINT, as a shell reports Ctrl-C
+    clear_failure(run_dir)  # a failed run started again that has now ended well
     log.info(next_steps(run_dir))
     return result.eval_bit_errors
 

@@ -176,6 +176,28 @@ def test_a_clipped_step_takes_a_gradient_whose_norm_overflows(clipping, value) -
     assert train_step(model, optimizer, batch, **clipping).nonfinite is None  # it goes on
 
 
+@pytest.mark.parametrize("clipping", [{"clip_grad_norm": 0.5}, {"clip_grad_norm": 1e6},
+                                      {"clip_grad_value": 0.01, "clip_grad_norm": 0.5}])
+def test_a_finite_step_clips_exactly_as_torchs_clip_grad_norm(clipping) -> None:
+    """The step reuses the total norm of its check; the parameters after three steps are
+    bit for bit those of torch's own clip_grad_norm_ (and clip_grad_value_) and step."""
+    model, optimizer, batch = model_and_optimizer("adam")
+    twin = copy.deepcopy(model)
+    twin_optimizer = torch.optim.Adam(twin.parameters())
+    twin_optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # not shared
+    for _ in range(3):
+        assert train_step(model, optimizer, batch, **clipping).nonfinite is None
+        twin_optimizer.zero_grad()
+        ntm.experiment.step.training_loss(twin(batch.inputs), batch.targets,
+                                          batch.mask).backward()
+        if "clip_grad_value" in clipping:
+            torch.nn.utils.clip_grad_value_(twin.parameters(), clipping["clip_grad_value"])
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), clipping["clip_grad_norm"])
+        twin_optimizer.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_scale_to_norm_gives_the_exact_clip_of_an_overflowing_gradient() -> None:
     torch.manual_seed(0)
     grads = [torch.randn(5, 3) * 1e37, torch.randn(7) * 1e30, torch.zeros(2)]

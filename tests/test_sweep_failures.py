@@ -3,6 +3,7 @@ status 2 (ntm/experiment/sweep_failures.py); the report names the failure."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -56,12 +57,27 @@ def test_a_failed_run_does_not_stop_the_sweep(tmp_path, monkeypatch, capsys) -> 
     assert any(p.startswith("failed: training stopped") for p in read_run(tmp_path / "0").problems)
 
 
-def test_a_sweep_without_failures_ends_normally_and_a_rerun_clears_one(tmp_path,
-                                                                        monkeypatch) -> None:
+def test_a_run_started_again_that_ends_well_clears_its_failure(tmp_path, monkeypatch) -> None:
+    """Started again, in a sweep or alone, a failed run removes its failed.txt once it ends
+    without error; a failure left by an earlier sweep into the folder is not this sweep's."""
     poison_seed(monkeypatch, 0)
     with pytest.raises(SystemExit):
         run_sweep(monkeypatch, tmp_path, "seed=0,1", "train.max_bad_steps=2")
     monkeypatch.undo()
-    run_sweep(monkeypatch, tmp_path, "seed=0,1")  # seed 0 resumes, now without the poison
-    assert failed_runs(tmp_path) == []
+    stale = tmp_path / "old" / FAILED_NAME
+    stale.parent.mkdir()
+    stale.write_text("an earlier sweep's failure\n")
+    os.utime(stale, (1e9, 1e9))
+    run_sweep(monkeypatch, tmp_path, "seed=0,1")  # seed 0 again, now without the poison
+    assert failed_runs(tmp_path) == [(tmp_path / "old", "an earlier sweep's failure")]
     assert [int(r["step"]) for r in metrics_rows(tmp_path / "0")] == [3, 6]
+
+    poison_seed(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        run_sweep(monkeypatch, tmp_path, "seed=1", "train.max_bad_steps=2", "train.max_sequences=48")
+    assert (tmp_path / "1" / FAILED_NAME).is_file()
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "argv", ["ntm.train", *TINY, "train.eval_every=3", "seed=1",
+                                      "train.max_sequences=48", f"hydra.run.dir={tmp_path / '1'}"])
+    ntm.train.main()  # resumed alone, as the error's own sentence suggests
+    assert not (tmp_path / "1" / FAILED_NAME).exists()

@@ -29,29 +29,32 @@ def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor,
 
     A gradient whose every element is finite but whose norm (or the total norm) overflows
     float32 is finite when the step clips (``clipped``: ``update`` scales it down); unclipped
-    it counts as not finite ("the gradient norm" when only the total overflows), since its
-    square would overflow the optimizer's second moment.
+    it counts as not finite ("the gradient norm" when only the total overflows): a step that
+    large would throw the parameters and the optimizer's moments out of any useful range.
     """
     return _check(model, loss, clipped)[0]
 
 
-def _check(model: torch.nn.Module, loss: torch.Tensor, clipped: bool) -> tuple[str | None, bool]:
-    """``first_nonfinite``'s answer, and whether the total gradient norm overflowed float32
-    with every element finite (only ever True when ``clipped``). The happy path is one fused
-    norm per gradient, their total and one sync with the device; parameters are searched only
-    when it fails."""
+def _check(model: torch.nn.Module, loss: torch.Tensor,
+           clipped: bool) -> tuple[str | None, torch.Tensor | None]:
+    """``first_nonfinite``'s answer, and the total gradient norm when it is a float32 (None
+    when it overflowed with every element finite, which only a ``clipped`` step accepts). The
+    happy path is one fused norm per gradient, their total (``clip_grad_norm_``'s, reused by
+    ``update``) and one sync with the device; parameters are searched only when it fails."""
     named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
-    norms = torch._foreach_norm([grad for _, grad in named])  # what clip_grad_norm_ uses
+    grads = [grad for _, grad in named]
+    norms = torch._foreach_norm(grads)  # what clip_grad_norm_ computes
     total = torch.linalg.vector_norm(torch.stack(norms))
     if torch.isfinite(torch.stack([loss.detach(), total])).all():
-        return None, False
+        return None, total
     if not torch.isfinite(loss):
-        return "the loss", False
-    if clipped:
-        bad = next((name for name, grad in named if not torch.isfinite(grad).all()), None)
-        return (None, True) if bad is None else (f"the gradient of {bad}", False)
+        return "the loss", None
+    if clipped:  # largest |element| per gradient (NaN and inf carry through): one sync
+        finite = torch.stack(torch._foreach_norm(grads, math.inf)).isfinite().tolist()
+        bad = next((name for (name, _), ok in zip(named, finite, strict=True) if not ok), None)
+        return (None, None) if bad is None else (f"the gradient of {bad}", None)
     return next((f"the gradient of {name}" for (name, _), norm in zip(named, norms, strict=True)
-                 if not torch.isfinite(norm)), "the gradient norm"), False
+                 if not torch.isfinite(norm)), "the gradient norm"), None
 
 
 def scale_to_norm_(grads: list[torch.Tensor], max_norm: float) -> None:
@@ -104,16 +107,17 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, logits: tor
     optimizer's step, or skips it when the loss or a gradient is not finite."""
     clipped = clip_grad_value is not None or clip_grad_norm is not None
     # Before clipping: value clipping would hide an inf.
-    nonfinite, overflowed = _check(model, loss, clipped)
+    nonfinite, total = _check(model, loss, clipped)
     if nonfinite is not None:
         optimizer.zero_grad(set_to_none=True)
         return StepResult(logits.detach(), nonfinite)
     if clip_grad_value is not None:
         torch.nn.utils.clip_grad_value_(model.parameters(), clip_grad_value)
-        overflowed = False  # every element is at most clip_grad_value now
-    if clip_grad_norm is not None and overflowed:
+        if clip_grad_norm is not None:  # the norm changed (and is finite now: values <= 1e6)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    elif clip_grad_norm is not None and total is None:  # a norm past float32's range
         scale_to_norm_([p.grad for p in model.parameters() if p.grad is not None], clip_grad_norm)
-    elif clip_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    elif clip_grad_norm is not None:  # clip_grad_norm_ with the total already computed
+        torch.nn.utils.clip_grads_with_norm_(model.parameters(), clip_grad_norm, total)
     optimizer.step()
     return StepResult(logits.detach(), None)

@@ -3,22 +3,28 @@
 A run can end on an error that no setting of the command line caused: ``train.max_bad_steps``
 non-finite steps in a row, a checkpoint that cannot be read, a full disk. A single run stops
 with that sentence and exit status 2. In a ``-m`` sweep the same exit used to end the whole
-sweep, so one seed's failure cost every seed after it. Now such a job prints its sentence,
-logs it to its ``train.log``, writes it to ``FAILED_NAME`` in its run directory and returns;
+sweep, so one seed's failure cost every seed after it. Now such a job logs its sentence (to the
+console and its ``train.log``), writes it to ``FAILED_NAME`` in its run directory and returns;
 the sweep runs its other jobs, and ``SweepFailures`` (a Hydra callback named in
-``conf/config.yaml``) ends the sweep with one line per failed run and exit status 2. A run that
-is started again in the same directory (to resume it) removes its old ``FAILED_NAME`` first.
+``conf/config.yaml``) ends the sweep, once every job has returned, with one line per run that
+failed during it and exit status 2. If ``FAILED_NAME`` cannot be written, the job raises its
+error instead, so that Hydra marks it failed and the sweep still ends with a non-zero status.
+A run started again in the same directory that then ends well removes its ``FAILED_NAME``.
+A bad setting, another process on the run directory and Ctrl-C still stop the sweep at once.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from ntm.experiment.writes import WriteError
 
 __all__ = ["FAILED_NAME", "SweepFailures", "clear_failure", "failed_runs", "record_failure"]
 
@@ -28,15 +34,17 @@ log = logging.getLogger("ntm.train")
 FAILED_NAME = "failed.txt"
 
 
-def record_failure(run_dir: str | Path, error: BaseException) -> None:
-    """What a sweep's job does instead of exiting: the sentence on stderr and in the run's
-    log, and in ``FAILED_NAME`` (not written when the disk refuses, the error it reports)."""
-    print(f"error: {error}", file=sys.stderr)
-    log.error("%s", error)
+def record_failure(run_dir: str | Path, error: Exception) -> None:
+    """What a sweep's job does instead of exiting: the sentence in the run's log (and on the
+    console) and in ``FAILED_NAME``; raises ``error`` when that file cannot be written."""
+    try:
+        log.error("%s", error)
+    except (WriteError, OSError):  # train.log on a full disk: FAILED_NAME may still work
+        pass
     try:
         (Path(run_dir) / FAILED_NAME).write_text(f"{error}\n")
     except OSError:
-        pass
+        raise error from None
 
 
 def clear_failure(run_dir: str | Path) -> None:
@@ -44,18 +52,31 @@ def clear_failure(run_dir: str | Path) -> None:
     (Path(run_dir) / FAILED_NAME).unlink(missing_ok=True)
 
 
-def failed_runs(sweep_dir: str | Path) -> list[tuple[Path, str]]:
-    """The runs under ``sweep_dir`` (one level down, as Hydra lays a sweep out) that recorded
-    a failure, sorted, each with its sentence."""
-    return [(path.parent, path.read_text().strip())
-            for path in sorted(Path(sweep_dir).glob(f"*/{FAILED_NAME}"))]
+def failed_runs(sweep_dir: str | Path, since: float = 0.0) -> list[tuple[Path, str]]:
+    """The runs under ``sweep_dir`` (at any depth) that recorded a failure at or after the
+    time ``since`` (seconds since the epoch), sorted, each with its sentence."""
+    failed = []
+    for path in sorted(Path(sweep_dir).glob(f"**/{FAILED_NAME}")):
+        try:
+            if path.stat().st_mtime >= since:
+                failed.append((path.parent, path.read_text().strip()))
+        except OSError:
+            failed.append((path.parent, "(its error cannot be read)"))
+    return failed
 
 
 class SweepFailures(Callback):
-    """At the end of a sweep: one line per failed run and exit status 2, if any failed."""
+    """At the end of a sweep: one line per run that failed during it and exit status 2, if
+    any did (failures left by an earlier sweep into the same folder are not counted)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time() - 1  # file times may be rounded to the second
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        failed = failed_runs(config.hydra.sweep.dir)
+        failed = failed_runs(config.hydra.sweep.dir, self.started)
         if not failed:
             return
         for run_dir, sentence in failed:
