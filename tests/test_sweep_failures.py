@@ -74,7 +74,8 @@ def test_a_run_started_again_that_ends_well_clears_its_failure(tmp_path, monkeyp
 
     poison_seed(monkeypatch, 1)
     with pytest.raises(SystemExit):
-        run_sweep(monkeypatch, tmp_path, "seed=1", "train.max_bad_steps=2", "train.max_sequences=48")
+        run_sweep(monkeypatch, tmp_path, "seed=1", "train.max_bad_steps=2",
+                  "train.max_sequences=48")
     assert (tmp_path / "1" / FAILED_NAME).is_file()
     monkeypatch.undo()
     monkeypatch.setattr(sys, "argv", ["ntm.train", *TINY, "train.eval_every=3", "seed=1",
