@@ -107,8 +107,9 @@ def test_components_are_chosen_by_registered_name_only(override) -> None:
 
 
 def test_nothing_in_the_code_loads_code_from_data() -> None:
-    """No unsafe unpickling, YAML loading, dynamic import or eval in ntm/ and tasks/; the one
-    ``_target_`` in conf/ is Hydra's callback that checks the run directory."""
+    """No unsafe unpickling, YAML loading, dynamic import or eval in ntm/ and tasks/; the only
+    ``_target_``s in conf/ are the project's two Hydra callbacks: the run-directory check and
+    the sweep's failure report."""
     unsafe = re.compile(r"weights_only\s*=\s*False|pickle\.loads?\(|yaml\.(unsafe_)?load\(|"
                         r"import_module|__import__|(?<![.\w])(eval|exec)\(|instantiate\(")
     sources = [*REPO.glob("ntm/**/*.py"), *REPO.glob("tasks/*.py")]
@@ -118,4 +119,5 @@ def test_nothing_in_the_code_loads_code_from_data() -> None:
     assert "weights_only=True" in (REPO / "ntm" / "experiment" / "checkpoint.py").read_text()
     targets = [line.strip() for path in REPO.glob("conf/**/*.yaml")
                for line in path.read_text().splitlines() if "_target_" in line]
-    assert targets == ["_target_: ntm.experiment.run_dir.RunDirCheck"]
+    assert sorted(targets) == ["_target_: ntm.experiment.run_dir.RunDirCheck",
+                               "_target_: ntm.experiment.sweep_failures.SweepFailures"]
