@@ -26,7 +26,8 @@ from omegaconf import DictConfig
 
 from ntm.experiment.writes import WriteError
 
-__all__ = ["FAILED_NAME", "SweepFailures", "clear_failure", "failed_runs", "record_failure"]
+__all__ = ["FAILED_NAME", "SweepFailures", "clear_failure", "failed_runs", "read_failure",
+           "record_failure"]
 
 log = logging.getLogger("ntm.train")
 
@@ -52,16 +53,29 @@ def clear_failure(run_dir: str | Path) -> None:
     (Path(run_dir) / FAILED_NAME).unlink(missing_ok=True)
 
 
+def read_failure(run_dir: str | Path) -> str | None:
+    """The sentence the run in ``run_dir`` failed with, or None when it recorded no failure."""
+    path = Path(run_dir) / FAILED_NAME
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return "(its error cannot be read)"
+
+
 def failed_runs(sweep_dir: str | Path, since: float = 0.0) -> list[tuple[Path, str]]:
     """The runs under ``sweep_dir`` (at any depth) that recorded a failure at or after the
     time ``since`` (seconds since the epoch), sorted, each with its sentence."""
     failed = []
     for path in sorted(Path(sweep_dir).glob(f"**/{FAILED_NAME}")):
         try:
-            if path.stat().st_mtime >= since:
-                failed.append((path.parent, path.read_text().strip()))
+            recent = path.stat().st_mtime >= since
         except OSError:
-            failed.append((path.parent, "(its error cannot be read)"))
+            recent = True
+        sentence = read_failure(path.parent) if recent else None
+        if sentence is not None:
+            failed.append((path.parent, sentence))
     return failed
 
 

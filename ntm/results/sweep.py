@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
 from ntm.experiment.metrics_log import METRICS_NAME, read_columns
-from ntm.experiment.sweep_failures import FAILED_NAME
+from ntm.experiment.sweep_failures import read_failure
 
 __all__ = ["NOT_SETTINGS", "Run", "Outcome", "Group", "find_run_dirs", "read_run",
            "read_generalisation", "flatten", "group_runs"]
@@ -184,12 +184,9 @@ def read_run(path: Path) -> Run:
             overrides = [str(o) for o in OmegaConf.load(overrides_path)]
         except Exception:  # only a label is lost
             problems.append(".hydra/overrides.yaml cannot be read")
-    failed = path / FAILED_NAME
-    if failed.is_file():  # a sweep's run that ended on an error (ntm/experiment/sweep_failures.py)
-        try:
-            problems.append(f"failed: {failed.read_text().strip()}")
-        except OSError:
-            problems.append("failed (its error cannot be read)")
+    failure = read_failure(path)  # a sweep's run that ended on an error
+    if failure is not None:
+        problems.append(f"failed: {failure}")
     generalisation = None
     if (path / "generalisation.csv").is_file():
         generalisation, found = read_generalisation(path / "generalisation.csv")
