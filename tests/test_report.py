@@ -121,6 +121,27 @@ def test_each_run_has_its_row(sweep) -> None:
     assert table_row(text, "`6_lr2_seed2`")[2:8] == ["no"] + ["—"] * 5
 
 
+def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept(
+        tmp_path) -> None:
+    """Copy's default rolls back past 10 x the best and 10 bit errors: the last row is the
+    collapse the run discarded, so the figures and "solved" are the best evaluation's."""
+    write_run(tmp_path / "0_seed0", 0, 0.001, [(800, 5, 40, 5), (1600, 10, 2, 0.5),
+                                               (2400, 15, 90, 35)])
+    write_run(tmp_path / "1_seed1", 1, 0.001, [(800, 5, 3, 0.005), (1600, 10, 95, 40)])
+    write_run(tmp_path / "2_seed2", 2, 0.001, [(800, 5, 3, 0.5), (1600, 10, 9, 9)])  # no
+    text = write_report(tmp_path).read_text()
+    row = table_row(text, "`0_seed0`")
+    assert row[2:8] == ["no", "—", "—", "2,400", "2", "0.5"]
+    assert "rolled back to the best, at 1,600 sequences" in row[8]
+    row = table_row(text, "`1_seed1`")
+    assert row[2:8] == ["yes", "800", "5", "1,600", "3", "0.005"]
+    assert "its last evaluation (40 bit errors per sequence) rolled back" in row[8]
+    row = table_row(text, "`2_seed2`")
+    assert row[2:9] == ["no", "—", "—", "1,600", "9", "9", ""]
+    listed = text.split("## Runs not solved or not read")[1]
+    assert "0.5 bit errors per sequence after 2,400" in listed
+
+
 def test_unsolved_crashed_and_unreadable_runs_are_listed_with_the_reason(sweep) -> None:
     listed = (sweep / "report.md").read_text().split("## Runs not solved or not read")[1]
     items = {line.split("`")[1]: line for line in listed.splitlines() if line.startswith("- ")}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 
+import pytest
 import torch
 
-from ntm.experiment.rollback import Rollback
+from ntm.experiment.rollback import Rollback, kept_evaluation
 
 
 def _model_and_optimizer() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -107,3 +109,30 @@ def test_the_best_evaluation_figures_travel_with_its_state() -> None:
     old["saved"] = {k: v for k, v in old["saved"].items() if k != "evaluation"}
     again.load_state_dict(old)
     assert again.best_evaluation is None
+
+
+@pytest.mark.parametrize("factor, floor", [(2.0, 1.0), (10.0, 10.0), (1.3, 0.5)])
+def test_kept_evaluation_replays_the_rollback_from_the_bit_errors(factor, floor) -> None:
+    """The report's replay from metrics.csv names the evaluation whose model the guard holds
+    after each evaluation, on random runs with collapses, ties and new bests."""
+    rng = random.Random(0)
+    for _ in range(200):
+        errors = [rng.choice([0.0, 0.5, 1.0, 2.0, 3.0, 12.0, 40.0]) * rng.choice([1, 1, 0.9])
+                  for _ in range(rng.randint(1, 12))]
+        model = torch.nn.Linear(1, 1, bias=False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        guard = Rollback(factor, floor)
+        for i, e in enumerate(errors):
+            with torch.no_grad():
+                model.weight.fill_(i)  # the model evaluated i-th "is" evaluation i
+            guard.step(e, model, optimizer)
+            assert int(model.weight.item()) == kept_evaluation(errors[: i + 1], factor, floor), \
+                errors[: i + 1]
+
+
+def test_kept_evaluation_without_a_rollback_and_its_errors() -> None:
+    assert kept_evaluation([0.1, 30.0], None) == 1
+    assert kept_evaluation([0.1, 30.0], 10.0) == 0
+    assert kept_evaluation([5.0], 2.0) == 0
+    with pytest.raises(ValueError, match="bit_errors is empty"):
+        kept_evaluation([], 2.0)

@@ -17,12 +17,35 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["Rollback"]
+__all__ = ["Rollback", "kept_evaluation"]
+
+
+def _limit(best: float, factor: float, min_bit_errors: float) -> float:
+    return max(factor * best, min_bit_errors)
+
+
+def kept_evaluation(bit_errors: Sequence[float], factor: float | None,
+                    min_bit_errors: float = 1.0) -> int:
+    """Which evaluation's model a run holds after its last one, replayed from its held-out bit
+    errors per sequence in order (``metrics.csv``'s ``eval_bit_errors``): the last evaluation's
+    index, or, when that one triggered a rollback, the index of the best evaluation before it,
+    whose state was put back. ``factor`` None: no rollback (the last index). ``bit_errors``
+    must not be empty."""
+    if not bit_errors:
+        raise ValueError("bit_errors is empty; a run needs at least one evaluation.")
+    last = len(bit_errors) - 1
+    if factor is None:
+        return last
+    best = min(range(last), key=lambda i: (bit_errors[i], i), default=None)
+    if best is None or bit_errors[last] < bit_errors[best]:  # a new best is kept as it is
+        return last
+    return best if bit_errors[last] > _limit(bit_errors[best], factor, min_bit_errors) else last
 
 
 class Rollback:
@@ -53,7 +76,7 @@ class Rollback:
         """Held-out bit errors above this trigger a rollback (infinite before a best exists)."""
         if self.saved is None:
             return math.inf
-        return max(self.factor * self.best, self.min_bit_errors)
+        return _limit(self.best, self.factor, self.min_bit_errors)
 
     @property
     def best_evaluation(self) -> dict[str, float] | None:

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
 from ntm.experiment.metrics_log import METRICS_NAME, read_columns
+from ntm.experiment.rollback import kept_evaluation
 from ntm.experiment.sweep_failures import read_failure
 
 __all__ = ["NOT_SETTINGS", "Run", "Outcome", "Group", "find_run_dirs", "read_run",
@@ -49,9 +50,12 @@ _SKIP = {"plots", "tensorboard", "report"}  # folders inside a run or a sweep th
 
 @dataclass
 class Outcome:
-    """How a run ended. ``solved``: its last held-out bit errors per sequence are at or below
-    its ``train.solved_bit_errors``; it solved at the first evaluation at or below it
-    (``solved_sequences``, ``solved_seconds``). ``reason`` says why an unsolved run is not."""
+    """How a run ended. ``solved``: the held-out bit errors per sequence of the model it ended
+    with are at or below its ``train.solved_bit_errors``; it solved at the first evaluation at
+    or below it (``solved_sequences``, ``solved_seconds``). ``reason`` says why an unsolved run
+    is not. The model it ended with is its last evaluation's, unless that evaluation triggered
+    a rollback (``train.rollback_factor``): then it is the best evaluation's, put back, and
+    ``note`` says so; ``final_cost`` and ``final_bit_errors`` are that model's."""
 
     solved: bool
     solved_sequences: float = math.nan
@@ -60,6 +64,7 @@ class Outcome:
     final_bit_errors: float = math.nan
     sequences: float = math.nan  # at the last evaluation
     reason: str = ""
+    note: str = ""
 
 
 @dataclass
@@ -89,22 +94,28 @@ class Run:
                                          "or is still running before its first evaluation")
         threshold = cfg.get("train.solved_bit_errors")
         errors = m["eval_bit_errors"]
-        last = Outcome(False, final_cost=float(m["eval_cost"][-1]),
-                       final_bit_errors=float(errors[-1]), sequences=float(m["sequences"][-1]))
+        kept = kept_evaluation(errors.tolist(), cfg.get("train.rollback_factor"),
+                               cfg.get("train.rollback_min_bit_errors", 1.0))
+        last = Outcome(False, final_cost=float(m["eval_cost"][kept]),
+                       final_bit_errors=float(errors[kept]), sequences=float(m["sequences"][-1]))
+        if kept != len(errors) - 1:
+            last.note = (f"its last evaluation ({errors[-1]:.3g} bit errors per sequence) rolled "
+                         f"back to the best, at {int(m['sequences'][kept]):,} sequences, whose "
+                         "figures are given")
         if threshold is None:
             last.reason = "train.solved_bit_errors is null: there is no threshold to solve"
-        elif errors[-1] <= threshold:
+        elif errors[kept] <= threshold:
             first = int(np.flatnonzero(errors <= threshold)[0])
             last.solved = True
             last.solved_sequences = float(m["sequences"][first])
             last.solved_seconds = float(m["wall_seconds"][first])
         elif _budget_spent(cfg, m):
-            last.reason = (f"not solved within its budget: {errors[-1]:.3g} bit errors per "
+            last.reason = (f"not solved within its budget: {errors[kept]:.3g} bit errors per "
                            f"sequence after {int(m['sequences'][-1]):,} sequences "
                            f"(threshold {threshold:g})")
         else:
             last.reason = (f"stopped before solving and before its budget (crashed, killed or "
-                           f"still running): {errors[-1]:.3g} bit errors per sequence after "
+                           f"still running): {errors[kept]:.3g} bit errors per sequence after "
                            f"{int(m['sequences'][-1]):,} sequences")
         return last
 
