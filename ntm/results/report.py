@@ -227,17 +227,18 @@ def _generalisation(group: Group) -> list[str]:
 
 
 HOW_TO_READ = """\
-How to read it: a run is solved when the held-out bit errors per sequence of the model it
-ended with are at or below its `train.solved_bit_errors`; it solved at the first evaluation at or below that
-threshold, and the sequences and wall seconds (of training, as in `metrics.csv`) to solve are
-taken there. Each cell is the median (first quartile–third quartile) across runs, with numpy's
-default quartiles (linear interpolation between the sorted values): over the solved runs for
-the time to solve, over every run with an evaluation for the final held-out cost (its last
-evaluation, solved or not; after a rollback at the last evaluation, the best evaluation's, whose
-model the run ended with). In the curves a run that stopped (solved, out of budget or
-crashed) holds its last value from its end on, so the median and band at a number of sequences
-are over every run evaluated by then; the faint lines are the runs themselves, a dot where one
-solved. Groups are the runs that share every setting of `config.yaml` except {not_settings}.
+How to read it: a run is solved when the held-out bit errors per sequence of the model it ended
+with are at or below its `train.solved_bit_errors`; it solved at the first evaluation at or
+below that threshold, and the sequences and wall seconds (of training, as in `metrics.csv`) to
+solve are taken there. Each cell is the median (first quartile–third quartile) across runs,
+with numpy's default quartiles (linear interpolation between the sorted values): over the
+solved runs for the time to solve, over every run with an evaluation for the final held-out
+cost (its last evaluation, solved or not; after a rollback at the last evaluation, the best
+evaluation's, whose model the run ended with). In the curves a run that stopped (solved, out of
+budget or crashed) holds its last value from its end on, so the median and band at a number of
+sequences are over every run evaluated by then; the faint lines are the runs themselves, a dot
+where one solved. Groups are the runs that share every setting of `config.yaml` except
+{not_settings}.
 """
 
 
