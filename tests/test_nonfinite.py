@@ -162,7 +162,8 @@ def test_a_clipped_step_takes_a_gradient_whose_norm_overflows(clipping, value) -
     before = copy.deepcopy(model.state_dict())
     moment = optimizer.state_dict()["state"][0]["exp_avg"].view(-1)[0].item()
     poison_hook({1}, value, names=(names[0], names[3]))(model)
-    assert train_step(model, optimizer, batch, **clipping).nonfinite is None
+    result = train_step(model, optimizer, batch, **clipping)
+    assert result.nonfinite is None and result.scaled
     # The poisoned element dominates the clipped gradient (1 / sqrt(2) of the norm, or the
     # clip value), so Adam's first moment moves by a tenth of it, not by nothing.
     step = optimizer.state_dict()["state"][0]["exp_avg"].view(-1)[0].item() - 0.9 * moment
@@ -173,7 +174,8 @@ def test_a_clipped_step_takes_a_gradient_whose_norm_overflows(clipping, value) -
     after = model.state_dict()
     assert all(torch.isfinite(t).all() for t in after.values())
     assert not torch.equal(after[names[0]], before[names[0]])
-    assert train_step(model, optimizer, batch, **clipping).nonfinite is None  # it goes on
+    following = train_step(model, optimizer, batch, **clipping)
+    assert following.nonfinite is None and not following.scaled  # it goes on
 
 
 @pytest.mark.parametrize("clipping", [{"clip_grad_norm": 0.5}, {"clip_grad_norm": 1e6},
@@ -248,6 +250,21 @@ def test_skipped_steps_are_counted_logged_and_change_nothing(tmp_path, monkeypat
     for index, state in eleven["optimizer"]["state"].items():
         for key, value in state.items():
             assert torch.equal(value, poisoned["optimizer"]["state"][index][key]), key
+
+
+def test_steps_with_an_overflowing_norm_are_taken_and_counted_in_the_log(
+        tmp_path, monkeypatch, caplog) -> None:
+    """Steps 2, 5 and 6 have one gradient element of 3e38 (finite; its square is not): the
+    default norm clipping takes them, nothing is skipped, and each evaluation's log counts
+    those of its interval."""
+    poison_training(monkeypatch, {2, 5, 6}, 3e38)
+    with caplog.at_level(logging.WARNING, logger="ntm.train"):
+        train(tiny(9), tmp_path / "scaled")
+    counted = [r.getMessage() for r in caplog.records if "overflowed float32" in r.getMessage()]
+    assert [message.split(" of the steps")[0] for message in counted] == ["1", "2"]
+    assert not [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert [int(r["skipped_steps"]) for r in metrics_rows(tmp_path / "scaled")] == [0, 0, 0]
+    assert all(torch.isfinite(t).all() for t in saved(tmp_path / "scaled")["model"].values())
 
 
 def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_path,

@@ -101,6 +101,7 @@ class _Window:
     seen: int = 0  # sequences trained on, skipped steps included
     seconds: float = 0.0  # spent in training steps (not evaluating)
     skipped: int = 0  # steps skipped (non-finite loss or gradient)
+    scaled: int = 0  # steps whose finite gradient's norm overflowed float32 (scaled down)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, draw: Draw | None = None) -> RunResult:
@@ -324,6 +325,7 @@ def _count_step(state: TrainState, window: _Window, result: StepResult, batch: B
     window.seen += batch_size
     if result.nonfinite is None:
         state.bad_steps_in_a_row = 0
+        window.scaled += result.scaled
         cost = cost_per_sequence(result.logits, batch.targets, batch.mask).sum().item()
         if state.curriculum is not None and not state.curriculum.complete:
             window.train_bit_errors += bit_errors_per_sequence(
@@ -398,6 +400,10 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Training bit errors %.3f per sequence are at or below "
                  "train.curriculum_bit_errors = %g: training batches now have %s.",
                  train_bit_errors, curriculum.bit_errors, curriculum.describe())
+    if window.scaled:
+        log.warning("%d of the steps since the last evaluation had a finite gradient whose "
+                    "norm overflowed float32; each was clipped and taken (docs/training.md, "
+                    "\"Gradients past float32's range\").", window.scaled)
     metrics.write(row)
     checkpoint.save(ckpt_path, state.state_dict())
     log.info("step %d, %d sequences, %.0f s: held-out cost %.3f bits/seq%s, %.3f bit "

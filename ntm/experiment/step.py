@@ -20,6 +20,7 @@ __all__ = ["StepResult", "first_nonfinite", "gradients", "scale_to_norm_", "trai
 class StepResult(NamedTuple):
     logits: torch.Tensor  # [T, B, out], detached
     nonfinite: str | None  # None, or what was not finite: the step was skipped
+    scaled: bool = False  # its finite gradient's norm overflowed float32: scale_to_norm_
 
 
 def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor,
@@ -120,4 +121,4 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, logits: tor
     elif clip_grad_norm is not None:  # clip_grad_norm_ with the total already computed
         torch.nn.utils.clip_grads_with_norm_(model.parameters(), clip_grad_norm, total)
     optimizer.step()
-    return StepResult(logits.detach(), None)
+    return StepResult(logits.detach(), None, scaled=total is None)
