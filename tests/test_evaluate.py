@@ -14,6 +14,7 @@ from conftest import (
     compose_config,
     trained_run,
 )
+from omegaconf import OmegaConf
 
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.metrics import bit_errors_per_sequence, cost_per_sequence
@@ -22,6 +23,7 @@ from ntm.results.evaluate import (
     PAPER_CURVES,
     evaluate_sizes,
     main,
+    memory_override,
     plot_generalisation,
 )
 from ntm.results.runs import load_run, paper_model
@@ -108,6 +110,37 @@ def test_default_sizes_are_the_task_s_and_the_settings_are_recorded(runs, capsys
     assert [(r["memory_N"], r["overrides"]) for r in rows] == [("", "")]  # no memory
 
 
+def test_an_ntm_trained_in_a_smaller_memory_is_evaluated_in_the_paper_s(runs, caplog) -> None:
+    """The tiny run trained with N = 8: without memory.N it is evaluated with 128 (said in the
+    log and recorded); a memory.N given wins."""
+    run = runs["ntm"]
+    with caplog.at_level("INFO", logger="ntm.evaluate"):
+        main([str(run), "--sequences", "2", "--sizes", "4", "--no-pictures"])
+    assert [(r["memory_N"], r["overrides"]) for r in read_rows(run / "generalisation.csv")] == [
+        ("128", "memory.N=128")]
+    assert any(r.getMessage().startswith("memory.N=128 for this evaluation")
+               for r in caplog.records)
+    main([str(run), "--sequences", "2", "--sizes", "4", "--no-pictures", "memory.N=16"])
+    assert [r["memory_N"] for r in read_rows(run / "generalisation.csv")] == ["16"]
+
+
+@pytest.mark.parametrize("changes, added", [
+    ({}, ["memory.N=128"]),
+    ({"memory": {"N": 128}}, []),
+    ({"memory": {"N": 256}}, []),
+    ({"memory": {"init": "learned"}}, []),  # a learned memory would grow by unlearned rows
+    ({"memory": {"init": "random"}}, ["memory.N=128"]),
+    ({"model": {"kind": "lstm"}}, []),
+])
+def test_memory_override_rule(changes, added) -> None:
+    run_config = OmegaConf.merge(
+        OmegaConf.create({"model": {"kind": "ntm"}, "memory": {"N": 22, "init": "constant"}}),
+        OmegaConf.create(changes))
+    assert memory_override(run_config, []) == added
+    assert memory_override(run_config, ["memory.N=64"]) == []
+    assert memory_override(OmegaConf.create(), []) == []  # an unreadable config: load_run says
+
+
 def test_the_paper_curve_stands_beside_ours(tmp_path) -> None:
     cases = {("task=associative_recall",): "NTM-LSTM",  # the task's default controller
              ("task=associative_recall", "controller=feedforward"): "NTM-FF",
@@ -173,7 +206,8 @@ def test_the_optimal_cost_is_reported_beside_the_model_s_for_n_grams() -> None:
 def test_progress_per_size_and_the_table_printed_once(runs, capsys, caplog) -> None:
     """A line on stderr as each size starts; each result once, in the table on stdout."""
     caplog.set_level("INFO", logger="ntm.evaluate")
-    main([str(runs["ntm"]), "--sizes", "2,3", "--sequences", "4", "--no-pictures"])
+    main([str(runs["ntm"]), "--sizes", "2,3", "--sequences", "4", "--no-pictures",
+          "memory.N=16"])
     progress = [r.getMessage() for r in caplog.records if r.name == "ntm.evaluate"]
     assert [m.split(":")[0] for m in progress] == ["length 2 (1 of 2)", "length 3 (2 of 2)"]
     out = capsys.readouterr().out
@@ -191,8 +225,8 @@ def test_repeat_copy_generalises_along_the_axis_chosen(tmp_path_factory, capsys)
                       "task.max_repeats=2")
     main([str(run), "--sequences", "2", "--sizes", "2,5", "task.size_axis=length"])
     rows = read_rows(run / "generalisation.csv")
-    assert [(r["size"], r["overrides"]) for r in rows] == [("2", "task.size_axis=length"),
-                                                          ("5", "task.size_axis=length")]
+    given = "task.size_axis=length memory.N=128"  # and the paper's memory (N = 8 trained)
+    assert [(r["size"], r["overrides"]) for r in rows] == [("2", given), ("5", given)]
     assert "generalisation.png" in capsys.readouterr().out
     task = build_task(load_run(run, ["task.size_axis=length"])[0])
     assert (task.size_name, task.largest_training_size) == ("length", 3)
