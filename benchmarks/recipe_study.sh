@@ -18,7 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-}"
 out=runs/study
-copy="train.max_sequences=15000 train.max_minutes=12 controller=lstm"
+# Copy's NTM before the sixth round (the feedforward controller in 22 locations): the LSTM in 128.
+copy_lstm="controller=lstm memory.N=128"
+copy="train.max_sequences=15000 train.max_minutes=12 $copy_lstm"
 recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"
 # JOBS=1 runs a cell one run at a time (two cells side by side then fill the two cores).
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
@@ -148,7 +150,7 @@ cell c10_b16_rollback_seeds10 $copy 'seed=range(10,20)' $before_drop train.batch
     train.rollback_min_bit_errors=10 train.rollback_lr_factor=1
 # Does copy's recipe stay solved? Seed 0 (solved at 4,800) trained on to 104,800 sequences with
 # no solved threshold: every held-out evaluation past the solve point should read <= 0.1.
-cell c1_b8_rollback_lr_stable 'seed=0' $before_drop controller=lstm train.max_sequences=104800 \
+cell c1_b8_rollback_lr_stable 'seed=0' $before_drop $copy_lstm train.max_sequences=104800 \
     train.solved_bit_errors=null train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     optim.eps=1e-4 train.rollback_factor=10 train.rollback_min_bit_errors=10 \
     train.rollback_lr_factor=0.5
@@ -161,14 +163,14 @@ cell c10_b16_rollback_lr_seeds10 $copy 'seed=range(10,20)' $before_drop train.ba
 # at 24,800, 41.5 at 50,400 and 38 at 62,400 sequences, each put back; the third at 1e-3). The
 # same with the rate cut 10x at the evaluation that solves (train.lr_drop_bit_errors=0.01, the
 # solved threshold: nothing changes before solving).
-cell c1_b8_rollback_lr_drop_stable 'seed=0' $before_drop controller=lstm \
+cell c1_b8_rollback_lr_drop_stable 'seed=0' $before_drop $copy_lstm \
     train.max_sequences=104800 train.solved_bit_errors=null train.batch_size=8 \
     train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
     train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 \
     train.lr_drop_bit_errors=0.01 train.lr_drop_factor=0.1
 # ... with the cut 10x (4e-4) one evaluation still read 0.125 bit errors (at 53,600). The same
 # with the cut 40x, to 1e-4.
-cell c1_b8_rollback_lr_drop40_stable 'seed=0' $before_drop controller=lstm \
+cell c1_b8_rollback_lr_drop40_stable 'seed=0' $before_drop $copy_lstm \
     train.max_sequences=104800 train.solved_bit_errors=null train.batch_size=8 \
     train.eval_every=100 optim.lr=4e-3 optim.eps=1e-4 train.rollback_factor=10 \
     train.rollback_min_bit_errors=10 train.rollback_lr_factor=0.5 \

@@ -24,6 +24,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 #: Sizes small enough that a run of a dozen steps takes well under a second on one thread.
 TINY = [
+    "controller=lstm",  # the LSTM's state (h and c) tests more than copy's feedforward default
     "memory.N=8",
     "memory.M=4",
     "controller.size=8",

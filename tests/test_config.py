@@ -96,8 +96,10 @@ def test_defaults() -> None:
         "size": None, "layers": None,  # the baselines' (model=lstm, model=transformer)
         "heads": None, "ffn_size": None, "positions": None,  # the Transformer's
     }
-    assert OmegaConf.to_container(cfg.controller) == {"kind": "lstm", "size": 100, "layers": 1}
-    assert OmegaConf.to_container(cfg.memory) == {"N": 128, "M": 20, "init": "constant",
+    # copy's NTM (conf/task/copy.yaml): the feedforward controller in 22 locations
+    assert OmegaConf.to_container(cfg.controller) == {"kind": "feedforward", "size": 100,
+                                                      "layers": 1}
+    assert OmegaConf.to_container(cfg.memory) == {"N": 22, "M": 20, "init": "constant",
                                                   "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3
     assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (8, 1.0)  # conf/task/copy.yaml
@@ -122,6 +124,18 @@ def test_yaml_train_defaults_match_the_schema() -> None:
             assert cfg.train[f.name] == f.default, f.name
     assert OmegaConf.load(CONF_DIR / "config.yaml")["train"] == {
         f.name: f.default for f in fields(TrainConfig)}
+
+
+def test_copy_s_controller_and_memory_give_way_to_the_command_line() -> None:
+    """copy.yaml overrides the controller group: controller=lstm still picks the LSTM, and
+    the other tasks and the paper bundles keep theirs."""
+    cfg = compose_config(["controller=lstm", "memory.N=128"])
+    assert (cfg.controller.kind, cfg.memory.N) == ("lstm", 128)
+    for task in ("associative_recall", "repeat_copy", "dynamic_ngrams", "priority_sort"):
+        other = compose_config([f"task={task}"])
+        assert (other.controller.kind, other.memory.N) == ("lstm", 128), task
+    paper = compose_config(["experiment=paper_copy_lstm"])
+    assert (paper.controller.kind, paper.memory.N) == ("lstm", 128)
 
 
 def test_associative_recall_applies_its_defaults() -> None:
@@ -398,8 +412,8 @@ def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> Non
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.shift_radius=70"],
-     "model.shift_radius is 70; it must be at most 63 = (memory.N - 1) / 2."),
+    (["model.shift_radius=70"],  # copy's memory of 22 locations
+     "model.shift_radius is 70; it must be at most 10 = (memory.N - 1) / 2."),
     (["model.read_heads=0", "model.write_heads=0"],
      "model.read_heads and model.write_heads are both 0; at least one of them must be 1 or "
      "more."),

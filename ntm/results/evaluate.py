@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 
 from ntm.experiment import checkpoint
@@ -43,20 +43,22 @@ from ntm.experiment.metrics import evaluate_batches, optimal_cost_per_sequence, 
 from ntm.models.ntm import NTM
 from ntm.models.transformer import SequenceTooLong, TransformerBaseline
 from ntm.results.plot import PLOTS_DIR, log_scale_if_it_helps, plot_attention, plot_memory_use
-from ntm.results.runs import episode, load_run, model_label, paper_model
+from ntm.results.runs import (
+    episode,
+    load_run,
+    memory_override,
+    model_label,
+    paper_model,
+    run_config,
+)
 from tasks import Batch, Task
 
-__all__ = ["GENERALISATION_NAME", "FIELDS", "PAPER_CURVES", "EVALUATION_MEMORY", "evaluate_sizes",
-           "memory_override", "main"]
+__all__ = ["GENERALISATION_NAME", "FIELDS", "PAPER_CURVES", "evaluate_sizes", "main"]
 
 log = logging.getLogger("ntm.evaluate")
 
 GENERALISATION_NAME = "generalisation.csv"
 FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides")
-
-#: The memory an NTM that trained in less is evaluated with (the paper's N, for copy lengths up
-#: to 120), unless the command line gives memory.N.
-EVALUATION_MEMORY = 128
 
 #: docs/paper.md: the paper's generalisation, bits per sequence (cost) by size, read off its
 #: figures; keyed by (task, paper model name).
@@ -77,29 +79,6 @@ def _batches(task: Task, size: int, sequences: int, batch_size: int, seed: int,
         raise ConfigError(f"--sizes has {size}, which the task refuses: {e}") from None
     for start in range(0, sequences, batch_size):
         yield drawn.part(slice(start, start + batch_size)).to(device)
-
-
-def _run_config(run_dir: Path) -> DictConfig:
-    """The run's config.yaml as written, or an empty config where it cannot be read (then
-    ``load_run`` says what is wrong)."""
-    try:
-        found = OmegaConf.load(run_dir / "config.yaml")
-    except Exception:  # missing, damaged, not YAML: all reported by load_run
-        return OmegaConf.create()
-    return found if isinstance(found, DictConfig) else OmegaConf.create()
-
-
-def memory_override(run_config: DictConfig, overrides: Sequence[str]) -> list[str]:
-    """``["memory.N=128"]`` (``EVALUATION_MEMORY``) for an NTM run that trained with fewer
-    locations and a constant or random memory, when ``overrides`` give no ``memory.N``; else
-    none. (A learned memory would grow by rows it never learned, so it keeps its size.)"""
-    if any(item.partition("=")[0].strip() == "memory.N" for item in overrides):
-        return []
-    if (run_config.get("model", {}).get("kind") != "ntm" or "memory" not in run_config
-            or run_config.memory.get("init") == "learned"
-            or run_config.memory.get("N", EVALUATION_MEMORY) >= EVALUATION_MEMORY):
-        return []
-    return [f"memory.N={EVALUATION_MEMORY}"]
 
 
 def evaluate_sizes(model: nn.Module, task: Task, sizes: Sequence[int], sequences: int = 1000,
@@ -220,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device is cuda but no CUDA device is available; use auto or cpu.")
         sizes = _parse_sizes(args.sizes)
-        added = memory_override(_run_config(args.run_dir), args.overrides)
+        added = memory_override(run_config(args.run_dir), args.overrides)
         if added:
             log.info("%s for this evaluation: the run trained with fewer locations "
                      "(give memory.N=... to choose).", added[0])

@@ -39,6 +39,7 @@ from omegaconf import DictConfig  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from ntm.experiment import checkpoint  # noqa: E402
+from ntm.experiment.build import build_task  # noqa: E402
 from ntm.experiment.config import ConfigError  # noqa: E402
 from ntm.experiment.errors import exit_with  # noqa: E402
 from ntm.experiment.metrics import wrong_bits  # noqa: E402
@@ -46,7 +47,13 @@ from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
 from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
 from ntm.results.priority_writes import plot_priority_writes  # noqa: E402
-from ntm.results.runs import episode, load_run, model_label  # noqa: E402
+from ntm.results.runs import (  # noqa: E402
+    episode,
+    load_run,
+    memory_override,
+    model_label,
+    run_config,
+)
 from tasks import Batch, PrioritySortTask, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "plot_memory_use", "plot_attention", "plot_memory_contents",
@@ -499,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_intermixed_args(argv)
     try:
         cfg, task, model = load_run(args.run_dir, args.overrides)
+        if args.size is not None:  # beyond the training range: the rows it needs
+            config = run_config(args.run_dir)
+            added = memory_override(config, args.overrides)
+            if added and args.size > build_task(config).largest_training_size:
+                print(f"{added[0]} for this episode: the run trained with fewer locations "
+                      "(give memory.N=... to choose).")
+                cfg, task, model = load_run(args.run_dir, [*args.overrides, *added])
         paths = write_run_pictures(args.run_dir, cfg, model, task, episode_seed=args.seed,
                                    size=args.size, animate=args.gif)
     except (ConfigError, checkpoint.CheckpointError) as e:

@@ -22,7 +22,39 @@ from ntm.models.ntm import Trace
 from ntm.models.transformer import AttentionTrace, SequenceTooLong
 from tasks import Batch, Task, task_defaults
 
-__all__ = ["load_run", "episode", "paper_model", "model_label"]
+__all__ = ["EVALUATION_MEMORY", "load_run", "episode", "paper_model", "model_label",
+           "memory_override", "run_config"]
+
+
+#: The memory an NTM that trained in less is evaluated with (the paper's N, for copy lengths up
+#: to 120), unless the command line gives memory.N.
+EVALUATION_MEMORY = 128
+
+
+def run_config(run_dir: str | Path) -> DictConfig:
+    """The run's config.yaml as written, or an empty config where it cannot be read (then
+    ``load_run`` says what is wrong)."""
+    try:
+        found = OmegaConf.load(Path(run_dir) / "config.yaml")
+    except Exception:  # missing, damaged, not YAML: all reported by load_run
+        return OmegaConf.create()
+    return found if isinstance(found, DictConfig) else OmegaConf.create()
+
+
+def memory_override(config: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """``["memory.N=128"]`` (``EVALUATION_MEMORY``) for an NTM run that trained with fewer
+    locations and a constant or random memory (its ``config`` as written: ``run_config``),
+    when ``overrides`` give no ``memory.N``; else none. ``ntm.evaluate`` adds it, and ``ntm.plot``
+    for a size beyond the training range: longer sequences need the rows (copy's default
+    trains in 22). A learned memory would grow by rows it never learned, so it keeps its
+    size."""
+    if any(item.partition("=")[0].strip() == "memory.N" for item in overrides):
+        return []
+    if (config.get("model", {}).get("kind") != "ntm" or "memory" not in config
+            or config.memory.get("init") == "learned"
+            or config.memory.get("N", EVALUATION_MEMORY) >= EVALUATION_MEMORY):
+        return []
+    return [f"memory.N={EVALUATION_MEMORY}"]
 
 
 def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
