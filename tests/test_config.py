@@ -131,11 +131,14 @@ def test_copy_s_controller_and_memory_give_way_to_the_command_line() -> None:
     the other tasks and the paper bundles keep theirs."""
     cfg = compose_config(["controller=lstm", "memory.N=128"])
     assert (cfg.controller.kind, cfg.memory.N) == ("lstm", 128)
+    # The controller alone keeps copy's 22 locations: the old default needs both.
+    assert compose_config(["controller=lstm"]).memory.N == 22
     for task in ("associative_recall", "repeat_copy", "dynamic_ngrams", "priority_sort"):
         other = compose_config([f"task={task}"])
         assert (other.controller.kind, other.memory.N) == ("lstm", 128), task
-    paper = compose_config(["experiment=paper_copy_lstm"])
-    assert (paper.controller.kind, paper.memory.N) == ("lstm", 128)
+    for bundle, kind in (("paper_copy_lstm", "lstm"), ("paper_copy_ff", "feedforward")):
+        paper = compose_config([f"experiment={bundle}"])
+        assert (paper.controller.kind, paper.memory.N) == (kind, 128), bundle
 
 
 def test_associative_recall_applies_its_defaults() -> None:
@@ -414,6 +417,9 @@ def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> Non
 @pytest.mark.parametrize("overrides, message", [
     (["model.shift_radius=70"],  # copy's memory of 22 locations
      "model.shift_radius is 70; it must be at most 10 = (memory.N - 1) / 2."),
+    (["task.max_length=30"],  # copy's 22 locations cannot hold 30 vectors
+     "memory.N is 22; copy needs more locations than task.max_length = 30 (one per vector), "
+     "so set memory.N to at least 31."),
     (["model.read_heads=0", "model.write_heads=0"],
      "model.read_heads and model.write_heads are both 0; at least one of them must be 1 or "
      "more."),

@@ -128,6 +128,7 @@ def test_an_ntm_trained_in_a_smaller_memory_is_evaluated_in_the_paper_s(runs, ca
     ({"memory": {"N": 128}}, []),
     ({"memory": {"N": 256}}, []),
     ({"memory": {"init": "learned"}}, []),  # a learned memory would grow by unlearned rows
+    ({"memory": {"initial_weighting": "learned"}}, []),  # trained logits per location
     ({"memory": {"init": "random"}}, ["memory.N=128"]),
     ({"model": {"kind": "lstm"}}, []),
 ])

@@ -334,10 +334,9 @@ def test_command_line(run_dir, tmp_path) -> None:
     out, err = good.communicate(timeout=120)
     assert good.returncode == 0, err
     # A size past the training range (3), from a run trained in 8 locations: the paper's 128.
-    said, *pictures = out.splitlines()
-    assert said.startswith("memory.N=128 for this episode"), out
-    assert {Path(line).name for line in pictures} == PICTURES
-    for line in pictures:
+    assert err.startswith("memory.N=128 for this episode"), err
+    assert {Path(line).name for line in out.splitlines()} == PICTURES
+    for line in out.splitlines():
         assert_png(Path(line))
     assert bad.returncode == 2 and bad.stdout == ""
     assert "Traceback" not in bad.stderr

@@ -48,17 +48,20 @@ GENERALISATION = {  # seed -> rows (size, cost, bit_errors, sequences)
 
 
 def write_run(run_dir: Path, seed: int, lr: float, rows, *, config: bool = True,
-              header: str = HEADER, tail: str = "", generalisation=None) -> Path:
-    """A run folder as ``ntm.train`` leaves it inside a Hydra sweep."""
+              header: str = HEADER, tail: str = "", generalisation=None, extra=(),
+              steps=None) -> Path:
+    """A run folder as ``ntm.train`` leaves it inside a Hydra sweep (``extra`` overrides;
+    ``steps``, one per row, default 10, 20, ...)."""
     (run_dir / ".hydra").mkdir(parents=True)
-    overrides = [f"optim.lr={lr}", f"seed={seed}", "train.max_sequences=4000"]
+    overrides = [f"optim.lr={lr}", f"seed={seed}", "train.max_sequences=4000", *extra]
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
     if config:
         OmegaConf.save(compose_config(overrides), run_dir / "config.yaml", resolve=True)
     columns = header.split(",")
     lines = [header]
     for i, (sequences, seconds, cost, errors) in enumerate(rows):
-        known = {"step": (i + 1) * 10, "sequences": sequences, "wall_seconds": seconds,
+        known = {"step": (i + 1) * 10 if steps is None else steps[i],
+                 "sequences": sequences, "wall_seconds": seconds,
                  "train_cost": cost + 1, "eval_cost": cost, "eval_bit_errors": errors,
                  "sequences_per_second": 100.0, "eval_optimal_cost": 0.5}
         lines.append(",".join(str(known[c]) for c in columns))
@@ -125,10 +128,17 @@ def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept
         tmp_path) -> None:
     """Copy's default rolls back past 10 x the best and 10 bit errors: the last row is the
     collapse the run discarded, so the figures and "solved" are the best evaluation's."""
+    every = ("train.eval_every=10",)  # the rows' steps 10, 20, ... are evaluation steps
     write_run(tmp_path / "0_seed0", 0, 0.001, [(800, 5, 40, 5), (1600, 10, 2, 0.5),
-                                               (2400, 15, 90, 35)])
-    write_run(tmp_path / "1_seed1", 1, 0.001, [(800, 5, 3, 0.005), (1600, 10, 95, 40)])
-    write_run(tmp_path / "2_seed2", 2, 0.001, [(800, 5, 3, 0.5), (1600, 10, 9, 9)])  # no
+                                               (2400, 15, 90, 35)], extra=every)
+    write_run(tmp_path / "1_seed1", 1, 0.001, [(800, 5, 3, 0.005), (1600, 10, 95, 40)],
+              extra=every)
+    write_run(tmp_path / "2_seed2", 2, 0.001, [(800, 5, 3, 0.5), (1600, 10, 9, 9)],
+              extra=every)  # no rollback: 9 is below the floor of 10
+    # A budget stop between evaluation steps (25) is evaluated but never rolled back: the run
+    # ends with the collapsed model, and the report says so.
+    write_run(tmp_path / "3_seed3", 3, 0.001, [(800, 5, 3, 0.005), (1000, 6, 95, 40)],
+              extra=every, steps=[20, 25])
     text = write_report(tmp_path).read_text()
     row = table_row(text, "`0_seed0`")
     assert row[2:8] == ["no", "—", "—", "2,400", "2", "0.5"]
@@ -138,6 +148,8 @@ def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept
     assert "its last evaluation (40 bit errors per sequence) rolled back" in row[8]
     row = table_row(text, "`2_seed2`")
     assert row[2:9] == ["no", "—", "—", "1,600", "9", "9", ""]
+    row = table_row(text, "`3_seed3`")
+    assert row[2:9] == ["no", "—", "—", "1,000", "95", "40", ""]
     listed = text.split("## Runs not solved or not read")[1]
     assert "0.5 bit errors per sequence after 2,400" in listed
 

@@ -119,20 +119,27 @@ def test_kept_evaluation_replays_the_rollback_from_the_bit_errors(factor, floor)
     for _ in range(200):
         errors = [rng.choice([0.0, 0.5, 1.0, 2.0, 3.0, 12.0, 40.0]) * rng.choice([1, 1, 0.9])
                   for _ in range(rng.randint(1, 12))]
+        # A budget stop between evaluation steps is evaluated but not shown to the guard.
+        guarded = [rng.random() > 0.2 for _ in errors]
         model = torch.nn.Linear(1, 1, bias=False)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         guard = Rollback(factor, floor)
         for i, e in enumerate(errors):
             with torch.no_grad():
                 model.weight.fill_(i)  # the model evaluated i-th "is" evaluation i
-            guard.step(e, model, optimizer)
-            assert int(model.weight.item()) == kept_evaluation(errors[: i + 1], factor, floor), \
-                errors[: i + 1]
+            if guarded[i]:
+                guard.step(e, model, optimizer)
+            kept = kept_evaluation(errors[: i + 1], factor, floor, guarded[: i + 1])
+            assert int(model.weight.item()) == kept, (errors[: i + 1], guarded[: i + 1])
 
 
 def test_kept_evaluation_without_a_rollback_and_its_errors() -> None:
     assert kept_evaluation([0.1, 30.0], None) == 1
     assert kept_evaluation([0.1, 30.0], 10.0) == 0
     assert kept_evaluation([5.0], 2.0) == 0
+    # An evaluation the guard never saw is neither a best nor a trigger.
+    assert kept_evaluation([40.0, 30.0, 2.0, 35.0], 10.0, 10.0, [True, True, False, True]) == 3
+    assert kept_evaluation([0.5, 40.0], 10.0, 10.0, [True, False]) == 1
+    assert kept_evaluation([math.nan, 0.5, 40.0], 10.0, 10.0) == 1  # NaN is never a best
     with pytest.raises(ValueError, match="bit_errors is empty"):
         kept_evaluation([], 2.0)

@@ -288,6 +288,11 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
                               f"{LIMITS[key]}.")
     _model_rules(cfg)
+    if (cfg.model.kind == "ntm" and cfg.task.name == "copy"
+            and cfg.memory.N <= cfg.task.max_length):
+        raise ConfigError(f"memory.N is {cfg.memory.N}; copy needs more locations than "
+                          f"task.max_length = {cfg.task.max_length} (one per vector), so set "
+                          f"memory.N to at least {cfg.task.max_length + 1}.")
     if not 0 <= cfg.optim.momentum < 1:
         raise ConfigError(f"optim.momentum is {cfg.optim.momentum}; it must be in [0, 1).")
     for key in ("optim.beta1", "optim.beta2"):

@@ -27,22 +27,28 @@ __all__ = ["Rollback", "kept_evaluation"]
 
 
 def _limit(best: float, factor: float, min_bit_errors: float) -> float:
+    """Held-out bit errors above this, after a best of ``best``, trigger a rollback."""
     return max(factor * best, min_bit_errors)
 
 
 def kept_evaluation(bit_errors: Sequence[float], factor: float | None,
-                    min_bit_errors: float = 1.0) -> int:
+                    min_bit_errors: float = 1.0,
+                    guarded: Sequence[bool] | None = None) -> int:
     """Which evaluation's model a run holds after its last one, replayed from its held-out bit
     errors per sequence in order (``metrics.csv``'s ``eval_bit_errors``): the last evaluation's
     index, or, when that one triggered a rollback, the index of the best evaluation before it,
-    whose state was put back. ``factor`` None: no rollback (the last index). ``bit_errors``
-    must not be empty."""
+    whose state was put back. ``factor`` None: no rollback (the last index). ``guarded[i]``
+    says whether evaluation i went through the guard (a budget stop between two evaluation
+    steps does not; default: all did); only those can be a best or trigger a rollback, and a
+    non-finite figure is never a best. ``bit_errors`` must not be empty."""
     if not bit_errors:
         raise ValueError("bit_errors is empty; a run needs at least one evaluation.")
     last = len(bit_errors) - 1
-    if factor is None:
+    seen = [True] * len(bit_errors) if guarded is None else list(guarded)
+    if factor is None or not seen[last]:
         return last
-    best = min(range(last), key=lambda i: (bit_errors[i], i), default=None)
+    before = [i for i in range(last) if seen[i] and math.isfinite(bit_errors[i])]
+    best = min(before, key=lambda i: (bit_errors[i], i), default=None)
     if best is None or bit_errors[last] < bit_errors[best]:  # a new best is kept as it is
         return last
     return best if bit_errors[last] > _limit(bit_errors[best], factor, min_bit_errors) else last

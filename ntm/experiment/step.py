@@ -20,7 +20,7 @@ __all__ = ["StepResult", "first_nonfinite", "gradients", "scale_to_norm_", "trai
 class StepResult(NamedTuple):
     logits: torch.Tensor  # [T, B, out], detached
     nonfinite: str | None  # None, or what was not finite: the step was skipped
-    scaled: bool = False  # its finite gradient's norm overflowed float32: scale_to_norm_
+    scaled: bool = False  # its finite gradient's norm overflowed float32 and was clipped
 
 
 def first_nonfinite(model: torch.nn.Module, loss: torch.Tensor,

@@ -22,6 +22,7 @@ given a path. Shapes: T steps, B batch, N locations, M width, H heads.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -509,9 +510,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.size is not None:  # beyond the training range: the rows it needs
             config = run_config(args.run_dir)
             added = memory_override(config, args.overrides)
-            if added and args.size > build_task(config).largest_training_size:
+            axis = {"size_axis": cfg.task.size_axis} if "size_axis" in cfg.task else {}
+            if added and args.size > build_task(config, **axis).largest_training_size:
                 print(f"{added[0]} for this episode: the run trained with fewer locations "
-                      "(give memory.N=... to choose).")
+                      "(give memory.N=... to choose).", file=sys.stderr)
                 cfg, task, model = load_run(args.run_dir, [*args.overrides, *added])
         paths = write_run_pictures(args.run_dir, cfg, model, task, episode_seed=args.seed,
                                    size=args.size, animate=args.gif)

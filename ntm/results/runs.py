@@ -46,12 +46,13 @@ def memory_override(config: DictConfig, overrides: Sequence[str]) -> list[str]:
     locations and a constant or random memory (its ``config`` as written: ``run_config``),
     when ``overrides`` give no ``memory.N``; else none. ``ntm.evaluate`` adds it, and ``ntm.plot``
     for a size beyond the training range: longer sequences need the rows (copy's default
-    trains in 22). A learned memory would grow by rows it never learned, so it keeps its
-    size."""
+    trains in 22). A learned memory, or a learned start weighting, has one trained value per
+    location, so such a run keeps its size."""
     if any(item.partition("=")[0].strip() == "memory.N" for item in overrides):
         return []
     if (config.get("model", {}).get("kind") != "ntm" or "memory" not in config
             or config.memory.get("init") == "learned"
+            or config.memory.get("initial_weighting") == "learned"
             or config.memory.get("N", EVALUATION_MEMORY) >= EVALUATION_MEMORY):
         return []
     return [f"memory.N={EVALUATION_MEMORY}"]

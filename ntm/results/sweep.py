@@ -73,7 +73,8 @@ class Run:
 
     path: Path
     config: dict[str, Any] | None
-    metrics: dict[str, np.ndarray]  # METRICS_COLUMNS, one value per evaluation (maybe none)
+    metrics: dict[str, np.ndarray]  # METRICS_COLUMNS and step (NaN where absent), one value
+                                    #   per evaluation (maybe none)
     overrides: list[str] = field(default_factory=list)  # Hydra's, when it is a Hydra job
     generalisation: dict[str, np.ndarray] | None = None  # GENERALISATION_COLUMNS, by size
     problems: list[str] = field(default_factory=list)
@@ -95,7 +96,8 @@ class Run:
         threshold = cfg.get("train.solved_bit_errors")
         errors = m["eval_bit_errors"]
         kept = kept_evaluation(errors.tolist(), cfg.get("train.rollback_factor"),
-                               cfg.get("train.rollback_min_bit_errors", 1.0))
+                               cfg.get("train.rollback_min_bit_errors", 1.0),
+                               _guarded(m.get("step"), cfg.get("train.eval_every")))
         last = Outcome(False, final_cost=float(m["eval_cost"][kept]),
                        final_bit_errors=float(errors[kept]), sequences=float(m["sequences"][-1]))
         if kept != len(errors) - 1:
@@ -118,6 +120,15 @@ class Run:
                            f"still running): {errors[kept]:.3g} bit errors per sequence after "
                            f"{int(m['sequences'][-1]):,} sequences")
         return last
+
+
+def _guarded(steps: np.ndarray | None, eval_every: Any) -> list[bool] | None:
+    """Which rows' evaluations the run's schedules and rollback saw: those at a multiple of
+    ``train.eval_every`` (a budget stop between two evaluates but is not seen); None (all)
+    where ``metrics.csv`` has no steps or the config no ``eval_every``."""
+    if steps is None or not isinstance(eval_every, int) or eval_every < 1:
+        return None
+    return [not math.isfinite(s) or int(s) % eval_every == 0 for s in steps]
 
 
 def _budget_spent(cfg: dict[str, Any], m: dict[str, np.ndarray]) -> bool:
@@ -183,10 +194,10 @@ def read_run(path: Path) -> Run:
             problems.append("config.yaml cannot be read: it is damaged")
     metrics_path = path / METRICS_NAME
     if metrics_path.is_file():
-        metrics, found = read_columns(metrics_path, METRICS_COLUMNS)
+        metrics, found = read_columns(metrics_path, METRICS_COLUMNS, optional=("step",))
         problems.extend(found)
     else:
-        metrics = {name: np.array([]) for name in METRICS_COLUMNS}
+        metrics = {name: np.array([]) for name in (*METRICS_COLUMNS, "step")}
         problems.append("no metrics.csv")
     overrides: list[str] = []
     overrides_path = path / ".hydra" / "overrides.yaml"
