@@ -80,7 +80,7 @@ def test_every_option_composes_builds_and_runs(override) -> None:
 @pytest.mark.parametrize("optim", options("optim"))
 def test_option_combinations_build_and_run(task, controller, optim) -> None:
     cfg = compose_config([f"task={task}", f"controller={controller}", f"optim={optim}",
-                          "memory.N=16", "memory.M=4", "controller.size=8"])
+                          "memory.N=24", "memory.M=4", "controller.size=8"])  # copy: N > 20
     assert (cfg.task.name, cfg.controller.kind, cfg.optim.name) == (task, controller, optim)
     build_and_run(cfg)
 
@@ -451,7 +451,7 @@ def test_seed_out_of_torch_range_is_a_config_error(seed) -> None:
 
 
 @pytest.mark.parametrize("overrides", [
-    ["memory.N=8", "model.shift_radius=3"],  # 2 * 3 + 1 = 7 locations fit in 8
+    ["memory.N=8", "model.shift_radius=3", "task.max_length=7"],  # 2 * 3 + 1 = 7 fit in 8
     ["model.read_heads=0"],
     ["model.write_heads=0"],
     ["model.shift_radius=0"],

@@ -288,11 +288,12 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
                               f"{LIMITS[key]}.")
     _model_rules(cfg)
-    if (cfg.model.kind == "ntm" and cfg.task.name == "copy"
-            and cfg.memory.N <= cfg.task.max_length):
+    length = cfg.task.get("max_length")  # (a wrong type is the task's to report)
+    if (cfg.model.kind == "ntm" and cfg.task.name == "copy" and isinstance(length, int)
+            and cfg.memory.N <= length):
         raise ConfigError(f"memory.N is {cfg.memory.N}; copy needs more locations than "
-                          f"task.max_length = {cfg.task.max_length} (one per vector), so set "
-                          f"memory.N to at least {cfg.task.max_length + 1}.")
+                          f"task.max_length = {length} (one per vector), so set memory.N to "
+                          f"at least {length + 1}.")
     if not 0 <= cfg.optim.momentum < 1:
         raise ConfigError(f"optim.momentum is {cfg.optim.momentum}; it must be in [0, 1).")
     for key in ("optim.beta1", "optim.beta2"):
