@@ -17,6 +17,7 @@ from conftest import (
 from omegaconf import OmegaConf
 
 from ntm.experiment.build import build_model, build_task
+from ntm.experiment.config import ConfigError
 from ntm.experiment.metrics import bit_errors_per_sequence, cost_per_sequence
 from ntm.results.evaluate import (
     FIELDS,
@@ -123,12 +124,29 @@ def test_an_ntm_trained_in_a_smaller_memory_is_evaluated_in_the_paper_s(runs, ca
     assert [r["memory_N"] for r in read_rows(run / "generalisation.csv")] == ["16"]
 
 
+def test_a_learned_start_weighting_grows_by_locations_no_head_starts_on(
+        tmp_path_factory, capsys) -> None:
+    """Trained in 8 locations: in 16 every head starts exactly as learned, on the old 8; the
+    command evaluates it in 128 by itself; fewer than 8 is one sentence."""
+    run = trained_run(tmp_path_factory, "w0", "memory.initial_weighting=learned")
+    trained = load_run(run)[2].start_weights()
+    grown = load_run(run, ["memory.N=16"])[2].start_weights()
+    assert grown.shape == (2, 16)
+    assert torch.allclose(grown[:, :8], trained) and torch.equal(grown[:, 8:],
+                                                                 torch.zeros(2, 8))
+    main([str(run), "--sequences", "2", "--sizes", "4", "--no-pictures"])
+    assert [r["memory_N"] for r in read_rows(run / "generalisation.csv")] == ["128"]
+    with pytest.raises(ConfigError) as error:
+        load_run(run, ["memory.N=4"])
+    assert_one_sentence(str(error.value), "memory.N")
+
+
 @pytest.mark.parametrize("changes, added", [
     ({}, ["memory.N=128"]),
     ({"memory": {"N": 128}}, []),
     ({"memory": {"N": 256}}, []),
     ({"memory": {"init": "learned"}}, []),  # a learned memory would grow by unlearned rows
-    ({"memory": {"initial_weighting": "learned"}}, []),  # trained logits per location
+    ({"memory": {"initial_weighting": "learned"}}, ["memory.N=128"]),  # grows by -inf logits
     ({"memory": {"init": "random"}}, ["memory.N=128"]),
     ({"model": {"kind": "lstm"}}, []),
 ])

@@ -14,10 +14,10 @@ also beyond the training range, and writes into the run directory:
 
 Overrides change the run's config for the evaluation: ``memory.N=256`` gives a longer copy
 room (an NTM's memory size is not a trained parameter; a learned initial memory grows by
-locations that start from its mean row). An NTM that trained with fewer than 128 locations,
-with neither a learned memory nor a learned start weighting (copy's default trains in 22), is
-evaluated with ``memory.N=128``, the paper's, unless ``memory.N`` is given: longer sequences
-need the rows.
+locations that start from its mean row; a learned start weighting by locations no head starts
+on). An NTM that trained with fewer than 128 locations and a memory that is not learned
+(copy's default trains in 22) is evaluated with ``memory.N=128``, the paper's, unless
+``memory.N`` is given: longer sequences need the rows.
 Sequences of size S are drawn from the seed ``--seed + S`` (default ``train.eval_seed``), so
 every run evaluated with the same seed sees the same sequences.
 """

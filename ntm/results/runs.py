@@ -46,13 +46,12 @@ def memory_override(config: DictConfig, overrides: Sequence[str]) -> list[str]:
     locations and a constant or random memory (its ``config`` as written: ``run_config``),
     when ``overrides`` give no ``memory.N``; else none. ``ntm.evaluate`` adds it, and ``ntm.plot``
     for a size beyond the training range: longer sequences need the rows (copy's default
-    trains in 22). A learned memory, or a learned start weighting, has one trained value per
-    location, so such a run keeps its size."""
+    trains in 22). A learned memory would grow by rows it never learned, so it keeps its
+    size (a learned start weighting grows by locations it never starts on)."""
     if any(item.partition("=")[0].strip() == "memory.N" for item in overrides):
         return []
     if (config.get("model", {}).get("kind") != "ntm" or "memory" not in config
             or config.memory.get("init") == "learned"
-            or config.memory.get("initial_weighting") == "learned"
             or config.memory.get("N", EVALUATION_MEMORY) >= EVALUATION_MEMORY):
         return []
     return [f"memory.N={EVALUATION_MEMORY}"]
@@ -83,7 +82,19 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
     """The checkpoint's weights into ``model``; buffers that depend only on N (the constant
     memory, the initial focus) are rebuilt when ``memory.N`` was overridden. A learned initial
     memory (``memory.init=learned``) can grow: the new locations start from the mean of the
-    learned rows (an evaluation-time extension; the paper does not say), and cannot shrink."""
+    learned rows (an evaluation-time extension; the paper does not say), and cannot shrink. So
+    can a learned start weighting (``memory.initial_weighting=learned``): the new locations'
+    logits are -inf, so every head starts exactly as it learned to, on the old locations."""
+    if cfg.memory.N != trained_locations and "initial_weight_logits" in weights:
+        if cfg.memory.N < trained_locations:
+            raise ConfigError(
+                f"memory.N is {cfg.memory.N} but this run learned its start weighting "
+                f"(memory.initial_weighting=learned) over {trained_locations} locations; it "
+                "may grow but not shrink.")
+        logits = weights["initial_weight_logits"]
+        extra = logits.new_full((logits.shape[0], cfg.memory.N - trained_locations),
+                                float("-inf"))
+        weights = {**weights, "initial_weight_logits": torch.cat([logits, extra], dim=1)}
     if cfg.memory.N != trained_locations:
         if cfg.memory.init == "learned" and "memory_bias" in weights:
             if cfg.memory.N < trained_locations:
