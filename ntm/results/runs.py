@@ -85,26 +85,21 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
     learned rows (an evaluation-time extension; the paper does not say), and cannot shrink. So
     can a learned start weighting (``memory.initial_weighting=learned``): the new locations'
     logits are -inf, so every head starts exactly as it learned to, on the old locations."""
-    if cfg.memory.N != trained_locations and "initial_weight_logits" in weights:
-        if cfg.memory.N < trained_locations:
-            raise ConfigError(
-                f"memory.N is {cfg.memory.N} but this run learned its start weighting "
-                f"(memory.initial_weighting=learned) over {trained_locations} locations; it "
-                "may grow but not shrink.")
-        logits = weights["initial_weight_logits"]
-        extra = logits.new_full((logits.shape[0], cfg.memory.N - trained_locations),
-                                float("-inf"))
-        weights = {**weights, "initial_weight_logits": torch.cat([logits, extra], dim=1)}
-    if cfg.memory.N != trained_locations:
-        if cfg.memory.init == "learned" and "memory_bias" in weights:
-            if cfg.memory.N < trained_locations:
-                raise ConfigError(
-                    f"memory.N is {cfg.memory.N} but this run learned its initial memory "
-                    f"(memory.init=learned) for {trained_locations} locations; it may grow "
-                    "but not shrink.")
-            bias = weights["memory_bias"]
-            extra = bias.mean(0, keepdim=True).expand(cfg.memory.N - trained_locations, -1)
-            weights = {**weights, "memory_bias": torch.cat([bias, extra])}
+    n = cfg.memory.N
+    learned = {"memory_bias": "its initial memory (memory.init=learned)",
+               "initial_weight_logits": "its start weighting (memory.initial_weighting=learned)"}
+    for key, what in learned.items():
+        if n == trained_locations or key not in weights or (
+                key == "memory_bias" and cfg.memory.init != "learned"):
+            continue
+        if n < trained_locations:
+            raise ConfigError(f"memory.N is {n} but this run learned {what} for "
+                              f"{trained_locations} locations; it may grow but not shrink.")
+        t = weights[key]
+        extra = (t.mean(0, keepdim=True).expand(n - trained_locations, -1) if key == "memory_bias"
+                 else t.new_full((t.shape[0], n - trained_locations), float("-inf")))
+        weights = {**weights, key: torch.cat([t, extra], dim=0 if key == "memory_bias" else 1)}
+    if n != trained_locations:
         buffers = {name: b.shape for name, b in model.named_buffers()}
         weights = {k: v for k, v in weights.items() if buffers.get(k, v.shape) == v.shape}
     mismatch = ConfigError("the checkpoint's weights do not fit the model the overrides "
