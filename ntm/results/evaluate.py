@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from ntm.experiment import checkpoint
@@ -200,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device is cuda but no CUDA device is available; use auto or cpu.")
         sizes = _parse_sizes(args.sizes)
-        added = memory_override(run_config(args.run_dir), args.overrides)
+        written = run_config(args.run_dir)  # the run's own settings, before any override
+        added = memory_override(written, args.overrides)
         if added:
             log.info("%s for this evaluation: the run trained with fewer locations "
                      "(give memory.N=... to choose).", added[0])
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # The run's own training range, before overrides such as task.max_length=50.
         # ... on the axis evaluated (repeat copy: task.size_axis=length counts lengths).
         axis = {"size_axis": cfg.task.size_axis} if "size_axis" in cfg.task else {}
-        trained = build_task(OmegaConf.load(args.run_dir / "config.yaml"), **axis)
+        trained = build_task(written, **axis)
         trained_up_to = trained.largest_training_size
         sizes = sizes or list(task.generalisation_sizes)
         seed = cfg.train.eval_seed if args.seed is None else args.seed

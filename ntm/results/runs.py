@@ -77,6 +77,26 @@ def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
                               f"like the run's value {old!r}.")
 
 
+def _mean_rows(bias: Tensor, n: int) -> Tensor:
+    """A learned initial memory [N_trained, M] grown to [n, M] by copies of its mean row."""
+    return torch.cat([bias, bias.mean(0, keepdim=True).expand(n - len(bias), -1)])
+
+
+def _never_started_on(logits: Tensor, n: int) -> Tensor:
+    """Learned start-weighting logits [H, N_trained] grown to [H, n] by -inf: weight 0."""
+    return torch.cat([logits, logits.new_full((len(logits), n - logits.shape[1]),
+                                              float("-inf"))], dim=1)
+
+
+#: The trained parameters that have one entry per location, with what they are (for the error)
+#: and how an evaluation in more locations grows them.
+_GROWN_BY_LOCATION = {
+    "memory_bias": ("its initial memory (memory.init=learned)", _mean_rows),
+    "initial_weight_logits": ("its start weighting (memory.initial_weighting=learned)",
+                              _never_started_on),
+}
+
+
 def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
                   trained_locations: int) -> None:
     """The checkpoint's weights into ``model``; buffers that depend only on N (the constant
@@ -86,19 +106,14 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
     can a learned start weighting (``memory.initial_weighting=learned``): the new locations'
     logits are -inf, so every head starts exactly as it learned to, on the old locations."""
     n = cfg.memory.N
-    learned = {"memory_bias": "its initial memory (memory.init=learned)",
-               "initial_weight_logits": "its start weighting (memory.initial_weighting=learned)"}
-    for key, what in learned.items():
-        if n == trained_locations or key not in weights or (
-                key == "memory_bias" and cfg.memory.init != "learned"):
+    parameters = dict(model.named_parameters())  # a constant memory's bias is a buffer
+    for key, (what, grow) in _GROWN_BY_LOCATION.items():
+        if n == trained_locations or key not in weights or key not in parameters:
             continue
         if n < trained_locations:
             raise ConfigError(f"memory.N is {n} but this run learned {what} for "
                               f"{trained_locations} locations; it may grow but not shrink.")
-        t = weights[key]
-        extra = (t.mean(0, keepdim=True).expand(n - trained_locations, -1) if key == "memory_bias"
-                 else t.new_full((t.shape[0], n - trained_locations), float("-inf")))
-        weights = {**weights, key: torch.cat([t, extra], dim=0 if key == "memory_bias" else 1)}
+        weights = {**weights, key: grow(weights[key], n)}
     if n != trained_locations:
         buffers = {name: b.shape for name, b in model.named_buffers()}
         weights = {k: v for k, v in weights.items() if buffers.get(k, v.shape) == v.shape}
