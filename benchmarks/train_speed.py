@@ -1,7 +1,12 @@
-"""Training throughput of the NTM on copy, eager against the fast step (``train.compile``).
+"""Training throughput of an NTM, eager against the fast step (``train.compile``).
 
     python benchmarks/train_speed.py [--batch-sizes 1 4 16 64 256] [--repeats 10]
                                      [--threads N] [--no-compile-times] [--time-to-solve]
+                                     [overrides ...]
+
+The model and task are those ``python -m ntm.train [overrides]`` would train: by default copy's
+default, the feedforward NTM in 22 locations; ``controller=lstm memory.N=128`` times copy's
+default before it (the paper's NTM-LSTM).
 
 Prints, in one run:
 
@@ -20,9 +25,9 @@ Prints, in one run:
    step at batch 64, compile included, then one evaluation batch of 500 (which runs the
    eager step: evaluation compiles nothing);
 4. with ``--time-to-solve``: seconds to solve the default copy run (``python -m ntm.train``,
-   seed 0), eager against fast, the fast run with an empty compile cache. Takes minutes.
+   seed 0, with the overrides), eager against fast, the fast run with an empty compile cache.
+   Takes minutes.
 
-Paper copy settings: LSTM controller of 100, one read and one write head, memory 128 x 20.
 For comparison, the public PyTorch NTM does 13.7 sequences/s at batch 1 and
 87 at batch 32 on this 2-core machine, and 124 ms (batch 1) / 717 ms (batch 32) for one
 forward+backward pass at length 20.
@@ -41,38 +46,60 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ntm.experiment.build import build_model, build_task  # noqa: E402
+from ntm.experiment.command_line import compose_config  # noqa: E402
+from ntm.experiment.config import ConfigError, validate  # noqa: E402
 from ntm.experiment.metrics import training_loss  # noqa: E402
 from ntm.experiment.step import train_step  # noqa: E402
 from ntm.models.fast import accelerate  # noqa: E402
-from ntm.models.ntm import NTM, NTMConfig  # noqa: E402
-from tasks import CopyTask  # noqa: E402
+from tasks import Task  # noqa: E402
+
+CONF_DIR = ROOT / "conf"
 
 
-def _models(task: CopyTask, device: torch.device,
-            setting: str = "true") -> tuple[NTM, NTM]:
+def _setup(overrides: list[str]) -> tuple[DictConfig, Task]:
+    """The config ``python -m ntm.train overrides`` composes, checked, and its task."""
+    cfg = compose_config(overrides, CONF_DIR)
+    validate(cfg)
+    return cfg, build_task(cfg)
+
+
+def describe(cfg: DictConfig) -> str:
+    """One line: the model the table times."""
+    if cfg.model.kind != "ntm":
+        return f"{cfg.model.kind} model on {cfg.task.name}"
+    return (f"NTM on {cfg.task.name}: {cfg.controller.kind} controller of {cfg.controller.size}, "
+            f"{cfg.model.read_heads} read + {cfg.model.write_heads} write heads, memory "
+            f"{cfg.memory.N} x {cfg.memory.M} ({cfg.memory.init})")
+
+
+def _models(cfg: DictConfig, task: Task, device: torch.device,
+            setting: str = "true") -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
-    eager = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
-    fast = NTM(NTMConfig(task.input_width, task.output_width)).to(device)
+    eager = build_model(cfg, task).to(device)
+    fast = build_model(cfg, task).to(device)
     fast.load_state_dict(eager.state_dict())
     accelerate(fast, setting, device)
     return eager, fast
 
 
-def throughput(batch_sizes: list[int], repeats: int, device: torch.device,
-               setting: str = "true") -> None:
-    task = CopyTask()
-    eager, fast = _models(task, device, setting)
+def throughput(overrides: list[str], batch_sizes: list[int], repeats: int,
+               device: torch.device, setting: str = "true") -> None:
+    cfg, task = _setup(overrides)
+    eager, fast = _models(cfg, task, device, setting)
     optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     rows = []
     for batch_size in batch_sizes:
-        rates: dict[NTM, list[float]] = {eager: [], fast: []}
-        passes: dict[NTM, list[float]] = {eager: [], fast: []}
+        rates: dict[nn.Module, list[float]] = {eager: [], fast: []}
+        passes: dict[nn.Module, list[float]] = {eager: [], fast: []}
         if device.type == "cuda":
             # CUDA graphs are recorded per step position (and the backward per length), on a
             # step's second call: every length twice, so that no recording is timed below.
@@ -118,14 +145,14 @@ def throughput(batch_sizes: list[int], repeats: int, device: torch.device,
         print(f"{b:>5} {e:>24.1f} {f:>23.1f} {e / f:>6.2f}")
 
 
-def compile_probe() -> None:
+def compile_probe(overrides: list[str]) -> None:
     """One training step at batch 64 with the fast step and one evaluation batch of 500 (the
     eager step under ``no_grad``), timed from the model's construction: prints the seconds
     as JSON."""
     device = torch.device("cpu")
-    task = CopyTask()
     start = time.perf_counter()
-    _, fast = _models(task, device)
+    cfg, task = _setup(overrides)
+    _, fast = _models(cfg, task, device)
     optimizer = torch.optim.Adam(fast.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     train_step(fast, optimizer, task.sample_batch(generator, 64), clip_grad_norm=1.0)
@@ -136,12 +163,13 @@ def compile_probe() -> None:
     print(json.dumps({"train": train_seconds, "total": time.perf_counter() - start}))
 
 
-def compile_times(threads: int | None) -> None:
+def compile_times(overrides: list[str], threads: int | None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
         command = [sys.executable, __file__, "--compile-probe"]
         if threads:
             command += ["--threads", str(threads)]
+        command += ["--", *overrides]
         for name in ("first process (empty cache)", "second process (cached)"):
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             seconds = json.loads(out.stdout.strip().splitlines()[-1])
@@ -149,22 +177,24 @@ def compile_times(threads: int | None) -> None:
                   f"(training step {seconds['train']:.1f} s, then the evaluation batch)")
 
 
-def time_to_solve(threads: int | None, max_minutes: float | None) -> None:
+def time_to_solve(overrides: list[str], threads: int | None,
+                  max_minutes: float | None) -> None:
     from time_to_solve import one_run  # benchmarks/time_to_solve.py, beside this script
 
+    label = " ".join(["python -m ntm.train", *overrides])
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "cache")}
         for setting in ("false", "true"):
-            overrides = [f"train.compile={setting}", "train.pictures=false"]
+            run = [*overrides, f"train.compile={setting}", "train.pictures=false"]
             if threads:
-                overrides.append(f"train.threads={threads}")
+                run.append(f"train.threads={threads}")
             if max_minutes:
-                overrides.append(f"train.max_minutes={max_minutes}")
-            result = one_run(0, overrides, Path(tmp) / f"copy_{setting}", env=env)
+                run.append(f"train.max_minutes={max_minutes}")
+            result = one_run(0, run, Path(tmp) / f"copy_{setting}", env=env)
             if result["sequences"] is None:
-                print(f"copy, train.compile={setting}: not solved within the budget")
+                print(f"{label}, train.compile={setting}: not solved within the budget")
             else:
-                print(f"copy, train.compile={setting}: {result['process_seconds']:.0f} s from "
+                print(f"{label}, train.compile={setting}: {result['process_seconds']:.0f} s from "
                       f"process start to the solve ({result['sequences']:,.0f} sequences)")
 
 
@@ -184,11 +214,14 @@ def main() -> None:
                              "(default: inductor's kernels; reduce-overhead: in CUDA graphs, "
                              "as train.compile=cudagraphs)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*",
+                        help="Hydra overrides of the model and task timed, as for ntm.train "
+                             "(default: copy's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile_probe:
-        compile_probe()
+        compile_probe(args.overrides)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.fast_mode == "reduce-overhead" and device.type != "cuda":
@@ -198,12 +231,16 @@ def main() -> None:
     if device.type == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}")
     setting = "cudagraphs" if args.fast_mode == "reduce-overhead" else "true"
-    throughput(args.batch_sizes, args.repeats, device, setting)
+    try:
+        print(describe(_setup(args.overrides)[0]))
+    except ConfigError as e:
+        parser.error(str(e))
+    throughput(args.overrides, args.batch_sizes, args.repeats, device, setting)
     print()
     if not args.no_compile_times and device.type == "cpu":
-        compile_times(args.threads)
+        compile_times(args.overrides, args.threads)
     if args.time_to_solve:
-        time_to_solve(args.threads, args.solve_minutes)
+        time_to_solve(args.overrides, args.threads, args.solve_minutes)
 
 
 if __name__ == "__main__":

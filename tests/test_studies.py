@@ -197,3 +197,42 @@ def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
     with torch_isolated():
         assert _step_check().main([*TINY, "train.max_sequences=8"]) == 1
     assert "2 steps:" in capsys.readouterr().out
+
+
+def _train_speed():
+    """``benchmarks/train_speed.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("train_speed",
+                                                  ROOT / "benchmarks" / "train_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_speed_times_the_model_ntm_train_would_build() -> None:
+    """``benchmarks/train_speed.py`` builds what ``python -m ntm.train <overrides>`` would:
+    copy's default (the feedforward NTM in 22 locations) with none, the paper's NTM-LSTM in
+    128 with ``controller=lstm memory.N=128``; the eager and fast models start equal."""
+    train_speed = _train_speed()
+    cfg, task = train_speed._setup([])
+    assert train_speed.describe(cfg) == ("NTM on copy: feedforward controller of 100, 1 read + 1 "
+                                         "write heads, memory 22 x 20 (constant)")
+    cfg, task = train_speed._setup(["controller=lstm", "memory.N=128"])
+    assert "lstm controller of 100" in train_speed.describe(cfg)
+    with torch_isolated():
+        eager, fast = train_speed._models(cfg, task, torch.device("cpu"), setting="false")
+    assert eager.config.memory_locations == 128
+    for (name, a), (_, b) in zip(eager.state_dict().items(), fast.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_train_speed_refuses_a_bad_override_in_one_line() -> None:
+    """A setting ``ntm.train`` refuses is refused before anything is timed, in one line."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--batch-sizes",
+               "1", "--no-compile-times", "memory.N=12"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith(
+        "memory.N is 12; copy needs more locations than task.max_length = 20 (one per vector), "
+        "so set memory.N to at least 21.")
+    assert "batch" not in done.stdout
