@@ -5,7 +5,7 @@
                                      [overrides ...]
 
 The model and task are those ``python -m ntm.train [overrides]`` would train: by default copy's
-default, the feedforward NTM in 22 locations; ``controller=lstm memory.N=128`` times copy's
+default, the feedforward NTM in 21 locations; ``controller=lstm memory.N=128`` times copy's
 default before it (the paper's NTM-LSTM).
 
 Prints, in one run:

@@ -96,10 +96,10 @@ def test_defaults() -> None:
         "size": None, "layers": None,  # the baselines' (model=lstm, model=transformer)
         "heads": None, "ffn_size": None, "positions": None,  # the Transformer's
     }
-    # copy's NTM (conf/task/copy.yaml): the feedforward controller in 22 locations
+    # copy's NTM (conf/task/copy.yaml): the feedforward controller in 21 locations
     assert OmegaConf.to_container(cfg.controller) == {"kind": "feedforward", "size": 100,
                                                       "layers": 1}
-    assert OmegaConf.to_container(cfg.memory) == {"N": 22, "M": 20, "init": "constant",
+    assert OmegaConf.to_container(cfg.memory) == {"N": 21, "M": 20, "init": "constant",
                                                   "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3
     assert (cfg.train.batch_size, cfg.train.clip_grad_norm) == (8, 1.0)  # conf/task/copy.yaml
@@ -131,8 +131,8 @@ def test_copy_s_controller_and_memory_give_way_to_the_command_line() -> None:
     the other tasks and the paper bundles keep theirs."""
     cfg = compose_config(["controller=lstm", "memory.N=128"])
     assert (cfg.controller.kind, cfg.memory.N) == ("lstm", 128)
-    # The controller alone keeps copy's 22 locations: the old default needs both.
-    assert compose_config(["controller=lstm"]).memory.N == 22
+    # The controller alone keeps copy's 21 locations: the old default needs both.
+    assert compose_config(["controller=lstm"]).memory.N == 21
     for task in ("associative_recall", "repeat_copy", "dynamic_ngrams", "priority_sort"):
         other = compose_config([f"task={task}"])
         assert (other.controller.kind, other.memory.N) == ("lstm", 128), task
@@ -415,10 +415,10 @@ def test_bad_value_is_one_sentence_naming_the_setting(overrides, setting) -> Non
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.shift_radius=70"],  # copy's memory of 22 locations
+    (["model.shift_radius=70"],  # copy's memory of 21 locations
      "model.shift_radius is 70; it must be at most 10 = (memory.N - 1) / 2."),
-    (["task.max_length=30"],  # copy's 22 locations cannot hold 30 vectors
-     "memory.N is 22; copy needs more locations than task.max_length = 30 (one per vector), "
+    (["task.max_length=30"],  # copy's 21 locations cannot hold 30 vectors
+     "memory.N is 21; copy needs more locations than task.max_length = 30 (one per vector), "
      "so set memory.N to at least 31."),
     (["model.read_heads=0", "model.write_heads=0"],
      "model.read_heads and model.write_heads are both 0; at least one of them must be 1 or "

@@ -210,12 +210,12 @@ def _train_speed():
 
 def test_train_speed_times_the_model_ntm_train_would_build() -> None:
     """``benchmarks/train_speed.py`` builds what ``python -m ntm.train <overrides>`` would:
-    copy's default (the feedforward NTM in 22 locations) with none, the paper's NTM-LSTM in
+    copy's default (the feedforward NTM in 21 locations) with none, the paper's NTM-LSTM in
     128 with ``controller=lstm memory.N=128``; the eager and fast models start equal."""
     train_speed = _train_speed()
     cfg, task = train_speed._setup([])
     assert train_speed.describe(cfg) == ("NTM on copy: feedforward controller of 100, 1 read + 1 "
-                                         "write heads, memory 22 x 20 (constant)")
+                                         "write heads, memory 21 x 20 (constant)")
     cfg, task = train_speed._setup(["controller=lstm", "memory.N=128"])
     assert "lstm controller of 100" in train_speed.describe(cfg)
     with torch_isolated():

@@ -16,7 +16,7 @@ Overrides change the run's config for the evaluation: ``memory.N=256`` gives a l
 room (an NTM's memory size is not a trained parameter; a learned initial memory grows by
 locations that start from its mean row; a learned start weighting by locations no head starts
 on). An NTM that trained with fewer than 128 locations and a memory that is not learned
-(copy's default trains in 22) is evaluated with ``memory.N=128``, the paper's, unless
+(copy's default trains in 21) is evaluated with ``memory.N=128``, the paper's, unless
 ``memory.N`` is given: longer sequences need the rows.
 Sequences of size S are drawn from the seed ``--seed + S`` (default ``train.eval_seed``), so
 every run evaluated with the same seed sees the same sequences.

@@ -46,7 +46,7 @@ def memory_override(config: DictConfig, overrides: Sequence[str]) -> list[str]:
     locations and a constant or random memory (its ``config`` as written: ``run_config``),
     when ``overrides`` give no ``memory.N``; else none. ``ntm.evaluate`` adds it, and ``ntm.plot``
     for a size beyond the training range: longer sequences need the rows (copy's default
-    trains in 22). A learned memory would grow by rows it never learned, so it keeps its
+    trains in 21). A learned memory would grow by rows it never learned, so it keeps its
     size (a learned start weighting grows by locations it never starts on)."""
     if any(item.partition("=")[0].strip() == "memory.N" for item in overrides):
         return []
