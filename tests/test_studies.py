@@ -116,13 +116,16 @@ def test_time_to_solve_runs_two_settings_side_by_side_and_keeps_their_runs(tmp_p
     assert again.returncode == 2 and "already holds A/seed0; choose an empty folder" in again.stderr
 
 
-def _step_check():
-    """``benchmarks/step_check.py`` as a module."""
-    spec = importlib.util.spec_from_file_location("step_check",
-                                                  ROOT / "benchmarks" / "step_check.py")
+def _benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _step_check():
+    return _benchmark("step_check")
 
 
 def test_step_check_finds_eager_equal_to_itself(capsys) -> None:
@@ -199,20 +202,11 @@ def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
     assert "2 steps:" in capsys.readouterr().out
 
 
-def _train_speed():
-    """``benchmarks/train_speed.py`` as a module."""
-    spec = importlib.util.spec_from_file_location("train_speed",
-                                                  ROOT / "benchmarks" / "train_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_speed_times_the_model_ntm_train_would_build() -> None:
     """``benchmarks/train_speed.py`` builds what ``python -m ntm.train <overrides>`` would:
     copy's default (the feedforward NTM in 21 locations) with none, the paper's NTM-LSTM in
     128 with ``controller=lstm memory.N=128``; the eager and fast models start equal."""
-    train_speed = _train_speed()
+    train_speed = _benchmark("train_speed")
     cfg, task = train_speed._setup([])
     assert train_speed.describe(cfg) == ("NTM on copy: feedforward controller of 100, 1 read + 1 "
                                          "write heads, memory 21 x 20 (constant)")
