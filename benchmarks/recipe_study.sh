@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-}"
 out=runs/study
-# Copy's NTM before the sixth round (the feedforward controller in 22 locations): the LSTM in 128.
+# Copy's NTM before the sixth round (the feedforward controller in 21 locations): the LSTM in 128.
 copy_lstm="controller=lstm memory.N=128"
 copy="train.max_sequences=15000 train.max_minutes=12 $copy_lstm"
 recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"

@@ -2,11 +2,12 @@
 
     python benchmarks/train_speed.py [--batch-sizes 1 4 16 64 256] [--repeats 10]
                                      [--threads N] [--no-compile-times] [--time-to-solve]
-                                     [overrides ...]
+                                     [-- overrides ...]
 
-The model and task are those ``python -m ntm.train [overrides]`` would train: by default copy's
-default, the feedforward NTM in 21 locations; ``controller=lstm memory.N=128`` times copy's
-default before it (the paper's NTM-LSTM).
+The model is the one ``python -m ntm.train [overrides]`` would train on copy: by default copy's
+default, the feedforward NTM in 21 locations; ``-- controller=lstm memory.N=128`` times copy's
+default before it (the paper's NTM-LSTM). Overrides come after ``--`` (or before every
+option); only copy is timed (its lengths 1..20 and length-20 passes below).
 
 Prints, in one run:
 
@@ -24,8 +25,8 @@ Prints, in one run:
    second process with the cache the first left (both spawned from here): one training
    step at batch 64, compile included, then one evaluation batch of 500 (which runs the
    eager step: evaluation compiles nothing);
-4. with ``--time-to-solve``: seconds to solve the default copy run (``python -m ntm.train``,
-   seed 0, with the overrides), eager against fast, the fast run with an empty compile cache.
+4. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
+   with the overrides), eager against fast, the fast run with an empty compile cache.
    Takes minutes.
 
 For comparison, the public PyTorch NTM does 13.7 sequences/s at batch 1 and
@@ -46,6 +47,7 @@ import time
 from pathlib import Path
 
 import torch
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 from torch import nn
 
@@ -53,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ntm.experiment.build import build_model, build_task  # noqa: E402
-from ntm.experiment.command_line import compose_config  # noqa: E402
+from ntm.experiment.command_line import check_command_line, compose_config  # noqa: E402
 from ntm.experiment.config import ConfigError, validate  # noqa: E402
 from ntm.experiment.metrics import training_loss  # noqa: E402
 from ntm.experiment.step import train_step  # noqa: E402
@@ -64,9 +66,17 @@ CONF_DIR = ROOT / "conf"
 
 
 def _setup(overrides: list[str]) -> tuple[DictConfig, Task]:
-    """The config ``python -m ntm.train overrides`` composes, checked, and its task."""
-    cfg = compose_config(overrides, CONF_DIR)
+    """The config ``python -m ntm.train overrides`` composes, checked as ``ntm.train`` checks
+    it (``ConfigError`` in one sentence), and its task, which must be copy."""
+    check_command_line(overrides, CONF_DIR)
+    try:
+        cfg = compose_config(overrides, CONF_DIR)
+    except HydraException as e:
+        raise ConfigError(str(e).splitlines()[0]) from None
     validate(cfg)
+    if cfg.task.name != "copy":
+        raise ConfigError(f"task is {cfg.task.name}; train_speed.py times copy only "
+                          "(its lengths 1..20), so leave task at copy.")
     return cfg, build_task(cfg)
 
 
@@ -150,8 +160,8 @@ def compile_probe(overrides: list[str]) -> None:
     eager step under ``no_grad``), timed from the model's construction: prints the seconds
     as JSON."""
     device = torch.device("cpu")
-    start = time.perf_counter()
     cfg, task = _setup(overrides)
+    start = time.perf_counter()
     _, fast = _models(cfg, task, device)
     optimizer = torch.optim.Adam(fast.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
@@ -177,14 +187,14 @@ def compile_times(overrides: list[str], threads: int | None) -> None:
                   f"(training step {seconds['train']:.1f} s, then the evaluation batch)")
 
 
-def time_to_solve(overrides: list[str], threads: int | None,
-                  max_minutes: float | None) -> None:
+def time_to_solve(overrides: list[str], threads: int | None, max_minutes: float | None,
+                  fast_setting: str = "true") -> None:
     from time_to_solve import one_run  # benchmarks/time_to_solve.py, beside this script
 
     label = " ".join(["python -m ntm.train", *overrides])
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "cache")}
-        for setting in ("false", "true"):
+        for setting in ("false", fast_setting):
             run = [*overrides, f"train.compile={setting}", "train.pictures=false"]
             if threads:
                 run.append(f"train.threads={threads}")
@@ -206,7 +216,7 @@ def main() -> None:
     parser.add_argument("--no-compile-times", action="store_true",
                         help="skip the two spawned processes that time compilation")
     parser.add_argument("--time-to-solve", action="store_true",
-                        help="also train the default copy run eager and fast (minutes)")
+                        help="also train the copy run eager and fast (minutes)")
     parser.add_argument("--solve-minutes", type=float, default=None,
                         help="a training budget for --time-to-solve (train.max_minutes)")
     parser.add_argument("--fast-mode", choices=["default", "reduce-overhead"], default=None,
@@ -240,7 +250,7 @@ def main() -> None:
     if not args.no_compile_times and device.type == "cpu":
         compile_times(args.overrides, args.threads)
     if args.time_to_solve:
-        time_to_solve(args.overrides, args.threads, args.solve_minutes)
+        time_to_solve(args.overrides, args.threads, args.solve_minutes, setting)
 
 
 if __name__ == "__main__":

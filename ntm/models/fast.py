@@ -42,30 +42,32 @@ Compiled code is cached on disk by torch's FX graph and AOT autograd caches unde
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
 Measurements (the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
-the first two, medians, eager and fast alternating in one process): the compiled step trains
-1.5-2.1x as many sequences per second as eager at batch 1..256 (1.70x at batch 1, 2.05x at
-4, 2.10x at 16, 1.69x at 64, 1.55x at 256; on an earlier day 1.86, 2.07, 1.97, 1.80 and
-1.59) and is 1.5-2.3x faster forward+backward at length 20. Compiling one training step took
-37 s in a first process and 5 s in a second one with the cache (50 s and 8 s when the first
-step and evaluation compiled graphs of their own). Copy's default, seeds 0-9, one process at
-a time with two threads, from process start to the solve (``python
-benchmarks/time_to_solve.py train.compile=...``, one cache for the ten, empty before seed
-0): compiled 10 of 10, median **45.2 s** (6,000 sequences; seed 0 with the empty cache 84.6
-s), eager 10 of 10, median 53.1 s (4,800 sequences), measured one after the other (on the
-day before, 44.2 s against 65.1 s: the machine's speed drifts). The compiled kernels round
-differently, so a seed takes another path (seed 0: 8,000 sequences compiled, 4,800 eager);
-compiled runs needed more sequences on six seeds and fewer on two, which ten seeds cannot
-tell from chance. Associative recall's default the same way, at Adam 2e-3 (its rate then):
+the first two, medians, eager and fast alternating in one process). Copy's default model (the
+feedforward NTM in 21 locations, two threads): the compiled step trains 2.05x as many
+sequences per second as eager at batch 1, 2.05x at 4, 1.91x at 16, 1.92x at 64 and 1.82x at
+256, and is 1.8-2.4x faster forward+backward at length 20; compiling one training step took
+17 s in a first process and 3.6 s in a second one with the cache. The LSTM NTM in 128
+locations (copy's default until the sixth round, one thread): 1.70x, 2.05x, 2.10x, 1.69x and
+1.55x; compiling took 37 s and 5 s (50 s and 8 s when the first step and evaluation compiled
+graphs of their own). Copy's default, seeds 0-9, one process at a time with two threads, from
+process start to the solve, compiled and eager side by side (``python
+benchmarks/time_to_solve.py --against 'train.compile=false'``, the cache warm): compiled 10 of
+10, median **20.6 s** (6,000 sequences), eager 10 of 10, median 31.5 s (5,600 sequences), per
+seed a median 0.56x the eager seconds. The compiled kernels round differently, so a seed takes
+another path (seed 0: 5,600 sequences compiled, 16,000 eager). The LSTM default the same way
+(one cache for the ten, empty before seed 0): compiled median 45.2 s (seed 0 with the empty
+cache 84.6 s), eager 53.1 s. Associative recall's default, at Adam 2e-3 (its rate then):
 compiled 10 of 10, median 78.7 s (52,800 sequences; seed 0 with an empty cache 94 s); eager,
 on an earlier day, 9 of 10, median 115 s. At its rate now, 3e-3, compiled: 10 of 10, median
 57.2 s (41,600 sequences), side by side with 2e-3's 72.2 s on another day.
 
-So ``auto`` compiles on the CPU: with the cache it solves copy in 0.7-0.85x of the eager
-time (two days); only the very first run on a machine pays the whole compile. The test
-suite's tiny runs pin ``train.compile=false`` (the shared ``TINY`` settings of
-``tests/conftest.py``), and the study scripts under ``benchmarks/`` pin it for every cell
-that ran eagerly. Where inductor finds no C++ compiler, ``auto`` runs eagerly without a word
-and ``true`` logs one warning and runs eagerly rather than failing at the first step.
+So ``auto`` compiles on the CPU: with the cache it solves copy in 0.56x of the eager time
+(0.7-0.85x for the LSTM default on two days); only the very first run on a machine pays the
+whole compile. The test suite's tiny runs pin ``train.compile=false`` (the shared ``TINY``
+settings of ``tests/conftest.py``), and the study scripts under ``benchmarks/`` pin it for
+every cell that ran eagerly. Where inductor finds no C++ compiler, ``auto`` runs eagerly
+without a word and ``true`` logs one warning and runs eagerly rather than failing at the first
+step.
 Priority sort and dynamic N-grams set ``true`` in their task configs (1.3x and 2.2x the
 sequences per second of eager there).
 
