@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ntm.experiment import checkpoint
-from ntm.experiment.build import build_task, resolve_device
+from ntm.experiment.build import resolve_device
 from ntm.experiment.config import ConfigError
 from ntm.experiment.errors import exit_with
 from ntm.experiment.metrics import evaluate_batches, optimal_cost_per_sequence, wrong_bits
@@ -50,6 +50,7 @@ from ntm.results.runs import (
     model_label,
     paper_model,
     run_config,
+    trained_up_to,
 )
 from tasks import Batch, Task
 
@@ -206,11 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                      "(give memory.N=... to choose).", added[0])
             args.overrides = [*args.overrides, *added]
         cfg, task, model = load_run(args.run_dir, args.overrides)
-        # The run's own training range, before overrides such as task.max_length=50.
-        # ... on the axis evaluated (repeat copy: task.size_axis=length counts lengths).
-        axis = {"size_axis": cfg.task.size_axis} if "size_axis" in cfg.task else {}
-        trained = build_task(written, **axis)
-        trained_up_to = trained.largest_training_size
+        trained_size = trained_up_to(written, cfg)  # the run's own range, on cfg's axis
         sizes = sizes or list(task.generalisation_sizes)
         seed = cfg.train.eval_seed if args.seed is None else args.seed
         if not 0 <= seed < 2**63:
@@ -240,9 +237,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
     memory = f"; memory.N = {cfg.memory.N}" if has_memory else ""
     plot_generalisation(
-        rows, plots / "generalisation.png", trained_up_to=trained_up_to,
+        rows, plots / "generalisation.png", trained_up_to=trained_size,
         paper=PAPER_CURVES.get((cfg.task.name, paper_model(cfg))),
-        title=f"{name}: generalisation ({task.size_name}; trained up to {trained_up_to}{memory})")
+        title=f"{name}: generalisation ({task.size_name}; trained up to {trained_size}{memory})")
     print(plots / "generalisation.png")
     if isinstance(model, TransformerBaseline):
         longest = max(sizes)

@@ -40,7 +40,6 @@ from omegaconf import DictConfig  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from ntm.experiment import checkpoint  # noqa: E402
-from ntm.experiment.build import build_task  # noqa: E402
 from ntm.experiment.config import ConfigError  # noqa: E402
 from ntm.experiment.errors import exit_with  # noqa: E402
 from ntm.experiment.metrics import wrong_bits  # noqa: E402
@@ -54,6 +53,7 @@ from ntm.results.runs import (  # noqa: E402
     memory_override,
     model_label,
     run_config,
+    trained_up_to,
 )
 from tasks import Batch, PrioritySortTask, Task  # noqa: E402
 
@@ -510,8 +510,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.size is not None:  # beyond the training range: the rows it needs
             config = run_config(args.run_dir)
             added = memory_override(config, args.overrides)
-            axis = {"size_axis": cfg.task.size_axis} if "size_axis" in cfg.task else {}
-            if added and args.size > build_task(config, **axis).largest_training_size:
+            if added and args.size > trained_up_to(config, cfg):
                 print(f"{added[0]} for this episode: the run trained with fewer locations "
                       "(give memory.N=... to choose).", file=sys.stderr)
                 cfg, task, model = load_run(args.run_dir, [*args.overrides, *added])

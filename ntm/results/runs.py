@@ -23,7 +23,7 @@ from ntm.models.transformer import AttentionTrace, SequenceTooLong
 from tasks import Batch, Task, task_defaults
 
 __all__ = ["EVALUATION_MEMORY", "load_run", "episode", "paper_model", "model_label",
-           "memory_override", "run_config"]
+           "memory_override", "run_config", "trained_up_to"]
 
 
 #: The memory an NTM that trained in less is evaluated with (the paper's N, for copy lengths up
@@ -55,6 +55,14 @@ def memory_override(config: DictConfig, overrides: Sequence[str]) -> list[str]:
             or config.memory.get("N", EVALUATION_MEMORY) >= EVALUATION_MEMORY):
         return []
     return [f"memory.N={EVALUATION_MEMORY}"]
+
+
+def trained_up_to(written: DictConfig, cfg: DictConfig) -> int:
+    """The largest size the run trained on, from its config as written (``run_config``: before
+    overrides such as task.max_length=50), on the size axis of ``cfg``, the config evaluated
+    (repeat copy: task.size_axis=length counts lengths)."""
+    axis = {"size_axis": cfg.task.size_axis} if "size_axis" in cfg.task else {}
+    return build_task(written, **axis).largest_training_size
 
 
 def _check_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
