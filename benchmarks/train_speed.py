@@ -99,9 +99,8 @@ def _models(cfg: DictConfig, task: Task, device: torch.device,
     return eager, fast
 
 
-def throughput(overrides: list[str], batch_sizes: list[int], repeats: int,
+def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int,
                device: torch.device, setting: str = "true") -> None:
-    cfg, task = _setup(overrides)
     eager, fast = _models(cfg, task, device, setting)
     optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -242,10 +241,11 @@ def main() -> None:
         print(f"GPU: {torch.cuda.get_device_name()}")
     setting = "cudagraphs" if args.fast_mode == "reduce-overhead" else "true"
     try:
-        print(describe(_setup(args.overrides)[0]))
+        cfg, task = _setup(args.overrides)
     except ConfigError as e:
         parser.error(str(e))
-    throughput(args.overrides, args.batch_sizes, args.repeats, device, setting)
+    print(describe(cfg))
+    throughput(cfg, task, args.batch_sizes, args.repeats, device, setting)
     print()
     if not args.no_compile_times and device.type == "cpu":
         compile_times(args.overrides, args.threads)
