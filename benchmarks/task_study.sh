@@ -164,3 +164,15 @@ cell ps_b16_h5_alone_cut_s02 task=priority_sort 'seed=0,2' controller=lstm contr
     optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
     train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
     train.threads=2 train.max_minutes=60
+# The feedforward controller with the rate held at 1e-3 (no plateau halvings): in the cell
+# above the halvings had brought its rate to the floor of 1e-4 by 20 minutes, still on the
+# early plateau near 174 bits. Seed 1, 60 minutes.
+cell ng_b32_ff_constant task=dynamic_ngrams 'seed=1' controller=feedforward train.batch_size=32 \
+    optim.lr=1e-3 train.lr_decay_patience=null memory.init=learned \
+    train.rollback_factor=1.3 train.compile=true train.max_minutes=60
+# The patience-10 LSTM (ng_b32_patience10_long: 135.2 bits at 60 minutes, 134.2 at 165) judged
+# by the average of its weights over about the last 1,000 steps (train.ema_decay=0.999): the
+# noise of the random targets in the weights is what a low rate removes slowly. Seed 1.
+cell ng_b32_p10_ema task=dynamic_ngrams 'seed=1' controller=lstm train.batch_size=32 \
+    optim.lr=1e-3 train.lr_decay_patience=10 train.min_lr=1e-4 memory.init=learned \
+    train.rollback_factor=1.3 train.compile=true train.ema_decay=0.999 train.max_minutes=60

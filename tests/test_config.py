@@ -334,6 +334,9 @@ BAD_VALUES = [
     (["model.heads=4"], "model.heads"),  # the NTM has no attention heads
     (["model=lstm", "model.positions=alibi"], "model.positions"),
     (["train.warmup_sequences=-1"], "train.warmup_sequences"),
+    (["train.ema_decay=1"], "train.ema_decay"),
+    (["train.ema_decay=0"], "train.ema_decay"),
+    (["train.ema_start=-1"], "train.ema_start"),
     (["train.lr_cooldown_start=-1"], "train.lr_cooldown_start"),
     (["train.lr_cooldown_start=10", "train.lr_cooldown_sequences=-1"],
      "train.lr_cooldown_sequences"),

@@ -8,6 +8,7 @@ import random
 import pytest
 import torch
 
+from ntm.experiment.average import WeightAverage
 from ntm.experiment.rollback import Rollback, kept_evaluation
 
 
@@ -43,6 +44,30 @@ def test_rolls_back_to_the_best_state_past_the_limit_only() -> None:
     assert all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
     assert torch.equal(optimizer.state_dict()["state"][0]["exp_avg"], best_moments)
     assert guard.count == 1 and guard.best == 0.5
+
+
+def test_a_rollback_puts_the_weight_average_back_too() -> None:
+    """A run that averages its weights (train.ema_decay) gets the best evaluation's average
+    back with its weights; an average begun after that evaluation is dropped."""
+    model, optimizer = _model_and_optimizer()
+    average, guard = WeightAverage(0.5), Rollback(factor=2)
+    assert not guard.step(3.0, model, optimizer, average=average)  # a best before the start
+    for sequences in (0, 4):
+        _train(model, optimizer)
+        average.update(model, sequences)
+    assert not guard.step(2.0, model, optimizer, average=average)  # the best, averaged
+    kept = {k: v.clone() for k, v in average.averaged.items()}
+    for sequences in (8, 12):
+        _train(model, optimizer)
+        average.update(model, sequences)
+    assert not all(torch.equal(average.averaged[k], v) for k, v in kept.items())
+    assert guard.step(5.0, model, optimizer, average=average)
+    assert all(torch.equal(average.averaged[k], v) for k, v in kept.items())
+    late, guard = WeightAverage(0.5), Rollback(factor=2)
+    assert not guard.step(2.0, model, optimizer, average=late)
+    _train(model, optimizer)
+    late.update(model, 0)
+    assert guard.step(5.0, model, optimizer, average=late) and late.averaged is None
 
 
 def test_the_limit_is_at_least_one_bit_error() -> None:

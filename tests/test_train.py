@@ -33,6 +33,7 @@ from ntm.experiment.loop import RunResult, held_out_set, train
 from ntm.experiment.metrics import evaluate_batches
 from ntm.experiment.metrics_log import METRICS_FIELDS
 from ntm.experiment.schedule import cooldown_factor, warmup_factor
+from ntm.results.runs import load_run
 from tasks import Batch
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
@@ -508,6 +509,42 @@ def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path) -> No
     model.load_state_dict(state["model"])
     again = evaluate_batches(model.eval(), held_out_set(build_task(cfg), cfg, torch.device("cpu")))
     assert again["bit_errors"] == pytest.approx(errors[best])
+
+
+def test_the_weight_average_is_what_the_run_is_judged_by_and_resumes_exactly(
+        tmp_path, monkeypatch) -> None:
+    """With train.ema_decay every evaluation judges the averaged weights: until
+    train.ema_start the rows are those of a run without an average; after it, the last row's
+    cost is the checkpoint's ``averaged_model`` evaluated again (not the trained weights'), and
+    ``load_run`` (ntm.evaluate, ntm.plot) loads that average. A killed and resumed run ends
+    with the same rows, weights and average as an uninterrupted one."""
+    overrides = ("train.eval_every=1", "optim.lr=0.05", "train.ema_decay=0.8",
+                 "train.ema_start=16")
+    plain, whole, parts = tmp_path / "plain", tmp_path / "whole", tmp_path / "parts"
+    train(tiny(8, "train.eval_every=1", "optim.lr=0.05"), plain)
+    cfg = tiny(8, *overrides)
+    train(cfg, whole)
+    rows, plain_rows = without_timing(metrics_rows(whole)), without_timing(metrics_rows(plain))
+    assert rows[:4] == plain_rows[:4]  # the average starts at the fifth step (16 sequences)
+    assert [r["eval_cost"] for r in rows[4:]] != [r["eval_cost"] for r in plain_rows[4:]]
+    state = saved(whole)
+    task = build_task(cfg)
+    held_out = held_out_set(task, cfg, torch.device("cpu"))
+    figures = {}
+    for key in ("averaged_model", "model"):
+        model = build_model(cfg, task)
+        model.load_state_dict(state[key])
+        figures[key] = evaluate_batches(model.eval(), held_out)["cost"]
+    assert figures["averaged_model"] == pytest.approx(float(rows[-1]["eval_cost"]))
+    assert figures["model"] != pytest.approx(figures["averaged_model"])
+    _, _, loaded = load_run(whole)
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, state["averaged_model"][key]), key
+    killed_and_resumed(monkeypatch, cfg, parts, 6)
+    assert without_timing(metrics_rows(parts)) == rows
+    for key in ("model", "averaged_model"):
+        for a, b in zip(state[key].values(), saved(parts)[key].values(), strict=True):
+            assert torch.equal(a, b), key
 
 
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:

@@ -163,6 +163,8 @@ class TrainConfig:
     curriculum: Any = None  # task settings that start small, {setting: start}; checked by validate
     curriculum_bit_errors: float = 1.0  # ... and grow once training bit errors/seq are <= this
     curriculum_step: int = 1  # ... by this much at a time (ntm/experiment/curriculum.py)
+    ema_decay: float | None = None  # judge the run by a moving average of its weights (None: no)
+    ema_start: int = 0  # ... begun at this many sequences (ntm/experiment/average.py)
 
 
 @dataclass
@@ -318,6 +320,13 @@ def validate(cfg: DictConfig) -> None:
     if not 0 < cfg.train.lr_cooldown_factor <= 1:
         raise ConfigError(f"train.lr_cooldown_factor is {cfg.train.lr_cooldown_factor}; it must "
                           "be in (0, 1].")
+    decay = cfg.train.ema_decay
+    if decay is not None and not 0 < decay < 1:
+        raise ConfigError(f"train.ema_decay is {decay}; it must be in (0, 1) (0.999 averages "
+                          "about the last 1,000 steps), or null for no average of the weights.")
+    if cfg.train.ema_start < 0:
+        raise ConfigError(f"train.ema_start is {cfg.train.ema_start}; it must be an integer from "
+                          "0 (average from the first step) up.")
     for key in ("seed", "train.eval_seed"):
         if not 0 <= _get(cfg, key) < 2**63:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer in [0, 2**63).")

@@ -25,7 +25,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm.experiment import checkpoint, lock
+from ntm.experiment.average import WeightAverage
 from ntm.experiment.build import build_model, build_optimizer, build_task, resolve_device
 from ntm.experiment.config import curriculum_targets, validate
 from ntm.experiment.curriculum import Curriculum
@@ -165,6 +166,8 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 result = train_step(state.model, state.optimizer, batch, t.clip_grad_value,
                                     t.clip_grad_norm, t.loss)
                 cost = _count_step(state, window, result, batch, cfg)
+                if state.average is not None and result.nonfinite is None:
+                    state.average.update(state.model, state.sequences)
                 state.sequences += t.batch_size
                 window.seconds += time.perf_counter() - started
                 state.wall_seconds = time.perf_counter() - session_start
@@ -199,14 +202,16 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     evaluations = state.step // t.eval_every
                     drawing_due = t.plot_every and evaluations % t.plot_every == 0
                     if draw and t.pictures and drawing_due and not out_of_budget():
-                        draw(run_dir, cfg, state.model, task)
+                        with _judged(state) as model:
+                            draw(run_dir, cfg, model, task)
     except KeyboardInterrupt:
         raise Interrupted(state.step, checkpoint_step) from None
     finally:
         bar.close()
         metrics.close()
     if draw and t.pictures:
-        draw(run_dir, cfg, state.model, task)
+        with _judged(state) as model:
+            draw(run_dir, cfg, model, task)
     return _result(state, task, t.solved_bit_errors, t.sequences_after_solved, solve_logged)
 
 
@@ -260,8 +265,9 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     curriculum = (Curriculum(dict(t.curriculum), curriculum_targets(cfg),
                              t.curriculum_bit_errors, t.curriculum_step)
                   if t.curriculum is not None else None)
+    average = WeightAverage(t.ema_decay, t.ema_start) if t.ema_decay is not None else None
     return TrainState(model, optimizer, data_generator, OmegaConf.to_container(cfg, resolve=True),
-                      decay, drop, rollback, curriculum)
+                      decay, drop, rollback, curriculum, average)
 
 
 #: The held-out set is drawn this many sequences at a time, whatever ``train.eval_batch_size``
@@ -346,10 +352,19 @@ def _count_step(state: TrainState, window: _Window, result: StepResult, batch: B
     return math.nan
 
 
+def _judged(state: TrainState) -> AbstractContextManager[torch.nn.Module]:
+    """The model the run is judged by: its averaged weights in place (``train.ema_decay``),
+    or the model as it is."""
+    return state.average.applied(state.model) if state.average is not None else nullcontext(
+        state.model)
+
+
 def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> None:
-    """Evaluates on the held-out set; records whether the task is solved."""
+    """Evaluates on the held-out set (the averaged weights, where the run keeps them);
+    records whether the task is solved."""
     state.model.eval()
-    state.last_eval = evaluate_batches(state.model, eval_batches)
+    with _judged(state) as model:
+        state.last_eval = evaluate_batches(model, eval_batches)
     state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
 
 
@@ -378,7 +393,7 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, _next_step_rate(state, cfg))
     rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
-                                                   state.optimizer, last)
+                                                   state.optimizer, last, state.average)
     if rolled_back:
         state.apply_learning_rate()
         if guard.best_evaluation is not None:  # the figures of the model now in place (the

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ntm.experiment.average import WeightAverage
+
 __all__ = ["Rollback", "kept_evaluation"]
 
 
@@ -91,20 +93,25 @@ class Rollback:
         return None if self.saved is None else self.saved.get("evaluation")
 
     def step(self, bit_errors: float, model: nn.Module, optimizer: torch.optim.Optimizer,
-             evaluation: dict[str, float] | None = None) -> bool:
+             evaluation: dict[str, float] | None = None,
+             average: WeightAverage | None = None) -> bool:
         """Records an evaluation made with ``model`` as it is now (its figures,
         ``evaluation``, are kept with a new best state); returns True when it put back the
-        best state (into ``model`` and ``optimizer``)."""
+        best state (into ``model``, ``optimizer`` and the weights' ``average``, when the run
+        keeps one)."""
         if bit_errors < self.best:
             self.best = bit_errors
             self.saved = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
                           "optimizer": copy.deepcopy(optimizer.state_dict()),
-                          "evaluation": None if evaluation is None else dict(evaluation)}
+                          "evaluation": None if evaluation is None else dict(evaluation),
+                          "average": None if average is None else average.state_dict(model)}
             return False
         if not bit_errors > self.limit():
             return False
         model.load_state_dict(self.saved["model"])
         optimizer.load_state_dict(copy.deepcopy(self.saved["optimizer"]))
+        if average is not None:  # a state saved before the average started holds None
+            average.load_state_dict(self.saved.get("average"), model)
         self.count += 1
         return True
 

@@ -2,7 +2,8 @@
 
 ``TrainState.state_dict()`` is what ``ntm.train`` saves at each evaluation and
 ``TrainState.load_state_dict()`` puts all of it back, so a resumed run continues exactly
-where it stopped: the model, the optimizer's moments, the counters, the last evaluation,
+where it stopped: the model (and its averaged weights, ``train.ema_decay``), the optimizer's
+moments, the counters, the last evaluation,
 the learning-rate decay, the curriculum's level, the count of non-finite steps in a row,
 every random state and the config (which a resume must agree with on
 ``CHECKPOINT_SETTINGS``).
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ntm.experiment import checkpoint
+from ntm.experiment.average import WeightAverage
 from ntm.experiment.config import ConfigError, checkpoint_mismatch
 from ntm.experiment.curriculum import Curriculum
 from ntm.experiment.rollback import Rollback
@@ -47,6 +49,7 @@ class TrainState:
     lr_drop: BitErrorDrop | None = None
     rollback: Rollback | None = None
     curriculum: Curriculum | None = None  # the current sizes of the training batches
+    average: WeightAverage | None = None  # the averaged weights the run is judged by
     step: int = 0
     sequences: int = 0
     wall_seconds: float = 0.0
@@ -71,6 +74,9 @@ class TrainState:
         """Tensors and plain Python values only (checkpoints load with ``weights_only``)."""
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            # What ntm.evaluate and ntm.plot load: the weights the evaluations judged.
+            "averaged_model": (self.average.state_dict(self.model)
+                               if self.average is not None else None),
             "step": self.step, "sequences": self.sequences, "wall_seconds": self.wall_seconds,
             "last_eval": self.last_eval, "solved": self.solved, "solved_at": self.solved_at,
             "bad_steps_in_a_row": self.bad_steps_in_a_row,
@@ -114,6 +120,8 @@ class TrainState:
                 self.rollback.load_state_dict(state["rollback"])
             if self.curriculum is not None and state.get("curriculum"):
                 self.curriculum.load_state_dict(state["curriculum"])
+            if self.average is not None:  # not started yet, or resumed with it newly on: None
+                self.average.load_state_dict(state.get("averaged_model"), self.model)
             self.apply_learning_rate()
             checkpoint.restore_random_states(state["random"], self.data_generator)
         except (KeyError, TypeError, ValueError, RuntimeError):

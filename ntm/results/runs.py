@@ -139,7 +139,8 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
 def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
                                                                            nn.Module]:
     """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
-    CPU, eval mode) of a run directory written by ``ntm.train``.
+    CPU, eval mode; its averaged weights where the run kept an average, ``train.ema_decay``) of
+    a run directory written by ``ntm.train``.
 
     Raises ``ConfigError`` or ``CheckpointError``, in one sentence and before any work, for a
     missing run directory or config, a bad override, a missing, damaged or foreign checkpoint,
@@ -183,7 +184,9 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
     task = build_task(cfg)
     with torch.random.fork_rng(devices=[]):  # initialisation must not move the global RNG
         model = build_model(cfg, task, max_steps=trained_steps)
-    _load_weights(model, state["model"], cfg, trained_locations)
+    # A run that averaged its weights (train.ema_decay) was judged by the average: load that.
+    weights = state.get("averaged_model") or state["model"]
+    _load_weights(model, weights, cfg, trained_locations)
     return cfg, task, model.eval()
 
 
