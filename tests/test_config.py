@@ -75,6 +75,17 @@ def test_every_option_composes_builds_and_runs(override) -> None:
     build_and_run(cfg)
 
 
+@pytest.mark.parametrize("controller", options("controller"))
+def test_controller_layer_norm_builds_layer_norms_and_runs(controller) -> None:
+    """``controller.layer_norm=true`` reaches the controller: one LayerNorm per layer."""
+    cfg = compose_config([f"controller={controller}", "controller.layers=2",
+                          "controller.layer_norm=true"])
+    model = build_model(cfg, build_task(cfg))
+    norms = [m for m in model.controller.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 2
+    build_and_run(cfg)
+
+
 @pytest.mark.parametrize("task", options("task"))
 @pytest.mark.parametrize("controller", options("controller"))
 @pytest.mark.parametrize("optim", options("optim"))
@@ -98,7 +109,7 @@ def test_defaults() -> None:
     }
     # copy's NTM (conf/task/copy.yaml): the feedforward controller in 21 locations
     assert OmegaConf.to_container(cfg.controller) == {"kind": "feedforward", "size": 100,
-                                                      "layers": 1}
+                                                      "layers": 1, "layer_norm": False}
     assert OmegaConf.to_container(cfg.memory) == {"N": 21, "M": 20, "init": "constant",
                                                   "initial_weighting": "onehot"}
     assert cfg.optim.name == "adam" and cfg.optim.lr == 4e-3

@@ -177,6 +177,47 @@ def test_feedforward_one_layer_is_tanh_of_linear():
     torch.testing.assert_close(out, torch.tanh(x @ linear.weight.T + linear.bias))
 
 
+def _layer_norm(z):
+    """Each row to mean 0 and variance 1 (the biased variance, eps 1e-5, as nn.LayerNorm)."""
+    mean, var = z.mean(-1, keepdim=True), z.var(-1, unbiased=False, keepdim=True)
+    return (z - mean) / torch.sqrt(var + 1e-5)
+
+
+def test_feedforward_layer_norm_normalises_each_pre_activation():
+    """With layer_norm each layer is tanh(g * LN(W x + b) + beta); without it the layers keep
+    the parameter names of checkpoints written before the option (layers.0, layers.2)."""
+    torch.manual_seed(5)
+    ctrl = FeedforwardController(3, 4, 2, layer_norm=True).double()
+    with torch.no_grad():
+        for norm in (ctrl.layers[1], ctrl.layers[4]):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(5, 3, dtype=F64)
+    h = x
+    for linear, norm in ((ctrl.layers[0], ctrl.layers[1]), (ctrl.layers[3], ctrl.layers[4])):
+        h = torch.tanh(norm.weight * _layer_norm(h @ linear.weight.T + linear.bias) + norm.bias)
+    torch.testing.assert_close(ctrl(x, ())[0], h)
+    plain = FeedforwardController(3, 4, 2)
+    assert list(plain.state_dict()) == ["layers.0.weight", "layers.0.bias", "layers.2.weight",
+                                        "layers.2.bias"]
+
+
+def test_lstm_layer_norm_normalises_what_leaves_each_layer_not_the_recurrence():
+    """With layer_norm the output (and the next layer's input) is LN of each layer's h; the
+    state carries h and c as the cells computed them."""
+    torch.manual_seed(6)
+    ctrl = LSTMController(3, 4, 2, layer_norm=True).double()
+    x = torch.randn(5, 3, dtype=F64)
+    state = tuple(s.double() for s in ctrl.initial_state(5))
+    out, new = ctrl(x, state)
+    h0, c0 = ctrl.cells[0](x, (state[0], state[1]))
+    h1, c1 = ctrl.cells[1](ctrl.norms[0](h0), (state[2], state[3]))
+    for got, want in zip(new, (h0, c0, h1, c1), strict=True):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(out, _layer_norm(h1))  # gain 1 and bias 0 at the start
+    assert not any("norms" in name for name in LSTMController(3, 4, 2).state_dict())
+
+
 # ---------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------

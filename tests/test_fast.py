@@ -94,6 +94,8 @@ CASES = [
     {"memory_init": "learned"},
     {"memory_init": "random"},
     {"memory_init": "random", "controller": "feedforward", "write_heads": 2},
+    {"controller": "feedforward", "controller_layer_norm": True},
+    {"controller_layer_norm": True, "controller_layers": 2},
     {"clip": None, "read_heads": 0},
     {"write_heads": 0},
 ]

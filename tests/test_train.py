@@ -260,6 +260,7 @@ def six_steps(tmp_path) -> Path:
 @pytest.mark.parametrize("override, setting", [
     ("memory.N=16", "memory"),
     ("controller.size=9", "controller"),
+    ("controller.layer_norm=true", "controller"),
     ("model.read_heads=2", "model"),
     ("task.max_length=4", "task"),
     ("optim.name=rmsprop", "optim.name"),

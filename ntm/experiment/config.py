@@ -105,6 +105,7 @@ class ControllerConfig:
     kind: str = "lstm"
     size: int = 100
     layers: int = 1
+    layer_norm: bool = False  # layer normalisation in each layer (ntm/models/controller.py)
 
 
 @dataclass

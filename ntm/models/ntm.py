@@ -49,7 +49,8 @@ class NTMConfig:
     read_heads / write_heads: number of heads of each kind (the paper's "heads" counts
         read/write pairs).
     controller: a name in ``ntm.models.controller.CONTROLLERS``; controller_size and
-        controller_layers its width and depth.
+        controller_layers its width and depth; controller_layer_norm layer-normalises
+        each of its layers (``ntm.models.controller``).
     shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
     memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
     initial_weighting: every head's ``w_0``: ``onehot`` (fixed focus on location 0) or
@@ -68,6 +69,7 @@ class NTMConfig:
     controller: str = "lstm"
     controller_size: int = 100
     controller_layers: int = 1
+    controller_layer_norm: bool = False
     shift_radius: int = 1
     memory_init: str = "constant"
     initial_weighting: str = "onehot"
@@ -144,7 +146,8 @@ class NTM(nn.Module):
         self.config = c = config
         n, m = c.memory_locations, c.memory_width
         self.controller = make_controller(
-            c.controller, c.input_size + c.read_heads * m, c.controller_size, c.controller_layers
+            c.controller, c.input_size + c.read_heads * m, c.controller_size, c.controller_layers,
+            c.controller_layer_norm,
         )
         self.heads = Heads(
             c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip,
@@ -261,6 +264,7 @@ SETTINGS = {
     "controller": "controller.kind",
     "controller_size": "controller.size",
     "controller_layers": "controller.layers",
+    "controller_layer_norm": "controller.layer_norm",
     "shift_radius": "model.shift_radius",
     "memory_init": "memory.init",
     "initial_weighting": "memory.initial_weighting",
