@@ -26,7 +26,7 @@ def test_the_average_follows_its_recurrence_from_the_first_step_at_its_start() -
     model, average = _model(), WeightAverage(0.9, start=8)
     _set(model, 1.0)
     average.update(model, sequences=4)
-    assert average.averaged is None and average.state_dict(model) is None
+    assert average.averaged is None and average.model_state_dict(model) is None
     average.update(model, sequences=8)
     _set(model, 3.0)
     average.update(model, sequences=12)
@@ -59,22 +59,42 @@ def test_applied_puts_the_average_in_and_the_live_weights_back() -> None:
         assert torch.equal(v, trained[k]), k
 
 
-def test_state_dict_is_the_averaged_model_and_loads_back() -> None:
-    """``state_dict`` is the model's state dict with the averaged weights (what ntm.evaluate
-    loads); loading it into a fresh average, or None, restores where it was."""
+def test_model_state_dict_is_the_model_with_the_average_and_state_dict_loads_back() -> None:
+    """``model_state_dict`` is the model's state dict with the averaged weights (what
+    ntm.evaluate loads); ``state_dict`` (float64) loaded into a fresh average, or None, restores
+    where it was, exactly."""
     model, average = _model(), WeightAverage(0.5)
     average.update(model, 0)
     first = {k: v.clone() for k, v in model.state_dict().items()}
     _set(model, 2.0)
     average.update(model, 32)
-    state = average.state_dict(model)
+    state = average.model_state_dict(model)
     assert state.keys() == model.state_dict().keys()
+    assert state["0.weight"].dtype == torch.float32
     torch.testing.assert_close(state["0.weight"], 0.5 * first["0.weight"] + 1.0)
     assert torch.equal(state["1.running_mean"], model.state_dict()["1.running_mean"])
     again = WeightAverage(0.5)
-    again.load_state_dict(state, model)
+    again.load_state_dict(average.state_dict(), model)
     assert again.averaged.keys() == average.averaged.keys()
     for name in average.averaged:
+        assert again.averaged[name].dtype == torch.float64
         assert torch.equal(again.averaged[name], average.averaged[name])
     again.load_state_dict(None, model)
     assert again.averaged is None
+    again.load_state_dict(WeightAverage(0.5).state_dict(), model)  # saved before its start
+    assert again.averaged is None
+
+
+def test_a_slow_average_still_follows_small_moves_of_the_weights() -> None:
+    """At a decay of 0.9999, 20,000 steps towards weights 1e-3 away cover 1 - e**-2 of the
+    way: float32 would lose each step's 1e-7 against a value of 1 and stay behind."""
+    model, average = _model(), WeightAverage(0.9999)
+    _set(model, 1.0)
+    average.update(model, 0)
+    _set(model, 1.001)
+    for _ in range(20_000):
+        average.update(model, 1)
+    w = torch.tensor(1.001).item()  # 1.001 as float32 holds it
+    expected = 1.0 + (w - 1.0) * (1 - 0.9999 ** 20_000)
+    for a in average.averaged.values():
+        torch.testing.assert_close(a, torch.full_like(a, expected), rtol=0, atol=1e-9)

@@ -220,13 +220,15 @@ def test_finite_steps_pass(monkeypatch) -> None:
     assert first_nonfinite(model, loss) is None
 
 
+@pytest.mark.parametrize("average", [(), ("train.ema_decay=0.5",)])
 def test_skipped_steps_are_counted_logged_and_change_nothing(tmp_path, monkeypatch,
-                                                             caplog) -> None:
+                                                             caplog, average) -> None:
     """Steps 2, 5, 6 and 12 of 12 are poisoned: the metrics count them per row, the log names
-    each, and the last one leaves the model and optimizer exactly as after step 11."""
+    each, and the last one leaves the model and optimizer (and the weight average) exactly as
+    after step 11."""
     poison_training(monkeypatch, {2, 5, 6, 12})
     with caplog.at_level(logging.WARNING, logger="ntm.train"):
-        train(tiny(12), tmp_path / "poisoned")
+        train(tiny(12, *average), tmp_path / "poisoned")
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert skipped == [f"Step {step} skipped: the gradient of {POISONED} is not finite "
                        f"({in_a_row} in a row)."
@@ -243,10 +245,13 @@ def test_skipped_steps_are_counted_logged_and_change_nothing(tmp_path, monkeypat
     # Step 12 was skipped: the same run stopped after 11 steps holds the same state.
     monkeypatch.undo()
     poison_training(monkeypatch, {2, 5, 6})
-    train(tiny(11, "train.eval_every=11"), tmp_path / "eleven")
+    train(tiny(11, "train.eval_every=11", *average), tmp_path / "eleven")
     eleven = saved(tmp_path / "eleven")
     for name, tensor in eleven["model"].items():
         assert torch.equal(tensor, poisoned["model"][name]), name
+    if average:
+        for name, tensor in eleven["average"]["averaged"].items():
+            assert torch.equal(tensor, poisoned["average"]["averaged"][name]), name
     for index, state in eleven["optimizer"]["state"].items():
         for key, value in state.items():
             assert torch.equal(value, poisoned["optimizer"]["state"][index][key]), key

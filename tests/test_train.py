@@ -484,12 +484,14 @@ def test_rollback_puts_the_best_state_back_and_resumes_exactly(tmp_path, monkeyp
         assert torch.equal(a, b)
 
 
-def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path) -> None:
+@pytest.mark.parametrize("average", [(), ("train.ema_decay=0.5",)])
+def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path, average) -> None:
     """A run whose last evaluation rolls back ends holding the best evaluation's model, and
     its result, checkpoint and last line give that model's figures (the metrics row keeps
-    the discarded model's, which is the curve)."""
+    the discarded model's, which is the curve). With a weight average, the average is put
+    back with the weights, and it is the model the checkpoint gives ntm.evaluate."""
     overrides = ("train.eval_every=1", "train.rollback_factor=1",
-                 "train.rollback_min_bit_errors=1", "optim.lr=0.05")
+                 "train.rollback_min_bit_errors=1", "optim.lr=0.05", *average)
     probe = tmp_path / "probe"
     train(tiny(10, *overrides), probe)
     errors = [float(r["eval_bit_errors"]) for r in metrics_rows(probe)]
@@ -507,7 +509,7 @@ def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path) -> No
     state = saved(run)
     assert state["last_eval"]["bit_errors"] == errors[best]
     model = build_model(cfg, build_task(cfg))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["averaged_model" if average else "model"])
     again = evaluate_batches(model.eval(), held_out_set(build_task(cfg), cfg, torch.device("cpu")))
     assert again["bit_errors"] == pytest.approx(errors[best])
 
@@ -519,16 +521,21 @@ def test_the_weight_average_is_what_the_run_is_judged_by_and_resumes_exactly(
     cost is the checkpoint's ``averaged_model`` evaluated again (not the trained weights'), and
     ``load_run`` (ntm.evaluate, ntm.plot) loads that average. A killed and resumed run ends
     with the same rows, weights and average as an uninterrupted one."""
-    overrides = ("train.eval_every=1", "optim.lr=0.05", "train.ema_decay=0.8",
-                 "train.ema_start=16")
+    base = ("train.eval_every=1", "optim.lr=0.05", "train.rollback_factor=null")
+    overrides = (*base, "train.ema_decay=0.8", "train.ema_start=16")
     plain, whole, parts = tmp_path / "plain", tmp_path / "whole", tmp_path / "parts"
-    train(tiny(8, "train.eval_every=1", "optim.lr=0.05"), plain)
+    train(tiny(8, *base), plain)
     cfg = tiny(8, *overrides)
     train(cfg, whole)
     rows, plain_rows = without_timing(metrics_rows(whole)), without_timing(metrics_rows(plain))
-    assert rows[:4] == plain_rows[:4]  # the average starts at the fifth step (16 sequences)
-    assert [r["eval_cost"] for r in rows[4:]] != [r["eval_cost"] for r in plain_rows[4:]]
+    # The fifth step (at 16 sequences) starts the average as a copy of the weights.
+    assert rows[:5] == plain_rows[:5]
+    assert [r["eval_cost"] for r in rows[5:]] != [r["eval_cost"] for r in plain_rows[5:]]
+    # Training never sees the average: the same training costs and trained weights.
+    assert [r["train_cost"] for r in rows] == [r["train_cost"] for r in plain_rows]
     state = saved(whole)
+    for key, value in saved(plain)["model"].items():
+        assert torch.equal(value, state["model"][key]), key
     task = build_task(cfg)
     held_out = held_out_set(task, cfg, torch.device("cpu"))
     figures = {}
@@ -546,6 +553,8 @@ def test_the_weight_average_is_what_the_run_is_judged_by_and_resumes_exactly(
     for key in ("model", "averaged_model"):
         for a, b in zip(state[key].values(), saved(parts)[key].values(), strict=True):
             assert torch.equal(a, b), key
+    for name, a in state["average"]["averaged"].items():
+        assert torch.equal(a, saved(parts)["average"]["averaged"][name]), name
 
 
 def test_resume_refuses_rmsprop_settings_that_change_its_state(tmp_path) -> None:

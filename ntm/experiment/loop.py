@@ -400,7 +400,8 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
             state.last_eval = dict(guard.best_evaluation)  # row keeps the discarded one's)
             state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
         log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f) and "
-                    "above %g: model and optimizer put back to that evaluation's state "
+                    "above %g: model, optimizer (and weight average) put back to that "
+                    "evaluation's state "
                     "(rollback %d, train.rollback_factor); learning rate now %g.",
                     last["bit_errors"], guard.factor, guard.best, guard.min_bit_errors,
                     guard.count, _next_step_rate(state, cfg))

@@ -2,8 +2,9 @@
 
 A copy run that has nearly found the algorithm sometimes jumps back to chance within one
 evaluation interval and then needs thousands of sequences to relearn (docs/training.md, "The
-collapse"). ``Rollback`` keeps the model's and the optimizer's state of the evaluation with the
-fewest held-out bit errors so far; when a later evaluation's bit errors exceed ``factor`` times
+collapse"). ``Rollback`` keeps the model's and the optimizer's state (and the average of the
+weights, ``train.ema_decay``, where the run keeps one) of the evaluation with the fewest
+held-out bit errors so far; when a later evaluation's bit errors exceed ``factor`` times
 that best (and ``min_bit_errors``, by default 1), it puts that state back. The data
 generator is not rewound, so the run goes on from the good state with batches it has not
 seen. Put back at the same rate, a state on the edge of a collapse often collapses again
@@ -71,7 +72,8 @@ class Rollback:
                  lr_factor: float = 1.0) -> None:
         self.factor, self.min_bit_errors, self.lr_factor = factor, min_bit_errors, lr_factor
         self.best = math.inf
-        # {"model": ..., "optimizer": ..., "evaluation": the best evaluation's figures}
+        # {"model": ..., "optimizer": ..., "evaluation": the best evaluation's figures,
+        #  "average": the average of the weights then, or None}
         self.saved: dict[str, Any] | None = None
         self.count = 0  # rollbacks so far
 
@@ -104,7 +106,7 @@ class Rollback:
             self.saved = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
                           "optimizer": copy.deepcopy(optimizer.state_dict()),
                           "evaluation": None if evaluation is None else dict(evaluation),
-                          "average": None if average is None else average.state_dict(model)}
+                          "average": None if average is None else average.state_dict()}
             return False
         if not bit_errors > self.limit():
             return False

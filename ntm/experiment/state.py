@@ -75,8 +75,9 @@ class TrainState:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             # What ntm.evaluate and ntm.plot load: the weights the evaluations judged.
-            "averaged_model": (self.average.state_dict(self.model)
+            "averaged_model": (self.average.model_state_dict(self.model)
                                if self.average is not None else None),
+            "average": self.average.state_dict() if self.average is not None else None,
             "step": self.step, "sequences": self.sequences, "wall_seconds": self.wall_seconds,
             "last_eval": self.last_eval, "solved": self.solved, "solved_at": self.solved_at,
             "bad_steps_in_a_row": self.bad_steps_in_a_row,
@@ -121,7 +122,7 @@ class TrainState:
             if self.curriculum is not None and state.get("curriculum"):
                 self.curriculum.load_state_dict(state["curriculum"])
             if self.average is not None:  # not started yet, or resumed with it newly on: None
-                self.average.load_state_dict(state.get("averaged_model"), self.model)
+                self.average.load_state_dict(state.get("average"), self.model)
             self.apply_learning_rate()
             checkpoint.restore_random_states(state["random"], self.data_generator)
         except (KeyError, TypeError, ValueError, RuntimeError):

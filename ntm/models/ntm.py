@@ -49,8 +49,7 @@ class NTMConfig:
     read_heads / write_heads: number of heads of each kind (the paper's "heads" counts
         read/write pairs).
     controller: a name in ``ntm.models.controller.CONTROLLERS``; controller_size and
-        controller_layers its width and depth; controller_layer_norm layer-normalises
-        each of its layers (``ntm.models.controller``).
+        controller_layers its width and depth.
     shift_radius: R, allowing shifts -R..R; needs 2R + 1 <= N.
     memory_init: ``constant`` (1e-6 everywhere), ``learned`` or ``random``.
     initial_weighting: every head's ``w_0``: ``onehot`` (fixed focus on location 0) or
@@ -58,6 +57,8 @@ class NTMConfig:
     clip: controller-to-head outputs clipped to [-clip, clip]; None for no clipping.
     similarity: the content score K of eq. 6: ``cosine`` (the paper's), ``dot``,
         ``scaled_dot`` or ``additive`` (``ntm.math.similarity``).
+    controller_layer_norm: layer normalisation in each controller layer
+        (``ntm.models.controller``).
     """
 
     input_size: int
@@ -69,12 +70,12 @@ class NTMConfig:
     controller: str = "lstm"
     controller_size: int = 100
     controller_layers: int = 1
-    controller_layer_norm: bool = False
     shift_radius: int = 1
     memory_init: str = "constant"
     initial_weighting: str = "onehot"
     clip: float | None = 20.0
     similarity: str = "cosine"
+    controller_layer_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size", "memory_locations", "memory_width",

@@ -186,6 +186,8 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
         model = build_model(cfg, task, max_steps=trained_steps)
     # A run that averaged its weights (train.ema_decay) was judged by the average: load that.
     weights = state.get("averaged_model") or state["model"]
+    if not isinstance(weights, dict):
+        raise checkpoint.CheckpointError(f"{ckpt_path} holds no readable averaged weights.")
     _load_weights(model, weights, cfg, trained_locations)
     return cfg, task, model.eval()
 
