@@ -170,7 +170,7 @@ def test_every_setting_is_fuzzed() -> None:
                             "model.similarity", "train.loss"}
     assert {"model.size", "model.heads", "model.positions"} <= set(NUMBERS)  # may be null
     assert set(BOOLEANS) == {"optim.centered", "optim.amsgrad", "train.pictures",
-                             "train.progress"}
+                             "train.progress", "controller.layer_norm"}
     assert ("copy", "max_length") in TASK_SETTINGS
     assert ("associative_recall", "item_length") in TASK_SETTINGS
 
