@@ -19,9 +19,10 @@ out=runs/study
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
         train.progress=false optim=adam optim.eps=1e-4 train.clip_grad_norm=1.0
         train.max_sequences=2000000
-        train.compile=false"
+        train.compile=false train.compile_steps=1"
 # (Every cell ran the eager step unless it names train.compile=true: train.compile=auto was eager
-# until it began to compile on the CPU.)
+# until it began to compile on the CPU; the compiled cells ran one time step per graph, before
+# train.compile_steps.)
 # The eras (git log -p conf/): what the cells added before a change of the defaults ran with.
 # Before repeat copy's recipe (91856cf): no curriculum, evaluations every 50 steps, no rollback.
 rc_before_recipe="train.curriculum=null train.curriculum_bit_errors=1 train.eval_every=50

@@ -95,7 +95,7 @@ def _models(cfg: DictConfig, task: Task, device: torch.device,
     eager = build_model(cfg, task).to(device)
     fast = build_model(cfg, task).to(device)
     fast.load_state_dict(eager.state_dict())
-    accelerate(fast, setting, device)
+    accelerate(fast, setting, device, steps_per_graph=cfg.train.compile_steps)
     return eager, fast
 
 

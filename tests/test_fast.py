@@ -42,9 +42,9 @@ def _fresh_dynamo():
 
 
 def pair(task_name: str = "copy", backend: str = "inductor", device: torch.device = CPU,
-         setting: str = "true", **settings) -> tuple[NTM, NTM, object]:
-    """An eager NTM and a fast one (``train.compile=setting``) with the same parameters, tiny,
-    for ``task_name``."""
+         setting: str = "true", steps_per_graph: int = 4, **settings) -> tuple[NTM, NTM, object]:
+    """An eager NTM and a fast one (``train.compile=setting``, ``steps_per_graph`` time steps
+    per compiled graph) with the same parameters, tiny, for ``task_name``."""
     task = make_task(task_name)
     config = NTMConfig(task.input_width, task.output_width, **{
         "memory_locations": 8, "memory_width": 4, "controller_size": 8, **settings})
@@ -55,7 +55,8 @@ def pair(task_name: str = "copy", backend: str = "inductor", device: torch.devic
             p.add_(0.1 * torch.randn_like(p))
     fast = NTM(config).to(device)
     fast.load_state_dict(eager.state_dict())
-    assert accelerate(fast, setting, device, backend=backend) is not None
+    assert accelerate(fast, setting, device, backend=backend,
+                      steps_per_graph=steps_per_graph) is not None
     return eager, fast, task
 
 
@@ -142,6 +143,45 @@ def test_one_graph_per_batch_size_for_every_length(settings, batch_size) -> None
     assert counters["stats"]["unique_graphs"] == 1
 
 
+@pytest.mark.parametrize("steps_per_graph", [1, 3, 8])
+def test_any_steps_per_graph_matches_eager_with_one_graph(steps_per_graph) -> None:
+    """``train.compile_steps``: a sequence runs as chunks of this many steps, padded at its
+    end; every length 1..9 (shorter than a chunk, a whole number of chunks, and between)
+    gives eager's logits and gradients from one graph."""
+    eager, fast, task = pair(backend="aot_eager", steps_per_graph=steps_per_graph)
+    generator = torch.Generator().manual_seed(5)
+    for length in range(1, 10):
+        x = torch.rand(length, 2, task.input_width, generator=generator)
+        grads = []
+        for model in (eager, fast):
+            model.zero_grad(set_to_none=True)
+            logits = model(x)
+            (logits * torch.linspace(-1, 1, logits.numel()).view_as(logits)).sum().backward()
+            grads.append((logits.detach(), [p.grad for p in model.parameters()]))
+        (eager_logits, eager_grads), (fast_logits, fast_grads) = grads
+        assert fast_logits.shape == (length, 2, task.output_width)
+        torch.testing.assert_close(fast_logits, eager_logits, **LOGITS)
+        for mine, theirs in zip(fast_grads, eager_grads, strict=True):
+            torch.testing.assert_close(mine, theirs, **GRADS)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "4"])
+def test_bad_steps_per_graph_is_one_sentence(value) -> None:
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    with pytest.raises(ValueError) as error:
+        accelerate(model, "true", CPU, steps_per_graph=value)
+    assert_one_sentence(str(error.value), "train.compile_steps")
+    assert "steps" not in vars(model)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "65"])
+def test_bad_compile_steps_setting_is_one_sentence(value) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config([f"train.compile_steps={value}"]))
+    assert_one_sentence(str(error.value), "train.compile_steps")
+
+
 def _broken_backend(graph, example_inputs):
     raise RuntimeError("fatal error: Python.h: No such file or directory")
 
@@ -154,7 +194,7 @@ def test_a_failed_compile_under_auto_runs_eagerly_with_one_warning(caplog) -> No
     with caplog.at_level("WARNING", logger="ntm.train"):
         assert_same(eager, fast, task)
         assert_same(eager, fast, task, batch_size=2)
-    assert fast.step.compiled is None
+    assert fast.steps.compiled is None
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1 and messages[0].startswith(
         "train.compile=auto: compiling the step failed (")
@@ -175,7 +215,7 @@ def test_settings_choose_the_path() -> None:
     assert choose("auto", CUDA, model) is None
     assert choose("auto", torch.device("mps"), model) is None  # compiled on the CPU only
     assert accelerate(model, "false", CPU) is None
-    assert "step" not in vars(model) and "initial_state" not in vars(model)
+    assert "steps" not in vars(model) and "initial_state" not in vars(model)
     assert choose("true", CPU, torch.nn.LSTM(2, 2)) is None  # no step to compile
 
 
@@ -190,14 +230,14 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     monkeypatch.setattr(fast, "cpp_compiler", lambda: None)
     with caplog.at_level("WARNING", logger="ntm.train"):
         assert accelerate(model, "true", CPU) is None
-    assert "step" not in vars(model) and "initial_state" not in vars(model)  # the class's own
+    assert "steps" not in vars(model) and "initial_state" not in vars(model)  # the class's own
     assert [r.getMessage() for r in caplog.records] == [
         "train.compile: inductor found no C++ compiler (set CXX or install g++), so the step "
         "runs eagerly."]
     caplog.clear()
     with caplog.at_level("WARNING", logger="ntm.train"):  # the default: eager, without a word
         assert accelerate(model, "auto", CPU) is None
-    assert "step" not in vars(model) and "initial_state" not in vars(model)
+    assert "steps" not in vars(model) and "initial_state" not in vars(model)
     assert not caplog.records
 
 

@@ -66,6 +66,7 @@ LIMITS: dict[str, int | float] = {
     "train.eval_size": 100_000,
     "train.eval_batch_size": 16_384,
     "train.threads": 1024,
+    "train.compile_steps": 64,  # a graph of many steps compiles for minutes
     "model.clip": 1e6,
     "model.size": 4096,  # the baselines' width (an LSTM of 3 x 4096 is 800 MB of weights)
     "model.layers": 64,
@@ -161,6 +162,7 @@ class TrainConfig:
     progress: bool = True  # progress bar on a terminal (never in a log file or CI)
     max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
     compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true, false or cudagraphs
+    compile_steps: int = 4  # time steps per compiled graph (a sequence runs as chunks of them)
     curriculum: Any = None  # task settings that start small, {setting: start}; checked by validate
     curriculum_bit_errors: float = 1.0  # ... and grow once training bit errors/seq are <= this
     curriculum_step: int = 1  # ... by this much at a time (ntm/experiment/curriculum.py)
@@ -269,7 +271,7 @@ def validate(cfg: DictConfig) -> None:
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps",
-              "train.rollback_min_bit_errors")
+              "train.rollback_min_bit_errors", "train.compile_steps")
     _positive(cfg, "train.max_minutes", "train.clip_grad_norm", "train.clip_grad_value",
               "train.threads", "train.plot_every", "train.lr_decay_patience", "model.clip",
               "train.lr_drop_bit_errors", "train.rollback_factor",

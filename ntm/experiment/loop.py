@@ -251,9 +251,11 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     """A fresh run: seeded, the model initialised from the seed, the optimizer built."""
     data_generator = seed_everything(cfg.seed)
     model = build_model(cfg, task).to(device)
-    mode = accelerate(model, cfg.train.compile, device)  # train.compile: the compiled NTM step
+    # train.compile: the compiled NTM step, train.compile_steps time steps per graph
+    mode = accelerate(model, cfg.train.compile, device, steps_per_graph=cfg.train.compile_steps)
     log.info("Time step: %s (train.compile=%s).",
-             f"compiled by torch.compile, mode {mode}" if mode else "eager", cfg.train.compile)
+             f"compiled by torch.compile, mode {mode}, {cfg.train.compile_steps} steps per graph"
+             if mode else "eager", cfg.train.compile)
     optimizer = build_optimizer(cfg, model.parameters())
     t = cfg.train
     decay = (PlateauDecay(cfg.optim.lr, t.lr_decay_factor, t.lr_decay_patience, t.min_lr)

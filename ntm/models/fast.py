@@ -145,17 +145,25 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
-               backend: str = "inductor") -> str | None:
-    """Replaces ``model.step`` by its compiled form when ``setting`` chooses it (see
-    ``choose``); returns the compile mode used, or None when the model stays eager.
+               backend: str = "inductor", steps_per_graph: int = 4) -> str | None:
+    """Replaces ``model.steps`` by compiled chunks of ``steps_per_graph`` time steps when
+    ``setting`` chooses it (see ``choose``); returns the compile mode used, or None when the
+    model stays eager.
 
-    Shapes are static (``dynamic=False``): one graph per training batch size, which measured
-    faster to compile and to run than a dynamic batch dimension. Steps under ``no_grad``
-    (evaluation, pictures) run eagerly; a sequence's initial state is made to look like the
-    later steps' (``_like_later_steps``) so the first step runs their graph; under ``auto`` a
-    failed compile logs one warning and the step runs eagerly from then on, under ``true`` it
-    raises (the module docstring has the reasons and figures). ``backend`` is for tests
-    (``aot_eager``)."""
+    A sequence runs as ``ceil(T / steps_per_graph)`` calls of one compiled graph, its inputs
+    padded at the end with zero vectors to a whole number of chunks; the padded steps come
+    after every real one, so they change no logit and no gradient, and their outputs are
+    dropped. Shapes are static (``dynamic=False``): one graph per training batch size, which
+    measured faster to compile and to run than a dynamic batch dimension. Steps under
+    ``no_grad`` (evaluation, pictures) run eagerly; a sequence's initial state is made to look
+    like the state a chunk hands the next (``_like_later_steps``) so the first chunk runs the
+    same graph; under ``auto`` a failed compile logs one warning and the steps run eagerly from
+    then on, under ``true`` it raises (the module docstring has the reasons and figures).
+    ``backend`` is for tests (``aot_eager``)."""
+    if not isinstance(steps_per_graph, int) or isinstance(steps_per_graph, bool) \
+            or steps_per_graph < 1:
+        raise ValueError(f"train.compile_steps is {steps_per_graph!r}; allowed values are "
+                         "whole numbers from 1 (time steps per compiled graph).")
     mode = choose(setting, device, model)
     if mode is None:
         return None
@@ -170,10 +178,26 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     # more than dynamo's default of 8.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     eager_step = type(model).step.__get__(model)  # the class's methods, bound to this model
+    eager_steps = type(model).steps.__get__(model)
     eager_initial_state = type(model).initial_state.__get__(model)
-    options = {"mode": mode} if backend == "inductor" else {}
-    compiled = torch.compile(eager_step, backend=backend, dynamic=False, fullgraph=True,
-                             **options)
+
+    def chunk(xs: Tensor, state):
+        """``steps_per_graph`` steps: h [K, B, C], reads [K, B, H_read, M], the state after."""
+        hs, reads = [], []
+        for x in xs.unbind(0):
+            h, state, _ = eager_step(x, state)
+            hs.append(h)
+            reads.append(state.memory.reads)
+        return torch.stack(hs), torch.stack(reads), state
+
+    # Inductor's checks of the sizes and strides its extern kernels return, about a hundred
+    # per call of a four-step graph, cost a tenth of a small batch's step; they are off.
+    options = ({"options": {**torch._inductor.list_mode_options(mode), "size_asserts": False}}
+               if backend == "inductor" else {})
+    # One step per graph compiles the step itself, the graph of the fast path before
+    # train.compile_steps, so that runs made with it take the same paths again.
+    unit = eager_step if steps_per_graph == 1 else chunk
+    compiled = torch.compile(unit, backend=backend, dynamic=False, fullgraph=True, **options)
     cuda_graphs = mode == "reduce-overhead"
 
     def initial_state(batch_size: int, generator: torch.Generator | None = None):
@@ -184,25 +208,38 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
             torch.compiler.cudagraph_mark_step_begin()
         return _like_later_steps(state)
 
-    def step(x: Tensor, state):
-        if step.compiled is None or not torch.is_grad_enabled():
-            return eager_step(x, state)
+    def steps(inputs: Tensor, state):
+        if steps.compiled is None or not torch.is_grad_enabled():
+            return eager_steps(inputs, state)
+        length = inputs.shape[0]
+        padding = -length % steps_per_graph
+        padded = inputs if not padding else torch.cat(
+            [inputs, inputs.new_zeros(padding, *inputs.shape[1:])])
+        hs, reads, start = [], [], state
         try:
-            return step.compiled(x, state)
+            for xs in padded.split(steps_per_graph):
+                if steps_per_graph == 1:
+                    h, state, _ = steps.compiled(xs[0], state)
+                    h, r = h[None], state.memory.reads[None]
+                else:
+                    h, r, state = steps.compiled(xs, state)
+                hs.append(h)
+                reads.append(r)
         except Exception as error:  # inductor's C++ build (no Python.h, no OpenMP, ...)
             if not fall_back:
                 raise
-            step.compiled = None
+            steps.compiled = None
             while getattr(error, "inner_exception", None) is not None:  # dynamo's wrapping
                 error = error.inner_exception
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             log.warning("train.compile=auto: compiling the step failed (%s: %s), so it runs "
                         "eagerly (train.compile=false skips the attempt).",
                         type(error).__name__, first_line)
-            return eager_step(x, state)  # a fault of the model itself raises here again
+            return eager_steps(inputs, start)  # a fault of the model itself raises here again
+        return torch.cat(hs)[:length], torch.cat(reads)[:length]
 
-    step.compiled = compiled  # None once a compile under auto has failed; read by tests
-    model.initial_state, model.step = initial_state, step
+    steps.compiled = compiled  # None once a compile under auto has failed; read by tests
+    model.initial_state, model.steps = initial_state, steps
     return mode
 
 

@@ -225,23 +225,40 @@ class NTM(nn.Module):
             logits [T, B, output_size] (apply a sigmoid for bit probabilities), and the
             trace when asked.
         """
-        steps, batch = inputs.shape[:2]
-        state = self.initial_state(batch, generator)
-        hs, reads = [], []
+        state = self.initial_state(inputs.shape[1], generator)
+        if not trace:
+            hs, reads = self.steps(inputs, state)
+            return self.output(torch.cat([hs, reads.flatten(2)], dim=-1))  # (T, B, out)
+        hs, all_reads = [], []
         record: list[tuple[Tensor, ...]] = []
         for x in inputs.unbind(0):
             h, state, p = self.step(x, state)
             hs.append(h)
-            reads.append(state.memory.reads)
-            if trace:
-                record.append(_trace_step(state, p, self.config.read_heads))
+            all_reads.append(state.memory.reads)
+            record.append(_trace_step(state, p, self.config.read_heads))
         features = torch.cat(
-            [torch.stack(hs), torch.stack(reads).flatten(2)], dim=-1
+            [torch.stack(hs), torch.stack(all_reads).flatten(2)], dim=-1
         )  # (T, B, C + Hr*M)
         logits = self.output(features)  # (T, B, out)
-        if not trace:
-            return logits
         return logits, Trace(*(torch.stack(field) for field in zip(*record, strict=True)))
+
+    def steps(self, inputs: Tensor, state: NTMState) -> tuple[Tensor, Tensor]:
+        """``step`` over every time step of ``inputs`` from ``state``.
+
+        Args:
+            inputs: [T, B, input_size].
+            state: the state before the first step.
+
+        Returns:
+            the controller outputs h_t [T, B, C] and the reads r_t [T, B, H_read, M]. The fast
+            path (``ntm.models.fast``) replaces this method by compiled chunks of steps.
+        """
+        hs, reads = [], []
+        for x in inputs.unbind(0):
+            h, state, _ = self.step(x, state)
+            hs.append(h)
+            reads.append(state.memory.reads)
+        return torch.stack(hs), torch.stack(reads)
 
 
 def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Tensor, ...]:
