@@ -162,19 +162,19 @@ def test_step_check_sees_a_wrong_step_and_a_write_during_it() -> None:
         checker = _step_check().Checker(show=1.0, every=1000)
         checker(model, optimizer, batch)
         assert checker.gaps[0] < 1e-5 and checker.moved == 0 and not checker.failed(0.5)
-        assert "step" not in checker.reference.__dict__
-        compiled_step, first = model.step, next(model.parameters())
+        assert "steps" not in checker.reference.__dict__
+        compiled_steps, first = model.steps, next(model.parameters())
 
-        def wrong_step(x, state):
+        def wrong_steps(inputs, state):
             with torch.no_grad():
                 first.add_(1e-3)  # a write the step should never make
-            output, *rest = compiled_step(x, state)
-            return (1.1 * output, *rest)
+            hs, reads = compiled_steps(inputs, state)
+            return 1.1 * hs, reads
 
-        model.step = wrong_step
+        model.steps = wrong_steps
         checker(model, optimizer, batch)
         assert checker.moved == 1 and checker.gaps[1] > 1e-2
-        model.step = compiled_step
+        model.steps = compiled_steps
         with torch.no_grad():
             first.add_(1e-3)  # between two steps
         checker(model, optimizer, batch)
@@ -186,7 +186,7 @@ def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
     """``main`` returns 1 when the run's step is not the model's."""
     import ntm.experiment.loop as loop
 
-    def wrong(model, setting, device):
+    def wrong(model, setting, device, steps_per_graph=4):
         eager_step = model.step
 
         def step(x, state):

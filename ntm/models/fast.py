@@ -3,22 +3,54 @@
 
 The eager model (``ntm.models.ntm.NTM`` on the pure functions of ``ntm.math.addressing`` and
 ``ntm.math.memory``) stays the readable reference. The fast path changes no module, parameter or
-state-dict key: ``accelerate`` only replaces the model instance's ``step`` (one time step:
-controller -> heads -> address -> read -> write) by a compiled version of the same method.
-``NTM.forward`` calls ``self.step`` once per time step, so one compiled graph serves every
-sequence length; nothing is padded and no length is ever recompiled.
+state-dict key: ``accelerate`` only replaces the model instance's ``steps`` (every time step of a
+sequence, each controller -> heads -> address -> read -> write) by compiled chunks of
+``train.compile_steps`` steps (default 4). A sequence of T steps runs as ``ceil(T / K)`` calls
+of one graph of K steps, its inputs padded at the end with zero vectors: the padded steps come
+after every real one, so they change no logit and no gradient (the model is causal), and their
+outputs are dropped. One graph serves every length; no length is recompiled.
+``train.compile_steps=1`` compiles the step alone, the fast path before the setting, bit for bit
+(the runs documented before it took their paths with it).
+
+Why chunks: at small batches the compiled step's time went to the calls themselves, not the
+arithmetic: dynamo's guards, AOT autograd's wrappers in the forward and again in the backward,
+and the buffers, size checks and kernel calls of inductor's wrapper code, about 0.4 ms per
+step (forward and backward) at batch 1 where the arithmetic takes a few microseconds. A graph of
+four steps pays the calls a quarter as often, and inductor fuses across its steps; inductor's
+size and stride checks of its extern kernels (``size_asserts``, about a hundred per call of a
+four-step graph) are turned off. Measured on copy's default model (``python
+benchmarks/train_speed.py [--batch-sizes 1 4 16 64] -- train.compile_steps=K``, two threads,
+alone on the machine; training sequences per second against eager in the same process, and the
+compile of a first process with an empty cache):
+
+    K   batch 1: seq/s (x eager)   batch 4   batch 16   batch 64   compile: first, cached
+    1   110 (1.81x)                2.07x     2.05x      1.96x      19.3 s, 3.8 s
+    2   200 (2.93x)                3.13x     3.03x      2.40x      25.1 s, 4.5 s
+    4   203 (3.24x)                3.37x     3.26x      2.70x      32.3 s, 3.8 s
+    8   235 (3.48x)                4.14x     3.67x      2.73x      47.7 s, 4.5 s
+
+(each row its own process, two threads, eager 61-68 sequences/s at batch 1; K = 4 also at
+batch 256: 1.75x, where the arithmetic dominates and padding costs). Four steps is the default,
+above 150 sequences/s at batch 1, 3x eager at 16 and 2x at 64, at 32 s of compiling in a first
+process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and compile for
+48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is 4.4x at K = 4
+(7.5 against 32.6 ms at length 20); the parts of a training step that are not compiled
+(sampling, clipping, Adam) stay as they were.
 
 - CPU (``train.compile=true``, and ``auto`` where inductor finds a C++ compiler):
-  ``torch.compile`` (inductor's C++ code generation) of the step, static shapes, one graph
-  per training batch size. A sequence's initial state is made to look like every later
-  step's (contiguous, its constant tensors leaves that require a gradient), so the first
-  step does not compile a graph of its own. Only steps under autograd run compiled:
-  evaluation and pictures (``torch.no_grad``) run the eager step, since at their batches of
-  500 the compiled one saved only a fifth (0.26 -> 0.21 s per batch of copy) and its graph
-  cost 7 s more compiling. ``tests/test_fast.py`` checks that lengths 1..20 compile nothing
-  more. Under ``auto``, a compile that fails logs one warning and the step runs eagerly.
+  ``torch.compile`` (inductor's C++ code generation) of the chunk, static shapes, one graph
+  per training batch size. A sequence's initial state is made to look like the state a chunk
+  hands the next (contiguous, its constant tensors leaves that require a gradient), so the
+  first chunk does not compile a graph of its own. Only steps under autograd run compiled:
+  evaluation and pictures (``torch.no_grad``) run the eager steps (an evaluation batch of 500
+  copy sequences of length 20 takes about 47 ms eagerly, 30 ms in a compiled four-step graph,
+  not worth a second graph's compile). ``tests/test_fast.py`` checks that lengths 1..20
+  compile nothing more. Under ``auto``, a compile that fails logs one warning and the steps
+  run eagerly.
 - CUDA (``train.compile=true``): the same compile, inductor's Triton kernels, without CUDA
-  graphs. Measured on one H200 (torch 2.11; ``benchmarks/train_speed.py --batch-sizes 1 64
+  graphs. The GPU figures here and below were measured with one step per graph; graphs of
+  four steps have not run on a GPU (the tests marked ``gpu`` cover them). Measured on one
+  H200 (torch 2.11; ``benchmarks/train_speed.py --batch-sizes 1 64
   --repeats 3 --no-compile-times --fast-mode default``): 1.74x eager's training sequences/s
   at batch 1 and 2.05x at batch 64, and six training steps match eager
   (``tests/test_fast.py``, marked ``gpu``). Copy's default solved on seeds 0-2 with it (4,800
@@ -41,7 +73,8 @@ Compiled code is cached on disk by torch's FX graph and AOT autograd caches unde
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
-Measurements (the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
+Measurements of one step per graph (``train.compile_steps=1``, the fast path until four became
+the default; the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
 the first two, medians, eager and fast alternating in one process). Copy's default model (the
 feedforward NTM in 21 locations, two threads): the compiled step trains 2.05x as many
 sequences per second as eager at batch 1, 2.05x at 4, 1.91x at 16, 1.92x at 64 and 1.82x at
@@ -79,8 +112,8 @@ Candidates measured and not chosen (same conditions):
 - the hand-fused addressing + read + write ``torch.autograd.Function`` of ``ntm.math.fused``
   (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
   same number of operations, only fewer autograd nodes: the time is in the operations;
-- the whole sequence as one graph (lengths padded to a bucket): not built; a length-20
-  graph is twenty steps' graph, so its compile would be many times the one step's above;
+- the whole sequence as one graph: the chunks above at K = 41 (copy's longest sequence);
+  eight steps already compile for about a minute and gain little over four;
 - inductor settings, compile seconds and copy sequences/s at batch 8 (one process each):
   vectorisation off (``cpp.simdlen=0``) 30 s and 145 seq/s against 28.5 s and 197 by default;
   one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
