@@ -149,9 +149,17 @@ def test_any_steps_per_graph_matches_eager_with_one_graph(steps_per_graph) -> No
     end; every length 1..9 (shorter than a chunk, a whole number of chunks, and between)
     gives eager's logits and gradients from one graph."""
     eager, fast, task = pair(backend="aot_eager", steps_per_graph=steps_per_graph)
+    compiled, calls = fast.steps.compiled, []
+
+    def counted(xs, state):  # what each call of the compiled graph is given
+        calls.append(xs.shape)
+        return compiled(xs, state)
+
+    fast.steps.compiled = counted
     generator = torch.Generator().manual_seed(5)
     for length in range(1, 10):
         x = torch.rand(length, 2, task.input_width, generator=generator)
+        calls.clear()
         grads = []
         for model in (eager, fast):
             model.zero_grad(set_to_none=True)
@@ -160,13 +168,16 @@ def test_any_steps_per_graph_matches_eager_with_one_graph(steps_per_graph) -> No
             grads.append((logits.detach(), [p.grad for p in model.parameters()]))
         (eager_logits, eager_grads), (fast_logits, fast_grads) = grads
         assert fast_logits.shape == (length, 2, task.output_width)
+        chunk = (steps_per_graph, 2, task.input_width) if steps_per_graph > 1 else (
+            2, task.input_width)  # one step per graph compiles the step: one x_t per call
+        assert calls == [chunk] * -(-length // steps_per_graph)
         torch.testing.assert_close(fast_logits, eager_logits, **LOGITS)
         for mine, theirs in zip(fast_grads, eager_grads, strict=True):
             torch.testing.assert_close(mine, theirs, **GRADS)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
 
-@pytest.mark.parametrize("value", [0, -1, 2.5, True, "4"])
+@pytest.mark.parametrize("value", [0, -1, 65, 2.5, True, "4"])
 def test_bad_steps_per_graph_is_one_sentence(value) -> None:
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     with pytest.raises(ValueError) as error:

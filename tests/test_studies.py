@@ -187,13 +187,13 @@ def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
     import ntm.experiment.loop as loop
 
     def wrong(model, setting, device, steps_per_graph=4):
-        eager_step = model.step
+        eager_steps = model.steps
 
-        def step(x, state):
-            output, *rest = eager_step(x, state)
-            return (2.0 * output, *rest)
+        def steps(inputs, state):
+            hs, reads = eager_steps(inputs, state)
+            return 2.0 * hs, reads
 
-        model.step = step
+        model.steps = steps
         return "default"
 
     monkeypatch.setattr(loop, "accelerate", wrong)

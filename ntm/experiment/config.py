@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
-from ntm.models.fast import COMPILE_SETTINGS, normalise
+from ntm.models.fast import COMPILE_SETTINGS, MAX_STEPS_PER_GRAPH, normalise
 from tasks import TASKS, make_task, task_defaults
 
 __all__ = [
@@ -66,7 +66,7 @@ LIMITS: dict[str, int | float] = {
     "train.eval_size": 100_000,
     "train.eval_batch_size": 16_384,
     "train.threads": 1024,
-    "train.compile_steps": 64,  # a graph of many steps compiles for minutes
+    "train.compile_steps": MAX_STEPS_PER_GRAPH,  # a graph of many steps compiles for minutes
     "model.clip": 1e6,
     "model.size": 4096,  # the baselines' width (an LSTM of 3 x 4096 is 800 MB of weights)
     "model.layers": 64,

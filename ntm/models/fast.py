@@ -31,11 +31,11 @@ compile of a first process with an empty cache):
 
 (each row its own process, two threads, eager 61-68 sequences/s at batch 1; K = 4 also at
 batch 256: 1.75x, where the arithmetic dominates and padding costs). Four steps is the default,
-above 150 sequences/s at batch 1, 3x eager at 16 and 2x at 64, at 32 s of compiling in a first
-process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and compile for
-48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is 4.4x at K = 4
-(7.5 against 32.6 ms at length 20); the parts of a training step that are not compiled
-(sampling, clipping, Adam) stay as they were.
+above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at 32 s of compiling in a
+first process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and
+compile for 48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is
+4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a training step that are not
+compiled (sampling, clipping, Adam) stay as they were.
 
 - CPU (``train.compile=true``, and ``auto`` where inductor finds a C++ compiler):
   ``torch.compile`` (inductor's C++ code generation) of the chunk, static shapes, one graph
@@ -49,7 +49,8 @@ process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more 
   run eagerly.
 - CUDA (``train.compile=true``): the same compile, inductor's Triton kernels, without CUDA
   graphs. The GPU figures here and below were measured with one step per graph; graphs of
-  four steps have not run on a GPU (the tests marked ``gpu`` cover them). Measured on one
+  four steps have not run on a GPU (the tests marked ``gpu`` exercise them, but have not been
+  run since). Measured on one
   H200 (torch 2.11; ``benchmarks/train_speed.py --batch-sizes 1 64
   --repeats 3 --no-compile-times --fast-mode default``): 1.74x eager's training sequences/s
   at batch 1 and 2.05x at batch 64, and six training steps match eager
@@ -84,7 +85,8 @@ locations (copy's default until the sixth round, one thread): 1.70x, 2.05x, 2.10
 1.55x; compiling took 37 s and 5 s (50 s and 8 s when the first step and evaluation compiled
 graphs of their own). Copy's default, seeds 0-9, one process at a time with two threads, from
 process start to the solve, compiled and eager side by side (``python
-benchmarks/time_to_solve.py --against 'train.compile=false'``, the cache warm): compiled 10 of
+benchmarks/time_to_solve.py --against 'train.compile=false' train.compile_steps=1``, the cache
+warm): compiled 10 of
 10, median **20.6 s** (6,000 sequences), eager 10 of 10, median 31.5 s (5,600 sequences), per
 seed a median 0.56x the eager seconds. The compiled kernels round differently, so a seed takes
 another path (seed 0: 5,600 sequences compiled, 16,000 eager). The LSTM default the same way
@@ -113,7 +115,7 @@ Candidates measured and not chosen (same conditions):
   (hand-written backward, gradchecked): 1.03-1.05x eager at batch 1, 16 and 64. It runs the
   same number of operations, only fewer autograd nodes: the time is in the operations;
 - the whole sequence as one graph: the chunks above at K = 41 (copy's longest sequence);
-  eight steps already compile for about a minute and gain little over four;
+  eight steps already compile for 48 s and gain little over four;
 - inductor settings, compile seconds and copy sequences/s at batch 8 (one process each):
   vectorisation off (``cpp.simdlen=0``) 30 s and 145 seq/s against 28.5 s and 197 by default;
   one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
@@ -137,12 +139,14 @@ import logging
 import torch
 from torch import Tensor, nn
 
-__all__ = ["COMPILE_SETTINGS", "choose", "accelerate", "cpp_compiler"]
+__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "choose", "accelerate", "cpp_compiler"]
 
 log = logging.getLogger("ntm.train")
 
 #: The values ``train.compile`` allows (Hydra reads ``true``/``false`` as booleans).
 COMPILE_SETTINGS = ("auto", "true", "false", "cudagraphs")
+#: The most time steps per compiled graph (``train.compile_steps``): eight compile for 48 s.
+MAX_STEPS_PER_GRAPH = 64
 
 
 def normalise(setting: object) -> str:
@@ -168,7 +172,7 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
     if value == "cudagraphs" and device.type != "cuda":
         raise ValueError(f"train.compile is 'cudagraphs', which needs a CUDA device, but the run "
                          f"is on {device.type}; use true or auto there.")
-    if value == "false" or not hasattr(model, "step"):  # the LSTM baseline has no step
+    if value == "false" or not hasattr(model, "steps"):  # the LSTM baseline has no steps
         return None
     if value == "cudagraphs":
         return "reduce-overhead"
@@ -194,9 +198,9 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     then on, under ``true`` it raises (the module docstring has the reasons and figures).
     ``backend`` is for tests (``aot_eager``)."""
     if not isinstance(steps_per_graph, int) or isinstance(steps_per_graph, bool) \
-            or steps_per_graph < 1:
-        raise ValueError(f"train.compile_steps is {steps_per_graph!r}; allowed values are "
-                         "whole numbers from 1 (time steps per compiled graph).")
+            or not 1 <= steps_per_graph <= MAX_STEPS_PER_GRAPH:
+        raise ValueError(f"train.compile_steps is {steps_per_graph!r}; it must be an integer "
+                         f"from 1 to {MAX_STEPS_PER_GRAPH}.")
     mode = choose(setting, device, model)
     if mode is None:
         return None
@@ -246,7 +250,7 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
             return eager_steps(inputs, state)
         length = inputs.shape[0]
         padding = -length % steps_per_graph
-        padded = inputs if not padding else torch.cat(
+        padded = inputs.contiguous() if not padding else torch.cat(  # chunks of one layout
             [inputs, inputs.new_zeros(padding, *inputs.shape[1:])])
         hs, reads, start = [], [], state
         try:
