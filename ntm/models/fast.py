@@ -104,7 +104,8 @@ every cell that ran eagerly. Where inductor finds no C++ compiler, ``auto`` runs
 without a word and ``true`` logs one warning and runs eagerly rather than failing at the first
 step.
 Priority sort and dynamic N-grams set ``true`` in their task configs (1.3x and 2.2x the
-sequences per second of eager there).
+sequences per second of eager there), and one step per graph (``train.compile_steps: 1``, as
+their documented runs ran; four were not measured on them).
 
 Candidates measured and not chosen (same conditions):
 
