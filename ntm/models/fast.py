@@ -142,6 +142,8 @@ import logging
 import torch
 from torch import Tensor, nn
 
+from ntm.models.ntm import run_steps
+
 __all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "choose", "accelerate", "cpp_compiler"]
 
 log = logging.getLogger("ntm.train")
@@ -223,12 +225,7 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
 
     def chunk(xs: Tensor, state):
         """``steps_per_graph`` steps: h [K, B, C], reads [K, B, H_read, M], the state after."""
-        hs, reads = [], []
-        for x in xs.unbind(0):
-            h, state, _ = eager_step(x, state)
-            hs.append(h)
-            reads.append(state.memory.reads)
-        return torch.stack(hs), torch.stack(reads), state
+        return run_steps(eager_step, xs, state)
 
     # Inductor's checks of the sizes and strides its extern kernels return, about a hundred
     # per call of a four-step graph, cost a tenth of a small batch's step; they are off.

@@ -253,12 +253,19 @@ class NTM(nn.Module):
             the controller outputs h_t [T, B, C] and the reads r_t [T, B, H_read, M]. The fast
             path (``ntm.models.fast``) replaces this method by compiled chunks of steps.
         """
-        hs, reads = [], []
-        for x in inputs.unbind(0):
-            h, state, _ = self.step(x, state)
-            hs.append(h)
-            reads.append(state.memory.reads)
-        return torch.stack(hs), torch.stack(reads)
+        hs, reads, _ = run_steps(self.step, inputs, state)
+        return hs, reads
+
+
+def run_steps(step, inputs: Tensor, state: NTMState) -> tuple[Tensor, Tensor, NTMState]:
+    """``step(x_t, state) -> (h_t, state, p)`` over every time step of ``inputs`` [T, B, in]:
+    h [T, B, C], the reads [T, B, H_read, M] and the state after the last step."""
+    hs, reads = [], []
+    for x in inputs.unbind(0):
+        h, state, _ = step(x, state)
+        hs.append(h)
+        reads.append(state.memory.reads)
+    return torch.stack(hs), torch.stack(reads), state
 
 
 def _trace_step(state: NTMState, p: HeadParameters, read_heads: int) -> tuple[Tensor, ...]:
