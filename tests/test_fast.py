@@ -252,6 +252,50 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     assert not caplog.records
 
 
+def test_the_instruction_set_probe_starts_with_inductor_on_the_cpu_only(monkeypatch) -> None:
+    """``accelerate`` starts inductor's instruction-set probe early for inductor's CPU code,
+    and not for another backend or an eager model."""
+    import ntm.models.fast as fast
+
+    if fast.cpp_compiler() is None:
+        pytest.skip("no C++ compiler: accelerate stays eager before the probe")
+    calls = []
+    monkeypatch.setattr(fast, "probe_instruction_sets", lambda: calls.append(1))
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    assert accelerate(model, "true", CPU, backend="aot_eager") == "default"
+    assert accelerate(model, "false", CPU) is None
+    assert calls == []
+    assert accelerate(model, "true", CPU) == "default"
+    assert calls == [1]
+
+
+def test_the_instruction_set_probe_runs_in_a_thread_and_keeps_its_faults(monkeypatch) -> None:
+    """The probe runs inductor's own (cached) probe off the main thread; a fault in it stays
+    in the thread, for inductor's probe at its first kernel to meet and report."""
+    import threading
+
+    import torch._inductor.cpu_vec_isa as cpu_vec_isa
+
+    import ntm.models.fast as fast
+
+    threads = []
+    monkeypatch.setattr(cpu_vec_isa, "valid_vec_isa_list",
+                        lambda: threads.append(threading.current_thread().name))
+    thread = fast.probe_instruction_sets()
+    thread.join(timeout=60)
+    assert threads == ["ntm-instruction-set-probe"] != [threading.current_thread().name]
+
+    def fails():
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(cpu_vec_isa, "valid_vec_isa_list", fails)
+    faults = []
+    monkeypatch.setattr(threading, "excepthook", faults.append)
+    thread = fast.probe_instruction_sets()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and faults == []
+
+
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_task_compiles_on_the_cpu_by_default(task) -> None:
     """``true`` for priority sort and N-grams (compiled on CUDA too), ``auto`` for the rest

@@ -138,13 +138,15 @@ Candidates measured and not chosen (same conditions):
 from __future__ import annotations
 
 import logging
+import threading
 
 import torch
 from torch import Tensor, nn
 
 from ntm.models.ntm import run_steps
 
-__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "choose", "accelerate", "cpp_compiler"]
+__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "choose", "accelerate", "cpp_compiler",
+           "probe_instruction_sets"]
 
 log = logging.getLogger("ntm.train")
 
@@ -216,6 +218,8 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
             log.warning("train.compile: inductor found no C++ compiler (set CXX or install "
                         "g++), so the step runs eagerly.")
         return None
+    if on_cpu and backend == "inductor":
+        probe_instruction_sets()
     # Graphs are kept per batch size and per model built in the process (tests, sweeps):
     # more than dynamo's default of 8.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
@@ -288,6 +292,34 @@ def cpp_compiler() -> str | None:
         return get_cpp_compiler()
     except Exception:  # InvalidCxxCompiler, or a torch without this (private) function
         return None
+
+
+def probe_instruction_sets() -> threading.Thread | None:
+    """Starts inductor's probe of the CPU's vector instruction sets in a background thread and
+    returns it (None where this torch has no such probe).
+
+    Inductor runs the probe at its first kernel, on the main thread, after tracing: on x86 a
+    small C++ build per instruction set the CPU reports (six builds here, several seconds with
+    an empty compile cache) and a process that loads each. Started from ``accelerate``, it runs
+    on the other core while dynamo and AOT autograd trace the first chunk (Python, one core),
+    and inductor later finds its answer cached in the process. The probe's builds take file
+    locks, so an inductor that reaches them first waits for the thread's build rather than
+    doing it twice. Any failure is inductor's to report at its own probe: here it is dropped.
+    """
+    try:
+        from torch._inductor.cpu_vec_isa import valid_vec_isa_list
+    except ImportError:  # a torch without inductor's CPU probe (private API)
+        return None
+
+    def probe() -> None:
+        try:
+            valid_vec_isa_list()
+        except Exception:  # inductor probes again, and reports a fault itself
+            pass
+
+    thread = threading.Thread(target=probe, name="ntm-instruction-set-probe", daemon=True)
+    thread.start()
+    return thread
 
 
 def _like_later_steps(state: tuple) -> tuple:
