@@ -21,8 +21,9 @@ Prints, in one run:
    ``--fast-mode reduce-overhead`` times CUDA graphs (``train.compile=cudagraphs``);
 2. the median forward+backward milliseconds of one batch of length-20 sequences, eager and
    fast, per batch size;
-3. the compile (warm-up) seconds of a first process with an empty compile cache and of a
-   second process with the cache the first left (both spawned from here): one training
+3. the compile (warm-up) seconds of a first process with empty compile caches (inductor's,
+   and its precompiled header under ``TMPDIR``) and of a second process with the caches the
+   first left (both spawned from here): one training
    step at batch 64, compile included, then one evaluation batch of 500 (which runs the
    eager step: evaluation compiles nothing);
 4. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
@@ -173,8 +174,13 @@ def compile_probe(overrides: list[str]) -> None:
 
 
 def compile_times(overrides: list[str], threads: int | None) -> None:
+    """Seconds of the compile probe in a first process with empty caches, then in a second one
+    that finds what the first left. Inductor keeps its precompiled C++ header under the
+    temporary directory (``/tmp/torchinductor_$USER/precompiled_headers``) whatever
+    ``TORCHINDUCTOR_CACHE_DIR`` says, so ``TMPDIR`` points into the fresh directory too: the
+    first process starts as on a machine that never compiled."""
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "TMPDIR": cache}
         command = [sys.executable, __file__, "--compile-probe"]
         if threads:
             command += ["--threads", str(threads)]
