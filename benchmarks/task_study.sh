@@ -35,6 +35,8 @@ ng_before_recipe="memory.init=constant train.rollback_factor=null $eager"
 
 # Before priority sort's rate cut at 340,000 sequences became its default: a constant rate.
 ps_before_cut="train.lr_cooldown_start=null"
+# Before priority sort evaluated every 3,200 sequences (ps_default_eval3200): every 800.
+ps_before_eval3200="train.eval_every=50"
 
 source benchmarks/study_cell.sh
 
@@ -43,7 +45,7 @@ cell rc_b16 task=repeat_copy 'seed=0' $rc_before_recipe controller=lstm train.ba
     optim.lr=4e-3 train.solved_bit_errors=0.1 train.max_minutes=25
 # Priority sort as the paper's LSTM NTM (5 head pairs, 2 x 100 controller) with a learned
 # memory start, so that a key can name a location (a constant memory has no content to match).
-cell ps_b16_h5 task=priority_sort $ps_before_cut 'seed=0' $eager controller=lstm controller.layers=2 \
+cell ps_b16_h5 task=priority_sort $ps_before_eval3200 $ps_before_cut 'seed=0' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.max_minutes=25
 # Dynamic N-grams: the targets are random, so a larger batch averages more of their noise per
@@ -69,7 +71,7 @@ cell ng_b32_lr1e-3_seed1 task=dynamic_ngrams 'seed=1' $eager controller=lstm \
     memory.init=learned train.rollback_factor=1.3 train.max_minutes=30
 # Priority sort: seeds 1 and 2 of the task's defaults (the cell ps_b16_h5), 60 minutes each,
 # with the compiled step (about 1.3x the sequences per second of the eager step here).
-cell ps_b16_h5_more task=priority_sort $ps_before_cut 'seed=1,2' $eager controller=lstm controller.layers=2 \
+cell ps_b16_h5_more task=priority_sort $ps_before_eval3200 $ps_before_cut 'seed=1,2' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.solved_bit_errors=null train.compile=true train.max_minutes=60
 # Dynamic N-grams: seeds 1 and 2 of the task's defaults (the cell ng_b32_lr1e-3), compiled, 35
@@ -88,14 +90,14 @@ cell rc_b16_curriculum task=repeat_copy 'seed=1,2' $rc_before_recipe controller=
 # Priority sort with a 4x lower rate once the held-out bit errors reach 10 per sequence: seeds 0
 # and 1 each lost 4-5 bits of held-out cost within a few thousand sequences when their rate
 # was cut from 4e-3 to 1e-3 by hand (at 411,200 and 329,072 sequences).
-cell ps_b16_h5_drop task=priority_sort $ps_before_cut 'seed=2' $eager controller=lstm controller.layers=2 \
+cell ps_b16_h5_drop task=priority_sort $ps_before_eval3200 $ps_before_cut 'seed=2' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_drop_bit_errors=10 train.lr_drop_factor=0.25 \
     train.solved_bit_errors=null train.compile=true train.max_minutes=60
 # Priority sort with the 4x rate cut earlier, once the held-out bit errors reach 15 per sequence
 # (a cost of about 45): every cut measured so far took 3-5 bits off at once, and the lower
 # rate went on falling at least as fast as 4e-3 had.
-cell ps_b16_h5_drop15 task=priority_sort $ps_before_cut 'seed=0' $eager controller=lstm controller.layers=2 \
+cell ps_b16_h5_drop15 task=priority_sort $ps_before_eval3200 $ps_before_cut 'seed=0' $eager controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_drop_bit_errors=15 train.lr_drop_factor=0.25 \
     train.solved_bit_errors=null train.compile=true train.max_minutes=60
@@ -120,7 +122,7 @@ cell rc_b8_curriculum_repeats task=repeat_copy 'seed=1,2,0' $rc_before_recipe co
 # 8,000 sequences, without a better one; min_lr 1e-3, so 4e-3 -> 1e-3 once): the hand cuts
 # paid where the cost at 4e-3 had flattened (about 24-26), and the cut at a fixed level (15 bit
 # errors) came too early. Seed 1: 25.7 after 60 minutes at the constant rate.
-cell ps_b16_h5_plateau task=priority_sort $ps_before_cut 'seed=1' controller=lstm controller.layers=2 \
+cell ps_b16_h5_plateau task=priority_sort $ps_before_eval3200 $ps_before_cut 'seed=1' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_decay_patience=10 train.lr_decay_factor=0.25 train.min_lr=1e-3 \
     train.solved_bit_errors=null train.compile=true train.max_minutes=60
@@ -145,7 +147,7 @@ cell ng_b32_ff_patience10 task=dynamic_ngrams 'seed=1' controller=feedforward tr
 # 4x took 3-5 bits off at once). Seeds 1 and 2, 60 minutes each, side by side. The span is in
 # sequences, so the result does not depend on the machine's speed; on a machine slower than
 # about 90 sequences per second a run, the hour ends before the cool-down does.
-cell ps_b16_h5_cooldown task=priority_sort 'seed=1,2' controller=lstm controller.layers=2 \
+cell ps_b16_h5_cooldown task=priority_sort $ps_before_eval3200 'seed=1,2' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_cooldown_start=260000 train.lr_cooldown_sequences=60000 \
     train.lr_cooldown_factor=0.1 train.solved_bit_errors=null train.compile=true \
@@ -154,13 +156,13 @@ cell ps_b16_h5_cooldown task=priority_sort 'seed=1,2' controller=lstm controller
 # 10,000 sequences from 340,000: the hand cut of seed 1 at 329,072 (60 minutes at one thread
 # beside another run) reached 20 bits at 360,800; with the machine to itself a run makes more
 # sequences per hour, so the cut and what follows it may fit inside the hour.
-cell ps_b16_h5_alone_cut task=priority_sort 'seed=1' controller=lstm controller.layers=2 \
+cell ps_b16_h5_alone_cut task=priority_sort $ps_before_eval3200 'seed=1' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
     train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
     train.threads=2 train.max_minutes=60
 # The same on seeds 0 and 2, one after the other (JOBS=1), each alone on the machine.
-cell ps_b16_h5_alone_cut_s02 task=priority_sort 'seed=0,2' controller=lstm controller.layers=2 \
+cell ps_b16_h5_alone_cut_s02 task=priority_sort $ps_before_eval3200 'seed=0,2' controller=lstm controller.layers=2 \
     model.read_heads=5 model.write_heads=5 memory.init=learned train.batch_size=16 \
     optim.lr=4e-3 train.lr_cooldown_start=340000 train.lr_cooldown_sequences=10000 \
     train.lr_cooldown_factor=0.25 train.solved_bit_errors=null train.compile=true \
