@@ -254,7 +254,7 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
 
 def test_the_instruction_set_probe_starts_with_inductor_on_the_cpu_only(monkeypatch) -> None:
     """``accelerate`` starts inductor's instruction-set probe early for inductor's CPU code,
-    and not for another backend or an eager model."""
+    and not for another backend, another device or an eager model."""
     import ntm.models.fast as fast
 
     if fast.cpp_compiler() is None:
@@ -264,36 +264,55 @@ def test_the_instruction_set_probe_starts_with_inductor_on_the_cpu_only(monkeypa
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert accelerate(model, "true", CPU, backend="aot_eager") == "default"
     assert accelerate(model, "false", CPU) is None
+    assert accelerate(model, "true", CUDA) == "default"  # Triton's kernels: no C++ probe
     assert calls == []
     assert accelerate(model, "true", CPU) == "default"
     assert calls == [1]
 
 
-def test_the_instruction_set_probe_runs_in_a_thread_and_keeps_its_faults(monkeypatch) -> None:
-    """The probe runs inductor's own (cached) probe off the main thread; a fault in it stays
-    in the thread, for inductor's probe at its first kernel to meet and report."""
-    import threading
-
-    import torch._inductor.cpu_vec_isa as cpu_vec_isa
+def test_the_instruction_set_probe_is_one_child_process_per_process(monkeypatch) -> None:
+    """The probe runs in a child process (inductor's probe is not safe to run twice at once in
+    one process), started once however many models are accelerated; a child that cannot start
+    is no fault."""
+    import subprocess
+    import sys
 
     import ntm.models.fast as fast
 
-    threads = []
-    monkeypatch.setattr(cpu_vec_isa, "valid_vec_isa_list",
-                        lambda: threads.append(threading.current_thread().name))
-    thread = fast.probe_instruction_sets()
-    thread.join(timeout=60)
-    assert threads == ["ntm-instruction-set-probe"] != [threading.current_thread().name]
+    started = []
 
-    def fails():
-        raise RuntimeError("no compiler today")
+    class Child:
+        def __init__(self, command, **kwargs) -> None:
+            started.append(command)
 
-    monkeypatch.setattr(cpu_vec_isa, "valid_vec_isa_list", fails)
-    faults = []
-    monkeypatch.setattr(threading, "excepthook", faults.append)
-    thread = fast.probe_instruction_sets()
-    thread.join(timeout=60)
-    assert not thread.is_alive() and faults == []
+    monkeypatch.setattr(fast, "_probe", None)
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    first = fast.probe_instruction_sets()
+    assert fast.probe_instruction_sets() is first
+    assert started == [[sys.executable, "-c", fast.PROBE_CODE]]
+
+    def cannot(command, **kwargs):
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(fast, "_probe", None)
+    monkeypatch.setattr(subprocess, "Popen", cannot)
+    assert fast.probe_instruction_sets() is None
+
+
+def test_the_instruction_set_probe_runs_inductors_probe() -> None:
+    """The child's code runs inductor's probe in this torch (its on-disk cache warm from the
+    tests before, so it only loads what it built)."""
+    import subprocess
+    import sys
+
+    import ntm.models.fast as fast
+
+    if fast.cpp_compiler() is None:
+        pytest.skip("no C++ compiler: accelerate never starts the probe")
+    done = subprocess.run([sys.executable, "-c", fast.PROBE_CODE + "; print('probed')"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "probed"
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

@@ -140,15 +140,16 @@ Candidates measured and not chosen (same conditions):
 from __future__ import annotations
 
 import logging
-import threading
+import subprocess
+import sys
 
 import torch
 from torch import Tensor, nn
 
 from ntm.models.ntm import run_steps
 
-__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "choose", "accelerate", "cpp_compiler",
-           "probe_instruction_sets"]
+__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PROBE_CODE", "choose", "accelerate",
+           "cpp_compiler", "probe_instruction_sets"]
 
 log = logging.getLogger("ntm.train")
 
@@ -296,32 +297,34 @@ def cpp_compiler() -> str | None:
         return None
 
 
-def probe_instruction_sets() -> threading.Thread | None:
-    """Starts inductor's probe of the CPU's vector instruction sets in a background thread and
-    returns it (None where this torch has no such probe).
+#: What the child process of ``probe_instruction_sets`` runs: inductor's own probe (private API).
+PROBE_CODE = "from torch._inductor.cpu_vec_isa import valid_vec_isa_list; valid_vec_isa_list()"
+_probe: subprocess.Popen | None = None
 
-    Inductor runs the probe at its first kernel, on the main thread, after tracing: on x86 a
-    small C++ build per instruction set the CPU reports (six builds here, several seconds with
-    an empty compile cache) and a process that loads each. Started from ``accelerate``, it runs
-    on the other core while dynamo and AOT autograd trace the first chunk (Python, one core),
-    and inductor later finds its answer cached in the process. The probe's builds take file
-    locks, so an inductor that reaches them first waits for the thread's build rather than
-    doing it twice. Any failure is inductor's to report at its own probe: here it is dropped.
+
+def probe_instruction_sets() -> subprocess.Popen | None:
+    """Starts inductor's probe of the CPU's vector instruction sets in a child process, once per
+    process, and returns it (None where it could not start).
+
+    Inductor runs the probe at its first kernel, after tracing: on x86 a small C++ build per
+    instruction set the CPU reports (six builds here, 15 s of the compiler on a busy 2-core
+    machine with an empty cache), each loaded by a process of its own. The child started
+    from ``accelerate`` makes those builds on the other core while dynamo and AOT autograd
+    trace the first chunk; inductor then finds them built in its on-disk cache (a build holds
+    a file lock, so inductor waits for one in progress instead of making it again) and only
+    loads them. A child process, not a thread: inductor's probe changes an instruction set's
+    flags while it builds, which a second probe in the same process could catch half-changed.
+    The child's faults are left to inductor's own probe to meet and report.
     """
-    try:
-        from torch._inductor.cpu_vec_isa import valid_vec_isa_list
-    except ImportError:  # a torch without inductor's CPU probe (private API)
-        return None
-
-    def probe() -> None:
+    global _probe
+    if _probe is None:
         try:
-            valid_vec_isa_list()
-        except Exception:  # inductor probes again, and reports a fault itself
-            pass
-
-    thread = threading.Thread(target=probe, name="ntm-instruction-set-probe", daemon=True)
-    thread.start()
-    return thread
+            _probe = subprocess.Popen([sys.executable, "-c", PROBE_CODE],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+        except OSError:
+            return None
+    return _probe
 
 
 def _like_later_steps(state: tuple) -> tuple:
