@@ -187,6 +187,6 @@ cell ng_b32_ff_constant_ema task=dynamic_ngrams 'seed=1' controller=feedforward 
     train.rollback_factor=1.3 train.compile=true train.ema_decay=0.999 train.max_minutes=60
 # Priority sort's default with four steps per graph and an evaluation every 3,200 sequences
 # instead of 800 (the eager held-out evaluation had taken about a quarter of the hour): seeds
-# 0-2, two runs side by side with one thread each (the third alone, once one of them ends).
+# 0-2, one thread each: seeds 0 and 1 side by side, then seed 2 (beside the test suite).
 cell ps_default_eval3200 task=priority_sort 'seed=0,1,2' train.compile=true \
     train.compile_steps=4 train.eval_every=200 train.max_minutes=60

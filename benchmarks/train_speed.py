@@ -1,7 +1,8 @@
 """Training throughput of an NTM, eager against the fast step (``train.compile``).
 
     python benchmarks/train_speed.py [--batch-sizes 1 4 16 64 256] [--repeats 10]
-                                     [--threads N] [--no-compile-times] [--time-to-solve]
+                                     [--threads N] [--no-compile-times] [--compile-pairs N]
+                                     [--time-to-solve]
                                      [-- overrides ...]
 
 The model is the one ``python -m ntm.train [overrides]`` would train on copy: by default copy's
@@ -26,7 +27,10 @@ Prints, in one run:
    first left (both spawned from here): one training
    step at batch 64, compile included, then one evaluation batch of 500 (which runs the
    eager step: evaluation compiles nothing);
-4. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
+4. with ``--compile-pairs N``: the first process's seconds with inductor's instruction-set
+   probe started early in a child process (what ``accelerate`` does) and without, N
+   processes each, alternating, each in fresh caches;
+5. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
    with the overrides), eager against fast, the fast run with an empty compile cache.
    Takes minutes.
 
@@ -60,6 +64,7 @@ from ntm.experiment.command_line import check_command_line, compose_config  # no
 from ntm.experiment.config import ConfigError, validate  # noqa: E402
 from ntm.experiment.metrics import training_loss  # noqa: E402
 from ntm.experiment.step import train_step  # noqa: E402
+from ntm.models import fast  # noqa: E402
 from ntm.models.fast import accelerate  # noqa: E402
 from tasks import Task  # noqa: E402
 
@@ -173,23 +178,52 @@ def compile_probe(overrides: list[str]) -> None:
     print(json.dumps({"train": train_seconds, "total": time.perf_counter() - start}))
 
 
+def _fresh_caches(directory: str) -> dict[str, str]:
+    """The environment of a process that compiles as on a machine that never compiled:
+    inductor's cache, and its precompiled C++ header, which inductor keeps under the temporary
+    directory (``/tmp/torchinductor_$USER/precompiled_headers``) whatever
+    ``TORCHINDUCTOR_CACHE_DIR`` says, both in ``directory``."""
+    return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": directory, "TMPDIR": directory}
+
+
+def _probe_seconds(env: dict[str, str], threads: int | None, overrides: list[str],
+                   *flags: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--compile-probe", *flags]
+    if threads:
+        command += ["--threads", str(threads)]
+    command += ["--", *overrides]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def compile_times(overrides: list[str], threads: int | None) -> None:
-    """Seconds of the compile probe in a first process with empty caches, then in a second one
-    that finds what the first left. Inductor keeps its precompiled C++ header under the
-    temporary directory (``/tmp/torchinductor_$USER/precompiled_headers``) whatever
-    ``TORCHINDUCTOR_CACHE_DIR`` says, so ``TMPDIR`` points into the fresh directory too: the
-    first process starts as on a machine that never compiled."""
+    """Seconds of the compile probe in a first process with empty caches (``_fresh_caches``),
+    then in a second one that finds what the first left."""
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "TMPDIR": cache}
-        command = [sys.executable, __file__, "--compile-probe"]
-        if threads:
-            command += ["--threads", str(threads)]
-        command += ["--", *overrides]
+        env = _fresh_caches(cache)
         for name in ("first process (empty cache)", "second process (cached)"):
-            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-            seconds = json.loads(out.stdout.strip().splitlines()[-1])
+            seconds = _probe_seconds(env, threads, overrides)
             print(f"compile + first step, {name}: {seconds['total']:.1f} s "
                   f"(training step {seconds['train']:.1f} s, then the evaluation batch)")
+
+
+def compile_pairs(overrides: list[str], threads: int | None, pairs: int) -> None:
+    """First-process compile seconds with inductor's instruction-set probe started early in a
+    child process (``ntm.models.fast.probe_instruction_sets``, what ``accelerate`` does) and
+    without it (inductor probes at its first kernel), ``pairs`` times each, alternating, each
+    process in fresh caches; prints both medians and their ratio."""
+    seconds = {"with": [], "without": []}
+    for i in range(pairs):
+        for variant in ("with", "without") if i % 2 == 0 else ("without", "with"):
+            with tempfile.TemporaryDirectory() as cache:
+                flags = [] if variant == "with" else ["--no-instruction-set-probe"]
+                seconds[variant].append(
+                    _probe_seconds(_fresh_caches(cache), threads, overrides, *flags)["total"])
+    with_, without = (statistics.median(seconds[v]) for v in ("with", "without"))
+    print(f"first process, {pairs} pairs alternating: the early instruction-set probe "
+          f"{with_:.1f} s ({', '.join(f'{x:.1f}' for x in seconds['with'])}), without it "
+          f"{without:.1f} s ({', '.join(f'{x:.1f}' for x in seconds['without'])}): "
+          f"{with_ / without:.2f}x")
 
 
 def time_to_solve(overrides: list[str], threads: int | None, max_minutes: float | None,
@@ -228,7 +262,12 @@ def main() -> None:
                         help="the fast step's compile mode instead of train.compile=true's "
                              "(default: inductor's kernels; reduce-overhead: in CUDA graphs, "
                              "as train.compile=cudagraphs)")
+    parser.add_argument("--compile-pairs", type=int, default=0, metavar="N",
+                        help="also time N first processes with inductor's instruction-set probe "
+                             "started early and N without, alternating")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-instruction-set-probe", action="store_true",
+                        help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*",
                         help="Hydra overrides of the model and task timed, as for ntm.train "
                              "(default: copy's default)")
@@ -236,6 +275,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile_probe:
+        if args.no_instruction_set_probe:  # accelerate finds the module's name at call time
+            fast.probe_instruction_sets = lambda: None
         compile_probe(args.overrides)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -255,6 +296,8 @@ def main() -> None:
     print()
     if not args.no_compile_times and device.type == "cpu":
         compile_times(args.overrides, args.threads)
+    if args.compile_pairs and device.type == "cpu":
+        compile_pairs(args.overrides, args.threads, args.compile_pairs)
     if args.time_to_solve:
         time_to_solve(args.overrides, args.threads, args.solve_minutes, setting)
 

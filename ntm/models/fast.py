@@ -74,6 +74,19 @@ Compiled code is cached on disk by torch's FX graph and AOT autograd caches unde
 ``TORCHINDUCTOR_CACHE_DIR`` (torch's default ``/tmp/torchinductor_$USER``), so a second
 process with the same shapes skips inductor's code generation and the C++ compiler.
 
+Where a first process's compile goes (copy's default, four steps per graph, one thread, on a
+machine busy with two other runs, so the seconds are inflated): 29 runs of the C++ compiler
+took 44.5 of 69.3 s, six of them inductor's probe of the CPU's instruction sets (about 15 s,
+run on the main thread at the first kernel, after tracing) and 23 the kernels (about 1.5 s
+each; ``-O2`` or no line tables would save a tenth to a fifth of that, not offered by
+inductor's settings); the rest is Python (dynamo, AOT autograd, inductor's lowering and
+code generation). ``accelerate`` therefore starts the probe in a child process
+(``probe_instruction_sets``), which builds what inductor's probe builds while the first chunk
+is traced: the first process, alone on the machine with empty caches (inductor's precompiled
+header too), took a median 35.8 s against 39.5 s without it, three of each alternating
+(``python benchmarks/train_speed.py --compile-pairs 3``). The compile figures of the table
+above were measured before, with the precompiled header already built.
+
 Measurements of one step per graph (``train.compile_steps=1``, the fast path until four became
 the default; the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
 the first two, medians, eager and fast alternating in one process). Copy's default model (the
@@ -126,7 +139,8 @@ Candidates measured and not chosen (same conditions):
   one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
   measured while the eager step ran a fifth slower than before (no gain seen); inductor's
   instruction-set probe and source hash started in a background thread: no faster with the
-  cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating);
+  cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating; the probe
+  alone, in a child process, gains in a first process and is kept: below);
 - inductor's C++ wrapper (``cpp_wrapper``: the graph's kernels called from C++ instead of
   Python; measured on another day, at batch 16 for the solve): forward+backward of a
   length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of 25, alternating in one
