@@ -31,7 +31,7 @@ Prints, in one run:
    probe started early in a child process (what ``accelerate`` does) and without, N
    processes each, alternating, each in fresh caches;
 5. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
-   with the overrides), eager against fast, the fast run with an empty compile cache.
+   with the overrides), eager against fast, the fast run with empty compile caches.
    Takes minutes.
 
 For comparison, the public PyTorch NTM does 13.7 sequences/s at batch 1 and
@@ -64,7 +64,7 @@ from ntm.experiment.command_line import check_command_line, compose_config  # no
 from ntm.experiment.config import ConfigError, validate  # noqa: E402
 from ntm.experiment.metrics import training_loss  # noqa: E402
 from ntm.experiment.step import train_step  # noqa: E402
-from ntm.models import fast  # noqa: E402
+from ntm.models import fast as fast_path  # noqa: E402
 from ntm.models.fast import accelerate  # noqa: E402
 from tasks import Task  # noqa: E402
 
@@ -232,7 +232,7 @@ def time_to_solve(overrides: list[str], threads: int | None, max_minutes: float 
 
     label = " ".join(["python -m ntm.train", *overrides])
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(tmp) / "cache")}
+        env = _fresh_caches(tmp)
         for setting in ("false", fast_setting):
             run = [*overrides, f"train.compile={setting}", "train.pictures=false"]
             if threads:
@@ -276,7 +276,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.compile_probe:
         if args.no_instruction_set_probe:  # accelerate finds the module's name at call time
-            fast.probe_instruction_sets = lambda: None
+            fast_path.probe_instruction_sets = lambda: None
         compile_probe(args.overrides)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
