@@ -103,7 +103,7 @@ def test_defaults() -> None:
     }
     assert OmegaConf.to_container(cfg.model) == {
         "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0,
-        "similarity": "cosine",
+        "similarity": "cosine", "write_gate_bias": None,
         "size": None, "layers": None,  # the baselines' (model=lstm, model=transformer)
         "heads": None, "ffn_size": None, "positions": None,  # the Transformer's
     }
@@ -387,6 +387,8 @@ BAD_VALUES = [
     (["train.clip_grad_value=1e300"], "train.clip_grad_value"),
     (["model.clip=nan"], "model.clip"),
     (["model.clip=1e300"], "model.clip"),
+    (["model.write_gate_bias=nan"], "model.write_gate_bias"),
+    (["model.write_gate_bias=-1e9"], "model.write_gate_bias"),
     (["train.solved_bit_errors=nan"], "train.solved_bit_errors"),
     (["memory.N=100000"], "memory.N"),
     (["memory.M=100000"], "memory.M"),

@@ -241,3 +241,35 @@ def test_gradient_reaches_every_weight_of_the_linear_layer():
     # every output row of the linear layer feeds some parameter (none is left unused)
     assert (heads.linear.weight.grad.abs().sum(1) > 0).all()
     assert (heads.linear.bias.grad != 0).all()
+
+
+@pytest.mark.parametrize("read, write, bias", [(1, 1, -3.0), (2, 3, 1.5), (0, 2, -100.0)])
+def test_write_gate_bias_sets_only_the_write_heads_gates(read, write, bias):
+    """``write_gate_bias`` sets each write head's gate bias and nothing else: every other
+    initial weight is the draw without it from the same seed, and with zero weights (the
+    output is the bias) the write heads' gates are sigmoid(bias), the read heads' unchanged."""
+    m, r = 4, 1
+    torch.manual_seed(3)
+    plain = Heads(6, read, write, m, r)
+    torch.manual_seed(3)
+    gated = Heads(6, read, write, m, r, write_gate_bias=bias)
+    size = addressing_size(m, r)
+    gates = [h * size + m + 2 for h in range(read, read + write)]
+    others = [i for i in range(plain.linear.out_features) if i not in gates]
+    torch.testing.assert_close(gated.linear.weight, plain.linear.weight, rtol=0, atol=0)
+    torch.testing.assert_close(gated.linear.bias[others], plain.linear.bias[others], rtol=0,
+                               atol=0)
+    assert gated.linear.bias[gates].tolist() == [bias] * write
+    with torch.no_grad():
+        plain.linear.weight.zero_()
+        gated.linear.weight.zero_()
+    p, q = plain(torch.randn(2, 6)), gated(torch.randn(2, 6))
+    torch.testing.assert_close(q.gate[:, read:], torch.sigmoid(torch.tensor(bias)).expand(2, write))
+    torch.testing.assert_close(q.gate[:, :read], p.gate[:, :read], rtol=0, atol=0)
+    # The next draw from the global RNG is the same: setting the bias draws nothing.
+    torch.manual_seed(3)
+    Heads(6, read, write, m, r)
+    after_plain = torch.rand(1)
+    torch.manual_seed(3)
+    Heads(6, read, write, m, r, write_gate_bias=bias)
+    assert torch.equal(torch.rand(1), after_plain)

@@ -390,6 +390,9 @@ def test_cuda_matches_cpu(controller, memory_init):
         (dict(memory_locations=2, shift_radius=1), "shift_radius"),
         (dict(controller="gru"), r"controller\.kind"),
         (dict(memory_init="zeros"), r"memory\.init"),
+        (dict(write_gate_bias=float("nan")), "write_gate_bias"),
+        (dict(write_gate_bias=-101.0), "write_gate_bias"),
+        (dict(write_gate_bias=1e300), "write_gate_bias"),
     ],
 )
 def test_config_rejects_bad_values(overrides, setting):
@@ -404,6 +407,16 @@ def test_config_accepts_edge_values():
     small_config(read_heads=1, write_heads=0)
     small_config(memory_locations=1, memory_width=1, controller_size=1, shift_radius=0)
     small_config(clip=None)
+    small_config(write_gate_bias=-100.0)
+    small_config(write_gate_bias=100.0)
+
+
+def test_write_gate_bias_reaches_the_heads():
+    model = NTM(small_config(write_gate_bias=-3.0))
+    c = model.config
+    size = c.memory_width + 3 + 2 * c.shift_radius + 1
+    gates = [h * size + c.memory_width + 2 for h in range(c.read_heads, c.read_heads + c.write_heads)]
+    assert model.heads.linear.bias[gates].tolist() == [-3.0] * c.write_heads
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class ModelConfig:
     shift_radius: int = 1
     clip: float | None = 20.0  # controller-to-head outputs clipped to [-clip, clip]
     similarity: str = "cosine"  # content score: cosine (paper), dot, scaled_dot, additive
+    write_gate_bias: float | None = None  # write heads' initial gate bias (null: the layer's)
     size: int | None = None  # model=lstm: cells per layer; model=transformer: its width
     layers: int | None = None  # model=lstm and model=transformer only: the depth
     heads: int | None = None  # model=transformer only: attention heads per layer

@@ -64,6 +64,11 @@ class Heads(nn.Module):
             W [M, M], U [M, M] and v [M] (hidden width A = M), drawn uniformly from
             +-1/sqrt(M) after the linear layer, so the other similarities draw the same
             initial weights from the same seed.
+        write_gate_bias: the initial bias of every write head's interpolation gate before
+            its sigmoid (eq. 7), or None for the linear layer's own initial bias; -3 starts
+            the write heads at g_t of about 0.05, addressing by location. Set after the
+            layer is drawn, without drawing anything, so every other initial weight is the
+            same as without it from the same seed.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Heads(nn.Module):
         shift_radius: int,
         clip: float | None = 20.0,
         similarity: str = "cosine",
+        write_gate_bias: float | None = None,
     ) -> None:
         super().__init__()
         check_similarity(similarity)
@@ -87,6 +93,10 @@ class Heads(nn.Module):
         # Per write head, in addition: erase (M), add (M).
         out = heads * self.addressing_size + write_heads * 2 * memory_width
         self.linear = nn.Linear(controller_size, out)
+        if write_gate_bias is not None:
+            gates = [h * self.addressing_size + memory_width + 2 for h in range(read_heads, heads)]
+            with torch.no_grad():
+                self.linear.bias[gates] = write_gate_bias
         if similarity == "additive":
             bound = memory_width ** -0.5
             m = memory_width

@@ -16,6 +16,7 @@ the memory before this step's write.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,6 +60,7 @@ class NTMConfig:
         ``scaled_dot`` or ``additive`` (``ntm.math.similarity``).
     controller_layer_norm: layer normalisation in each controller layer
         (``ntm.models.controller``).
+    write_gate_bias: the write heads' initial interpolation-gate bias (``Heads``), or None.
     """
 
     input_size: int
@@ -76,6 +78,7 @@ class NTMConfig:
     clip: float | None = 20.0
     similarity: str = "cosine"
     controller_layer_norm: bool = False
+    write_gate_bias: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size", "memory_locations", "memory_width",
@@ -99,6 +102,10 @@ class NTMConfig:
         check_memory_init(self.memory_init)
         check_initial_weighting(self.initial_weighting)
         check_similarity(self.similarity)
+        bias = self.write_gate_bias  # sigmoid(100) is 1 in float32 already
+        if bias is not None and not (math.isfinite(bias) and -100 <= bias <= 100):
+            raise ValueError(f"write_gate_bias is {bias}; it must be a number from -100 to 100, "
+                             f"or None.")
 
 
 class NTMState(NamedTuple):
@@ -152,7 +159,7 @@ class NTM(nn.Module):
         )
         self.heads = Heads(
             c.controller_size, c.read_heads, c.write_heads, m, c.shift_radius, c.clip,
-            c.similarity,
+            c.similarity, c.write_gate_bias,
         )
         self.output = nn.Linear(c.controller_size + c.read_heads * m, c.output_size)
         self.initial_reads = nn.Parameter(torch.zeros(c.read_heads, m))
@@ -295,6 +302,7 @@ SETTINGS = {
     "initial_weighting": "memory.initial_weighting",
     "clip": "model.clip",
     "similarity": "model.similarity",
+    "write_gate_bias": "model.write_gate_bias",
 }
 
 
