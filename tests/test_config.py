@@ -243,6 +243,7 @@ def test_experiment_sets_the_paper_settings(experiment) -> None:
         assert cfg.controller.kind == controller
         assert cfg.controller.size == size and cfg.controller.layers == layers
         assert cfg.memory.N == 128 and cfg.memory.M == 20 and cfg.memory.init == "learned"
+        assert cfg.model.write_gate_bias is None  # the layer's own draw, whatever the task sets
     else:
         assert cfg.model.kind == "lstm"
         assert cfg.model.size == size and cfg.model.layers == layers
