@@ -21,10 +21,11 @@ case $task in
         ntm="train.batch_size=16 optim.lr=4e-3 optim.eps=1e-8"
         # Copy's defaults when it ran, before copy.yaml's recipe (d41b663, 5cccd60, 6496b8c): every
         # model evaluated every 50 steps (800 sequences at batch 16), no rollback, no rate cut,
-        # and the NTM in 128 locations (before copy's 22).
+        # the NTM in 128 locations (before copy's 21), and the write gate's bias of the linear
+        # layer's own draw (before copy's model.write_gate_bias=-3).
         era="train.eval_every=50 train.rollback_factor=null train.rollback_min_bit_errors=1
              train.rollback_lr_factor=1 train.lr_drop_bit_errors=null train.lr_drop_factor=0.25
-             memory.N=128"
+             memory.N=128 model.write_gate_bias=null"
         sizes=20,40,60,80,100,120
         evalcfg="" ;;
     associative_recall)  # 2..6 items; 1x-6x is 6..36 items, up to 151 steps: 256 rows

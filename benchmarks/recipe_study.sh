@@ -25,8 +25,9 @@ recall="task=associative_recall train.max_sequences=40000 train.max_minutes=15"
 # JOBS=1 runs a cell one run at a time (two cells side by side then fill the two cores).
 common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 train.pictures=false
         train.progress=false optim=adam
-        train.compile=false train.compile_steps=1"
-# (Every cell ran the eager step unless it names train.compile=true: train.compile=auto was eager
+        train.compile=false train.compile_steps=1 model.write_gate_bias=null"
+# (Every cell ran with the linear layer's own draw of the write gate's bias, before copy's
+# model.write_gate_bias=-3. Every cell ran the eager step unless it names train.compile=true: train.compile=auto was eager
 # until it began to compile on the CPU; the compiled cells ran one time step per graph, before
 # train.compile_steps.)
 # The eras (git log -p conf/): what the cells added before a change of the defaults ran with.

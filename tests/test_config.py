@@ -103,7 +103,7 @@ def test_defaults() -> None:
     }
     assert OmegaConf.to_container(cfg.model) == {
         "kind": "ntm", "read_heads": 1, "write_heads": 1, "shift_radius": 1, "clip": 20.0,
-        "similarity": "cosine", "write_gate_bias": None,
+        "similarity": "cosine", "write_gate_bias": -3.0,
         "size": None, "layers": None,  # the baselines' (model=lstm, model=transformer)
         "heads": None, "ffn_size": None, "positions": None,  # the Transformer's
     }

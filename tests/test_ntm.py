@@ -415,7 +415,8 @@ def test_write_gate_bias_reaches_the_heads():
     model = NTM(small_config(write_gate_bias=-3.0))
     c = model.config
     size = c.memory_width + 3 + 2 * c.shift_radius + 1
-    gates = [h * size + c.memory_width + 2 for h in range(c.read_heads, c.read_heads + c.write_heads)]
+    writes = range(c.read_heads, c.read_heads + c.write_heads)
+    gates = [h * size + c.memory_width + 2 for h in writes]
     assert model.heads.linear.bias[gates].tolist() == [-3.0] * c.write_heads
 
 

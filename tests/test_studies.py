@@ -275,3 +275,35 @@ def test_train_speed_hands_its_overrides_to_the_compile_probe(monkeypatch, capsy
         assert command[-6:] == ["--compile-probe", "--threads", "1", "--", "controller=lstm",
                                 "memory.N=128"]
     assert "first process (empty cache): 2.0 s" in capsys.readouterr().out
+
+
+def test_plateau_counts_the_wrong_sequences_and_reads_the_write_head(tmp_path_factory,
+                                                                     monkeypatch, capsys) -> None:
+    """``benchmarks/plateau.py`` on a tiny copy run: the sequences it counts as wrong are those
+    the run's model gets wrong on the same batch, the write head's gate, key strength and
+    sharpening lie in their ranges, and a run of another model is refused in one line."""
+    from conftest import trained_run
+
+    from ntm.results.runs import load_run
+
+    plateau = _benchmark("plateau")
+    run = trained_run(tmp_path_factory, "plateau")
+    monkeypatch.setattr(sys, "argv", ["plateau.py", str(run), "--size", "3", "--sequences", "40"])
+    plateau.main()
+    out = capsys.readouterr().out
+    _, task, model = load_run(run)[:3]
+    batch = task.sample_batch(torch.Generator().manual_seed(5), 40, size=3)
+    with torch.no_grad():
+        logits = model.eval()(batch.inputs)
+    wrong = (((logits > 0).float() != batch.targets).float() * batch.mask).sum((0, 2)) > 0
+    assert f"sequences with a wrong bit {int(wrong.sum())} (" in out
+    rows = {line.split()[0]: [float(v) for v in line.split()[-2:] if v != "nan"]
+            for line in out.splitlines() if line.startswith("    ")}
+    assert all(0 <= v <= 1 for v in rows["gate"]) and rows["gate"]
+    assert all(v >= 0 for v in rows["key"]) and all(v >= 1 for v in rows["sharpening"])
+    baseline = trained_run(tmp_path_factory, "plateau_lstm", "model=lstm", "model.size=8",
+                           "model.layers=1")
+    monkeypatch.setattr(sys, "argv", ["plateau.py", str(baseline)])
+    with pytest.raises(SystemExit, match="trained lstm on copy; this script reads an NTM trained "
+                                         "on copy"):
+        plateau.main()
