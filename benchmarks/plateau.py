@@ -11,7 +11,8 @@ and prints:
 - the share of sequences whose write focus (the location of the largest weight) does not move
   by one location at every input step: stalls or jumps back.
 
-    python -m ntm.train seed=25 train.max_sequences=12000 hydra.run.dir=runs/plateau/seed25
+    python -m ntm.train seed=25 train.max_sequences=12000 model.write_gate_bias=null \\
+        hydra.run.dir=runs/plateau/seed25
     python benchmarks/plateau.py runs/plateau/seed25
 """
 

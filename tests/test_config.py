@@ -390,6 +390,7 @@ BAD_VALUES = [
     (["model.clip=1e300"], "model.clip"),
     (["model.write_gate_bias=nan"], "model.write_gate_bias"),
     (["model.write_gate_bias=-1e9"], "model.write_gate_bias"),
+    (["model=lstm", "model.write_gate_bias=nan"], "model.write_gate_bias"),  # even unread
     (["train.solved_bit_errors=nan"], "train.solved_bit_errors"),
     (["memory.N=100000"], "memory.N"),
     (["memory.M=100000"], "memory.M"),

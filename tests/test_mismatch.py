@@ -172,6 +172,33 @@ def test_the_lstm_baseline_resumes_with_memory_and_controller_settings_it_does_n
         assert checkpoint_mismatch(trained, other)[0] == setting
 
 
+def test_a_baseline_ignores_the_ntm_s_own_settings_and_an_older_ntm_run_names_the_gate(
+        ) -> None:
+    """Copy's config sets the NTM's ``model.write_gate_bias``: a baseline does not read it (nor
+    the NTM's heads, clipping or similarity), so a baseline's checkpoint written before the
+    setting existed, or with another value, resumes; an NTM's older checkpoint (the layer's
+    draw) is refused under copy's -3, naming the setting (``ModelEntry.ignores``)."""
+    for model in (LSTM, ("model=transformer", "model.size=8", "model.layers=1",
+                         "model.heads=2", "model.ffn_size=8")):
+        trained = OmegaConf.to_container(tiny(3, *model), resolve=True)
+        older = {**trained, "model": {k: v for k, v in trained["model"].items()
+                                      if k != "write_gate_bias"}}
+        assert trained["model"]["write_gate_bias"] == -3.0  # copy's, whatever the model
+        for override in ("model.write_gate_bias=null", "model.clip=5", "model.similarity=dot",
+                         "model.read_heads=2", "model.shift_radius=2"):
+            other = OmegaConf.to_container(tiny(3, *model, override), resolve=True)
+            assert checkpoint_mismatch(trained, other) is None, (model, override)
+        assert checkpoint_mismatch(older, trained) is None, model
+        other = OmegaConf.to_container(tiny(3, *model, "model.size=16"), resolve=True)
+        assert checkpoint_mismatch(trained, other)[0] == "model.size"
+    trained = OmegaConf.to_container(tiny(3), resolve=True)
+    older = {**trained, "model": {k: v for k, v in trained["model"].items()
+                                  if k != "write_gate_bias"}}
+    assert checkpoint_mismatch(older, trained) == ("model.write_gate_bias", None, -3.0)
+    other = OmegaConf.to_container(tiny(3, "model.write_gate_bias=null"), resolve=True)
+    assert checkpoint_mismatch(older, other) is None
+
+
 def resumable(copy_run: Path, tmp_path: Path, state: dict) -> Path:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -280,8 +280,9 @@ def test_train_speed_hands_its_overrides_to_the_compile_probe(monkeypatch, capsy
 def test_plateau_counts_the_wrong_sequences_and_reads_the_write_head(tmp_path_factory,
                                                                      monkeypatch, capsys) -> None:
     """``benchmarks/plateau.py`` on a tiny copy run: the sequences it counts as wrong are those
-    the run's model gets wrong on the same batch, the write head's gate, key strength and
-    sharpening lie in their ranges, and a run of another model is refused in one line."""
+    the run's model gets wrong on the same batch, its gate column is the write head's g over
+    the input steps of the right and of the wrong ones, and a run of another model is refused
+    in one line."""
     from conftest import trained_run
 
     from ntm.results.runs import load_run
@@ -295,12 +296,19 @@ def test_plateau_counts_the_wrong_sequences_and_reads_the_write_head(tmp_path_fa
     batch = task.sample_batch(torch.Generator().manual_seed(5), 40, size=3)
     with torch.no_grad():
         logits = model.eval()(batch.inputs)
+        state, gates = model.initial_state(40), []
+        for x in batch.inputs[:3].unbind(0):  # the three steps that write the vectors
+            _, state, p = model.step(x, state)
+            gates.append(p.gate[:, model.config.read_heads])  # the write head's g
     wrong = (((logits > 0).float() != batch.targets).float() * batch.mask).sum((0, 2)) > 0
     assert f"sequences with a wrong bit {int(wrong.sum())} (" in out
-    rows = {line.split()[0]: [float(v) for v in line.split()[-2:] if v != "nan"]
-            for line in out.splitlines() if line.startswith("    ")}
-    assert all(0 <= v <= 1 for v in rows["gate"]) and rows["gate"]
-    assert all(v >= 0 for v in rows["key"]) and all(v >= 1 for v in rows["sharpening"])
+    gate_line = next(line for line in out.splitlines() if line.strip().startswith("gate g"))
+    gates = torch.stack(gates)  # [3, 40]
+    expected = [f"{gates[:, rows].mean():.3f}" if rows.any() else "nan"
+                for rows in (~wrong, wrong)]
+    assert gate_line.split()[-2:] == expected
+    for name in ("key strength beta", "sharpening gamma"):
+        assert any(line.strip().startswith(name) for line in out.splitlines()), name
     baseline = trained_run(tmp_path_factory, "plateau_lstm", "model=lstm", "model.size=8",
                            "model.layers=1")
     monkeypatch.setattr(sys, "argv", ["plateau.py", str(baseline)])

@@ -293,6 +293,10 @@ def validate(cfg: DictConfig) -> None:
         if not 0 <= _get(cfg, key) <= LIMITS[key]:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
                               f"{LIMITS[key]}.")
+    bias = cfg.model.write_gate_bias  # the NTM checks it too; a baseline ignores it
+    if bias is not None and not (math.isfinite(bias) and -100 <= bias <= 100):
+        raise ConfigError(f"model.write_gate_bias is {bias}; it must be a number from -100 to "
+                          f"100, or null.")
     _model_rules(cfg)
     length = cfg.task.get("max_length")  # (a wrong type is the task's to report)
     if (cfg.model.kind == "ntm" and cfg.task.name == "copy" and isinstance(length, int)
@@ -495,11 +499,13 @@ def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | 
     value) of the first difference, or None; a setting newer than the checkpoint counts as
     its default there. Groups the trained model does not read
     (``ModelEntry.groups``: the LSTM baseline reads neither controller nor memory) are not
-    compared."""
+    compared, nor the settings of its groups it ignores (``ModelEntry.ignores``: the NTM's
+    heads, clipping, similarity and write gate for the baselines)."""
     trained = _with_defaults(trained)
     model = trained.get("model")
     kind = model.get("kind") if isinstance(model, dict) else None
     unused = set(MODEL_GROUPS) - set(MODELS[kind].groups) if kind in MODELS else set()
+    ignored = MODELS[kind].ignores if kind in MODELS else ()
     for key in CHECKPOINT_SETTINGS:
         if key.split(".")[0] in unused:
             continue
@@ -507,6 +513,10 @@ def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | 
         for part in key.split("."):
             old = old.get(part) if isinstance(old, dict) else None
             new = new.get(part) if isinstance(new, dict) else None
+        drop = {name.split(".", 1)[1] for name in ignored if name.split(".")[0] == key}
+        if drop and isinstance(old, dict) and isinstance(new, dict):
+            old = {k: v for k, v in old.items() if k not in drop}
+            new = {k: v for k, v in new.items() if k not in drop}
         found = _first_difference(old, new, key)
         if found:
             return found

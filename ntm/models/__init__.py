@@ -32,14 +32,20 @@ class ModelEntry:
     settings: Mapping[str, str] = field(default_factory=dict)
     #: ``build`` also takes ``max_steps=``, the task's longest sequence (learned positions).
     takes_max_steps: bool = False
+    #: Settings of its groups it does not read (another model's, which a task config may set:
+    #: copy's ``model.write_gate_bias``); a checkpoint is not compared on them.
+    ignores: tuple[str, ...] = ()
 
+
+#: The NTM's own settings of the model group, which the baselines do not read.
+_NTM_ONLY = tuple(key for key in ntm_model.SETTINGS.values() if key.startswith("model."))
 
 MODELS: dict[str, ModelEntry] = {
     "ntm": ModelEntry(ntm_model.from_config, ("model", "controller", "memory"),
                       ntm_model.check_config, ntm_model.SETTINGS),
-    "lstm": ModelEntry(lstm.from_config, ("model",)),
+    "lstm": ModelEntry(lstm.from_config, ("model",), ignores=_NTM_ONLY),
     "transformer": ModelEntry(transformer.from_config, ("model",), transformer.check_config,
-                              transformer.SETTINGS, takes_max_steps=True),
+                              transformer.SETTINGS, takes_max_steps=True, ignores=_NTM_ONLY),
 }
 
 #: Every group some model reads: a model that does not read one ignores its settings.
