@@ -193,7 +193,8 @@ cell ps_default_eval3200 task=priority_sort 'seed=0,1,2' train.compile=true \
 # Dynamic N-grams in one command: the feedforward controller at a constant 1e-3, four steps per
 # graph, an evaluation every 3,200 sequences, the average of the weights from 350,000 sequences
 # and the rate cut to 3e-4 at 700,000 (the path that reached 134.0001 by hand in 150 minutes,
-# ng_b32_ff_constant_then_ema). Seed 1, 150 minutes, one thread.
+# ng_b32_ff_constant_then_ema). Seed 1, 150 minutes, one thread (stopped by hand after 108:
+# 141.6 bits at 60 minutes, 137.8 at 108; docs/training.md).
 cell ng_ff_one_command task=dynamic_ngrams 'seed=1' controller=feedforward train.batch_size=32 \
     optim.lr=1e-3 train.lr_decay_patience=null memory.init=learned train.rollback_factor=1.3 \
     train.compile=true train.compile_steps=4 train.eval_every=100 train.ema_decay=0.999 \
