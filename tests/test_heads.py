@@ -273,3 +273,10 @@ def test_write_gate_bias_sets_only_the_write_heads_gates(read, write, bias):
     torch.manual_seed(3)
     Heads(6, read, write, m, r, write_gate_bias=bias)
     assert torch.equal(torch.rand(1), after_plain)
+
+
+@pytest.mark.parametrize("bias", [float("nan"), float("inf"), -100.5, 1e300])
+def test_write_gate_bias_outside_its_range_is_refused(bias):
+    with pytest.raises(ValueError, match=r"write_gate_bias is .*; it must be a number from -100 "
+                                         r"to 100, or null\."):
+        Heads(6, 1, 1, 4, 1, write_gate_bias=bias)

@@ -31,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
 from ntm.models.fast import COMPILE_SETTINGS, MAX_STEPS_PER_GRAPH, normalise
+from ntm.models.heads import check_write_gate_bias
 from tasks import TASKS, make_task, task_defaults
 
 __all__ = [
@@ -293,10 +294,10 @@ def validate(cfg: DictConfig) -> None:
         if not 0 <= _get(cfg, key) <= LIMITS[key]:
             raise ConfigError(f"{key} is {_get(cfg, key)}; it must be an integer from 0 to "
                               f"{LIMITS[key]}.")
-    bias = cfg.model.write_gate_bias  # the NTM checks it too; a baseline ignores it
-    if bias is not None and not (math.isfinite(bias) and -100 <= bias <= 100):
-        raise ConfigError(f"model.write_gate_bias is {bias}; it must be a number from -100 to "
-                          f"100, or null.")
+    try:  # for every model kind: a baseline ignores it, but a bad value is still a typo
+        check_write_gate_bias(cfg.model.write_gate_bias, "model.write_gate_bias")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     _model_rules(cfg)
     length = cfg.task.get("max_length")  # (a wrong type is the task's to report)
     if (cfg.model.kind == "ntm" and cfg.task.name == "copy" and isinstance(length, int)

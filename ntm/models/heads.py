@@ -9,6 +9,7 @@ step costs one matrix product however many heads there are.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -23,7 +24,7 @@ from ntm.math.similarity import (
     scaled_dot_similarity,
 )
 
-__all__ = ["HeadParameters", "Heads"]
+__all__ = ["HeadParameters", "Heads", "check_write_gate_bias"]
 
 
 class HeadParameters(NamedTuple):
@@ -45,6 +46,13 @@ class HeadParameters(NamedTuple):
     sharpening: Tensor
     erase: Tensor
     add: Tensor
+
+
+def check_write_gate_bias(bias: float | None, name: str = "write_gate_bias") -> None:
+    """ValueError unless ``bias`` is None or a number from -100 to 100 (sigmoid(100) is 1 in
+    float32 already; ``name`` is the setting the message names)."""
+    if bias is not None and not (math.isfinite(bias) and -100 <= bias <= 100):
+        raise ValueError(f"{name} is {bias}; it must be a number from -100 to 100, or null.")
 
 
 class Heads(nn.Module):
@@ -84,6 +92,7 @@ class Heads(nn.Module):
     ) -> None:
         super().__init__()
         check_similarity(similarity)
+        check_write_gate_bias(write_gate_bias)
         self.similarity_name = similarity
         self.read_heads, self.write_heads = read_heads, write_heads
         self.memory_width, self.shift_radius, self.clip = memory_width, shift_radius, clip

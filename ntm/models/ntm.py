@@ -16,7 +16,6 @@ the memory before this step's write.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,7 +34,7 @@ from ntm.math.memory import (
 )
 from ntm.math.similarity import check_similarity
 from ntm.models.controller import ControllerState, check_controller_kind, make_controller
-from ntm.models.heads import HeadParameters, Heads
+from ntm.models.heads import HeadParameters, Heads, check_write_gate_bias
 
 __all__ = ["NTMConfig", "NTMState", "Trace", "NTM", "SETTINGS", "config_from", "check_config",
            "from_config", "parameter_count"]
@@ -102,10 +101,7 @@ class NTMConfig:
         check_memory_init(self.memory_init)
         check_initial_weighting(self.initial_weighting)
         check_similarity(self.similarity)
-        bias = self.write_gate_bias  # sigmoid(100) is 1 in float32 already
-        if bias is not None and not (math.isfinite(bias) and -100 <= bias <= 100):
-            raise ValueError(f"write_gate_bias is {bias}; it must be a number from -100 to 100, "
-                             f"or None.")
+        check_write_gate_bias(self.write_gate_bias)
 
 
 class NTMState(NamedTuple):
