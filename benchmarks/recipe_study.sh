@@ -252,3 +252,11 @@ cell c5_b8_clip_value $copy "$seeds5" train.batch_size=8 train.eval_every=100 op
     $guard train.clip_grad_norm=null train.clip_grad_value=10
 cell c5_b8_amsgrad $copy "$seeds5" train.batch_size=8 train.eval_every=100 optim.lr=4e-3 \
     $guard optim.amsgrad=true
+# The learned start (ar3/ar7 above) with the write gates closed at the start as copy's default
+# (model.write_gate_bias=-3, "Seventh round"): do the four write heads that walk from location
+# to location lay the items out in a rule that carries over to more items? Seeds 0-9.
+cell ar10_ff4x256_w0learned_gate3 $ar10 'seed=range(10)' controller=feedforward \
+    controller.size=256 model.read_heads=4 model.write_heads=4 train.batch_size=64 \
+    train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4 train.sequences_after_solved=32000 \
+    train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 train.max_minutes=15 \
+    memory.initial_weighting=learned model.write_gate_bias=-3
