@@ -315,3 +315,45 @@ def test_plateau_counts_the_wrong_sequences_and_reads_the_write_head(tmp_path_fa
     with pytest.raises(SystemExit, match="trained lstm on copy; this script reads an NTM trained "
                                          "on copy"):
         plateau.main()
+
+
+def test_recall_lookup_counts_the_wrong_sequences_and_reads_every_read_head(
+        tmp_path_factory, monkeypatch, capsys) -> None:
+    """``benchmarks/recall_lookup.py`` on a tiny recall run of two read heads: its share of
+    wrong sequences is that of the run's model on the same batch, each read head's first
+    largest weight is that of the traced query delimiter step, and a copy run is refused in
+    one line."""
+    from conftest import TINY, compose_config, torch_isolated, trained_run
+
+    from ntm.experiment.loop import train
+    from ntm.results.runs import load_run
+
+    lookup = _benchmark("recall_lookup")
+    run = tmp_path_factory.mktemp("recall_lookup")
+    settings = [s for s in TINY if not s.startswith("task.")]  # TINY's lengths are copy's
+    with torch_isolated():
+        train(compose_config([*settings, "task=associative_recall", "task.max_items=3",
+                              "memory.N=16", "model.read_heads=2", "train.eval_every=2",
+                              "train.max_sequences=16"]), run)
+    monkeypatch.setattr(sys, "argv", ["recall_lookup.py", str(run), "--sizes", "4",
+                                      "--sequences", "30"])
+    lookup.main()
+    out = capsys.readouterr().out
+    _, task, model = load_run(run)[:3]
+    batch = task.sample_batch(torch.Generator().manual_seed(7 + 4), 30, size=4)
+    with torch.no_grad():
+        logits, trace = model.eval()(batch.inputs, trace=True)
+    wrong = (((logits > 0).float() != batch.targets).float() * batch.mask).sum((0, 2)) > 0
+    assert f"4 items: sequences with a wrong bit {wrong.float().mean():.1%}," in out
+    first = 4 * (task.item_length + 1)  # the query delimiter
+    for h in range(2):
+        line = next(line for line in out.splitlines()
+                    if line.strip().startswith(f"read head {h + 1}, query delimiter"))
+        weight = trace.read_weights[first, :, h].max(-1).values.mean()
+        assert line.split("largest weight ")[1].split()[0] == f"{weight:.2f}"
+        assert len(line.split("largest weight ")[1].split()) == trace.read_weights.shape[0] - first
+    copy_run = trained_run(tmp_path_factory, "recall_lookup_copy")
+    monkeypatch.setattr(sys, "argv", ["recall_lookup.py", str(copy_run)])
+    with pytest.raises(SystemExit, match="trained ntm on copy; this script reads an NTM trained "
+                                         "on associative_recall"):
+        lookup.main()
