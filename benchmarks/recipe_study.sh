@@ -270,3 +270,13 @@ cell ar5_ff_after_now $ar10 'seed=range(5)' controller=feedforward train.compile
 cell ar5_ff_w0learned_after_now $ar10 'seed=range(5)' controller=feedforward train.compile=true \
     train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
     train.max_minutes=15 memory.initial_weighting=learned
+# The learned-start cell (ar3/ar7 above) compiled and trained 100,000 sequences past the solve
+# (at a quarter of the rate) instead of 32,000: a longer training inside the range of 2..6 items
+# sharpened the content lookup that more items need (a one-pair run, ar5_ff_after_now seed 0,
+# resumed). Two halves, one beside the other (JOBS=1 each).
+long_ff="controller=feedforward controller.size=256 model.read_heads=4 model.write_heads=4
+    train.batch_size=64 train.eval_every=50 optim.lr=2e-3 optim.eps=1e-4 train.compile=true
+    train.sequences_after_solved=100000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
+    train.max_minutes=20 memory.initial_weighting=learned"
+cell ar5_ff4x256_w0learned_long $ar10 'seed=range(5)' $long_ff
+cell ar5_ff4x256_w0learned_long_seeds5 $ar10 'seed=range(5,10)' $long_ff
