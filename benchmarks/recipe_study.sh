@@ -280,3 +280,8 @@ long_ff="controller=feedforward controller.size=256 model.read_heads=4 model.wri
     train.max_minutes=20 memory.initial_weighting=learned"
 cell ar5_ff4x256_w0learned_long $ar10 'seed=range(5)' $long_ff
 cell ar5_ff4x256_w0learned_long_seeds5 $ar10 'seed=range(5,10)' $long_ff
+# ar5_ff_after_now on seeds 3-9, two halves side by side (JOBS=1 each), ten minutes a run.
+cell ar4_ff_after_now_seeds3 $ar10 'seed=range(3,7)' controller=feedforward train.compile=true \
+    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
+cell ar3_ff_after_now_seeds7 $ar10 'seed=range(7,10)' controller=feedforward train.compile=true \
+    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
