@@ -22,7 +22,8 @@ import argparse
 
 import torch
 
-from ntm.results.runs import load_run
+from ntm.experiment.config import ConfigError
+from ntm.results.runs import load_ntm_run
 
 
 def main() -> None:
@@ -32,10 +33,10 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=500)
     parser.add_argument("--seed", type=int, default=5, help="seed of the sequences")
     args = parser.parse_args()
-    cfg, task, model = load_run(args.run_dir)[:3]
-    if cfg.task.name != "copy" or cfg.model.kind != "ntm":
-        raise SystemExit(f"{args.run_dir} trained {cfg.model.kind} on {cfg.task.name}; this "
-                         f"script reads an NTM trained on copy.")
+    try:
+        _, task, model = load_ntm_run(args.run_dir, "copy")
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
     model.eval()
     size, read_heads = args.size, model.config.read_heads
     batch = task.sample_batch(torch.Generator().manual_seed(args.seed), args.sequences, size=size)

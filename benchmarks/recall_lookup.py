@@ -23,7 +23,8 @@ import argparse
 
 import torch
 
-from ntm.results.runs import load_run
+from ntm.experiment.config import ConfigError
+from ntm.results.runs import load_ntm_run
 
 
 def main() -> None:
@@ -35,10 +36,10 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7, help="seed of the sequences (plus size)")
     args = parser.parse_args()
-    cfg, task, model = load_run(args.run_dir)[:3]
-    if cfg.task.name != "associative_recall" or cfg.model.kind != "ntm":
-        raise SystemExit(f"{args.run_dir} trained {cfg.model.kind} on {cfg.task.name}; this "
-                         f"script reads an NTM trained on associative_recall.")
+    try:
+        _, task, model = load_ntm_run(args.run_dir, "associative_recall")
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
              else list(task.generalisation_sizes))
     model.eval()

@@ -20,7 +20,7 @@ from ntm.experiment.build import build_model, build_optimizer, build_task
 from ntm.experiment.checkpoint import CheckpointError
 from ntm.experiment.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
 from ntm.experiment.loop import train
-from ntm.results.runs import load_run
+from ntm.results.runs import load_ntm_run, load_run
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -259,6 +259,18 @@ def test_load_run_refuses_a_checkpoint_of_another_model(copy_run, tmp_path) -> N
     with pytest.raises(ConfigError) as info:
         load_run(mixed(tmp_path, copy_run, other))
     assert_one_sentence(str(info.value), "controller.kind")
+
+
+def test_load_ntm_run_gives_the_run_of_its_task_and_refuses_others_in_one_sentence(
+        copy_run, recall_run) -> None:
+    """The diagnostics' loader: an NTM run of the named task loads as ``load_run`` loads it; a
+    run of another task, or of another model kind, is one sentence naming what it trained."""
+    cfg, task, model = load_ntm_run(copy_run, "copy")
+    assert cfg.task.name == "copy" and task.name == "copy" and hasattr(model, "step")
+    with pytest.raises(ConfigError) as info:
+        load_ntm_run(recall_run, "copy")
+    assert_one_sentence(str(info.value), "trained ntm on associative_recall")
+    assert "an NTM trained on copy" in str(info.value)
 
 
 def test_plot_command_refuses_a_mixed_run_in_one_line(copy_run, recall_run, tmp_path,

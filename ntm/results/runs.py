@@ -22,7 +22,7 @@ from ntm.models.ntm import Trace
 from ntm.models.transformer import AttentionTrace, SequenceTooLong
 from tasks import Batch, Task, task_defaults
 
-__all__ = ["EVALUATION_MEMORY", "load_run", "episode", "paper_model", "model_label",
+__all__ = ["EVALUATION_MEMORY", "load_run", "load_ntm_run", "episode", "paper_model", "model_label",
            "memory_override", "run_config", "trained_up_to"]
 
 
@@ -190,6 +190,17 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
         raise checkpoint.CheckpointError(f"{ckpt_path} holds no readable averaged weights.")
     _load_weights(model, weights, cfg, trained_locations)
     return cfg, task, model.eval()
+
+
+def load_ntm_run(run_dir: str | Path, task_name: str) -> tuple[DictConfig, Task, nn.Module]:
+    """``load_run`` for a diagnostic that reads an NTM trained on ``task_name``
+    (``benchmarks/plateau.py``, ``benchmarks/recall_lookup.py``): config, task and model, or
+    ``ConfigError`` in one sentence for a run of another model or task."""
+    cfg, task, model = load_run(run_dir)
+    if cfg.task.name != task_name or cfg.model.kind != "ntm":
+        raise ConfigError(f"{run_dir} trained {cfg.model.kind} on {cfg.task.name}; this script "
+                          f"reads an NTM trained on {task_name}.")
+    return cfg, task, model
 
 
 @torch.no_grad()
