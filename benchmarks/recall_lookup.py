@@ -24,6 +24,7 @@ import argparse
 import torch
 
 from ntm.experiment.config import ConfigError
+from ntm.experiment.metrics import bit_errors_per_sequence
 from ntm.results.runs import load_ntm_run
 
 
@@ -48,24 +49,30 @@ def main() -> None:
     for n in sizes:
         batch = task.sample_batch(torch.Generator().manual_seed(args.seed + n), args.sequences,
                                   size=n)
-        with torch.no_grad():
-            logits, trace = model(batch.inputs, trace=True)
-            state, strengths = model.initial_state(args.sequences), []
+        with torch.no_grad():  # the traced pass, then the steps again for the key strengths,
+            # from the same initial memory (memory.init=random draws it from the generator)
+            logits, trace = model(batch.inputs, trace=True,
+                                  generator=torch.Generator().manual_seed(args.seed))
+            state = model.initial_state(args.sequences,
+                                        torch.Generator().manual_seed(args.seed))
+            strengths = []
             for x in batch.inputs.unbind(0):
                 _, state, p = model.step(x, state)
                 strengths.append(p.key_strength[:, :read_heads])
         strengths = torch.stack(strengths)  # [T, B, Hr]
-        wrong = (((logits > 0).float() != batch.targets).float() * batch.mask).sum((0, 2))
+        wrong = bit_errors_per_sequence(logits, batch.targets, batch.mask)
         bad = wrong > 0
         print(f"{n} items: sequences with a wrong bit {bad.float().mean():.1%}, "
               f"{wrong.mean():.2f} wrong bits per sequence")
         vector_steps = [i * (length + 1) + 1 + j for i in range(n) for j in range(length)]
-        write = trace.write_weights[vector_steps, :, 0]  # [nL, B, N]
-        focus = write.argmax(-1)
-        own = torch.tensor([len(set(column.tolist())) == len(vector_steps)
-                            for column in focus.T])
-        print(f"  write head 1: every vector a location of its own in {own.float().mean():.1%} "
-              f"of sequences; largest weight {write.max(-1).values.mean():.2f}")
+        if model.config.write_heads:
+            write = trace.write_weights[vector_steps, :, 0]  # [nL, B, N]
+            focus = write.argmax(-1)
+            own = torch.tensor([len(set(column.tolist())) == len(vector_steps)
+                                for column in focus.T])
+            print(f"  write head 1: every vector a location of its own in "
+                  f"{own.float().mean():.1%} of sequences; largest weight "
+                  f"{write.max(-1).values.mean():.2f}")
         first = n * (length + 1)  # the query delimiter; the answer is the last `length` steps
         for h in range(read_heads):
             largest = trace.read_weights[first:, :, h].max(-1).values  # [steps, B]

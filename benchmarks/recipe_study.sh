@@ -12,8 +12,8 @@
 # cell ran with; a setting the cell names itself comes later and wins (the last value does). The
 # copy cells stop at 15,000 sequences or 12 minutes (b64_lr2e-3 at 120,000 or 15, the stability
 # cells c1_* at 104,800), the first associative-recall ones ($recall) at 40,000 or 15 minutes,
-# the later ones ($ar10) at ten minutes (ar3_ff4x256_after at 15); a run that did not solve by
-# then counts as unsolved.
+# the later ones ($ar10) at ten minutes unless the cell names train.max_minutes (15 or 20 in
+# the feedforward cells); a run that did not solve by then counts as unsolved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-}"

@@ -264,7 +264,8 @@ def test_load_run_refuses_a_checkpoint_of_another_model(copy_run, tmp_path) -> N
 def test_load_ntm_run_gives_the_run_of_its_task_and_refuses_others_in_one_sentence(
         copy_run, recall_run) -> None:
     """The diagnostics' loader: an NTM run of the named task loads as ``load_run`` loads it; a
-    run of another task, or of another model kind, is one sentence naming what it trained."""
+    run of another task is one sentence naming what it trained (another model kind:
+    test_studies' plateau test)."""
     cfg, task, model = load_ntm_run(copy_run, "copy")
     assert cfg.task.name == "copy" and task.name == "copy" and hasattr(model, "step")
     with pytest.raises(ConfigError) as info:

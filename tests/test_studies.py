@@ -320,9 +320,10 @@ def test_plateau_counts_the_wrong_sequences_and_reads_the_write_head(tmp_path_fa
 def test_recall_lookup_counts_the_wrong_sequences_and_reads_every_read_head(
         tmp_path_factory, monkeypatch, capsys) -> None:
     """``benchmarks/recall_lookup.py`` on a tiny recall run of two read heads: its share of
-    wrong sequences is that of the run's model on the same batch, each read head's first
-    largest weight is that of the traced query delimiter step, and a copy run is refused in
-    one line."""
+    wrong sequences is that of the run's model on the same batch, each read head's largest
+    weights and key strengths from the query delimiter (found in the batch's own channel) to
+    the end are those of the traced and stepped model, the write head's largest weight is that
+    over the item vectors' steps, and a copy run is refused in one line."""
     from conftest import TINY, compose_config, torch_isolated, trained_run
 
     from ntm.experiment.loop import train
@@ -343,15 +344,27 @@ def test_recall_lookup_counts_the_wrong_sequences_and_reads_every_read_head(
     batch = task.sample_batch(torch.Generator().manual_seed(7 + 4), 30, size=4)
     with torch.no_grad():
         logits, trace = model.eval()(batch.inputs, trace=True)
+        state, strengths = model.initial_state(30), []
+        for x in batch.inputs.unbind(0):
+            _, state, p = model.step(x, state)
+            strengths.append(p.key_strength)
     wrong = (((logits > 0).float() != batch.targets).float() * batch.mask).sum((0, 2)) > 0
     assert f"4 items: sequences with a wrong bit {wrong.float().mean():.1%}," in out
-    first = 4 * (task.item_length + 1)  # the query delimiter
+    # the query delimiter: the first step with its channel (width + 1) set, read off the batch
+    first = int(batch.inputs[:, 0, task.width + 1].nonzero()[0])
+    lines = out.splitlines()
     for h in range(2):
-        line = next(line for line in out.splitlines()
-                    if line.strip().startswith(f"read head {h + 1}, query delimiter"))
-        weight = trace.read_weights[first, :, h].max(-1).values.mean()
-        assert line.split("largest weight ")[1].split()[0] == f"{weight:.2f}"
-        assert len(line.split("largest weight ")[1].split()) == trace.read_weights.shape[0] - first
+        at = next(i for i, line in enumerate(lines)
+                  if line.strip().startswith(f"read head {h + 1}, query delimiter"))
+        weights = lines[at].split("largest weight ")[1].split()
+        expected = trace.read_weights[first:, :, h].max(-1).values.mean(1)
+        assert weights == [f"{w:.2f}" for w in expected.tolist()]
+        beta = torch.stack(strengths)[first:, :, h].mean(1)  # [steps]
+        assert lines[at + 1].split("key strength")[1].split() == [f"{b:.2f}" for b in beta.tolist()]
+    delimiters = batch.inputs[:, 0, task.width].nonzero().flatten()  # each item's first step
+    vectors = [int(d) + 1 + j for d in delimiters for j in range(task.item_length)]
+    write = trace.write_weights[vectors, :, 0].max(-1).values.mean()
+    assert f"largest weight {write:.2f}" in next(line for line in lines if "write head 1" in line)
     copy_run = trained_run(tmp_path_factory, "recall_lookup_copy")
     monkeypatch.setattr(sys, "argv", ["recall_lookup.py", str(copy_run)])
     with pytest.raises(SystemExit, match="trained ntm on copy; this script reads an NTM trained "
