@@ -37,7 +37,6 @@ def main() -> None:
         _, task, model = load_ntm_run(args.run_dir, "copy")
     except ConfigError as error:
         raise SystemExit(str(error)) from None
-    model.eval()
     size, read_heads = args.size, model.config.read_heads
     batch = task.sample_batch(torch.Generator().manual_seed(args.seed), args.sequences, size=size)
     with torch.no_grad():

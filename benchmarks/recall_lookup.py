@@ -43,7 +43,6 @@ def main() -> None:
         raise SystemExit(str(error)) from None
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
              else list(task.generalisation_sizes))
-    model.eval()
     length, read_heads = task.item_length, model.config.read_heads
     print(f"{args.run_dir}: {args.sequences} sequences a size")
     for n in sizes:

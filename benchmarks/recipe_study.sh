@@ -27,9 +27,9 @@ common="hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} train.threads=1 t
         train.progress=false optim=adam
         train.compile=false train.compile_steps=1 model.write_gate_bias=null"
 # (Every cell ran with the linear layer's own draw of the write gate's bias, before copy's
-# model.write_gate_bias=-3. Every cell ran the eager step unless it names train.compile=true: train.compile=auto was eager
-# until it began to compile on the CPU; the compiled cells ran one time step per graph, before
-# train.compile_steps.)
+# model.write_gate_bias=-3, unless it names the setting. Every cell ran the eager step unless it
+# names train.compile=true: train.compile=auto was eager until it began to compile on the CPU;
+# the compiled cells ran one time step per graph, before train.compile_steps.)
 # The eras (git log -p conf/): what the cells added before a change of the defaults ran with.
 # Before copy's rate cut at the solve (6496b8c): no cut at a bit-error level.
 before_drop="train.lr_drop_bit_errors=null train.lr_drop_factor=0.25"
