@@ -200,3 +200,19 @@ cell ng_ff_one_command task=dynamic_ngrams 'seed=1' controller=feedforward train
     train.compile=true train.compile_steps=4 train.eval_every=100 train.ema_decay=0.999 \
     train.ema_start=350000 train.lr_cooldown_start=700000 train.lr_cooldown_factor=0.3 \
     train.max_minutes=150
+# The one-command feedforward path on a seed not run before: one step per graph (the path of
+# ng_b32_ff_constant, which left the early plateau at 25 minutes), an evaluation every 1,600
+# sequences, the average of the weights from 400,000 sequences and the rate cut to 3e-4 at
+# 700,000. Seed 0, one thread beside other work, 150 minutes.
+cell ng_ff_one_command_s0 task=dynamic_ngrams 'seed=0' controller=feedforward train.batch_size=32 \
+    optim.lr=1e-3 train.lr_decay_patience=null memory.init=learned train.rollback_factor=1.3 \
+    train.compile=true train.compile_steps=1 train.ema_decay=0.999 \
+    train.ema_start=400000 train.lr_cooldown_start=700000 train.lr_cooldown_factor=0.3 \
+    train.max_minutes=150
+# The same on seed 2, started 16 minutes later beside it; 135 minutes, so that both end inside
+# one working session.
+cell ng_ff_one_command_s2 task=dynamic_ngrams 'seed=2' controller=feedforward train.batch_size=32 \
+    optim.lr=1e-3 train.lr_decay_patience=null memory.init=learned train.rollback_factor=1.3 \
+    train.compile=true train.compile_steps=1 train.ema_decay=0.999 \
+    train.ema_start=400000 train.lr_cooldown_start=700000 train.lr_cooldown_factor=0.3 \
+    train.max_minutes=135

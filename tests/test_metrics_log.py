@@ -12,6 +12,7 @@ from conftest import assert_one_sentence, tiny_run
 
 from ntm.experiment.loop import train
 from ntm.experiment.metrics_log import (
+    EARLIER_FIELDS,
     METRICS_FIELDS,
     METRICS_NAME,
     MetricsFileError,
@@ -24,11 +25,12 @@ from ntm.results.sweep import METRICS_COLUMNS, read_run
 HEADER = ",".join(METRICS_FIELDS)
 
 
-def row(step: int, cost: str = "1.5") -> str:
+def row(step: int, cost: str = "1.5", fields: tuple[str, ...] = METRICS_FIELDS) -> str:
     values = {"step": step, "sequences": 4 * step, "wall_seconds": step, "train_cost": cost,
               "eval_cost": cost, "eval_bit_errors": "0.5", "eval_optimal_cost": "",
-              "sequences_per_second": 10, "learning_rate": 0.001, "skipped_steps": 0}
-    return ",".join(str(values[name]) for name in METRICS_FIELDS)
+              "sequences_per_second": 10, "learning_rate": 0.001, "skipped_steps": 0,
+              "trained_bit_errors": ""}
+    return ",".join(str(values[name]) for name in fields)
 
 
 def test_every_reader_reads_columns_the_writer_writes() -> None:
@@ -78,6 +80,17 @@ def test_resume_drops_rows_after_the_checkpoint_and_a_cut_short_last_line(tmp_pa
         MetricsLog(tmp_path, resume_step=3, resume_sequences=12).close()
     assert path.read_bytes() == f"{HEADER}\r\n{row(3)}\r\n".encode()  # as csv writes it
     assert "cut short" in caplog.text and "1 row(s)" in caplog.text
+
+
+def test_resume_continues_a_file_written_before_the_trained_bit_errors_column(tmp_path) -> None:
+    """A run written before ``trained_bit_errors`` resumes: its rows are kept, that column
+    empty, under the header of now."""
+    path = tmp_path / METRICS_NAME
+    path.write_text("\n".join([",".join(EARLIER_FIELDS), row(3, fields=EARLIER_FIELDS),
+                               row(6, fields=EARLIER_FIELDS)]) + "\n")
+    MetricsLog(tmp_path, resume_step=3, resume_sequences=12).close()
+    assert path.read_bytes() == f"{HEADER}\r\n{row(3)}\r\n".encode()
+    assert row(3).endswith(",")  # the new column, empty
 
 
 @pytest.mark.parametrize("edit, where", [

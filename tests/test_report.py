@@ -49,9 +49,10 @@ GENERALISATION = {  # seed -> rows (size, cost, bit_errors, sequences)
 
 def write_run(run_dir: Path, seed: int, lr: float, rows, *, config: bool = True,
               header: str = HEADER, tail: str = "", generalisation=None, extra=(),
-              steps=None) -> Path:
+              steps=None, trained=None) -> Path:
     """A run folder as ``ntm.train`` leaves it inside a Hydra sweep (``extra`` overrides;
-    ``steps``, one per row, default 10, 20, ...)."""
+    ``steps``, one per row, default 10, 20, ...; ``trained``, one per row, the trained
+    weights' bit errors of a run that averages its weights)."""
     (run_dir / ".hydra").mkdir(parents=True)
     overrides = [f"optim.lr={lr}", f"seed={seed}", "train.max_sequences=4000", *extra]
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
@@ -63,7 +64,8 @@ def write_run(run_dir: Path, seed: int, lr: float, rows, *, config: bool = True,
         known = {"step": (i + 1) * 10 if steps is None else steps[i],
                  "sequences": sequences, "wall_seconds": seconds,
                  "train_cost": cost + 1, "eval_cost": cost, "eval_bit_errors": errors,
-                 "sequences_per_second": 100.0, "eval_optimal_cost": 0.5}
+                 "sequences_per_second": 100.0, "eval_optimal_cost": 0.5,
+                 "trained_bit_errors": "" if trained is None else trained[i]}
         lines.append(",".join(str(known[c]) for c in columns))
     (run_dir / "metrics.csv").write_text("\r\n".join(lines) + "\r\n" + tail)
     (run_dir / "checkpoint.pt").write_bytes(b"")
@@ -152,6 +154,27 @@ def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept
     assert row[2:9] == ["no", "—", "—", "1,000", "95", "40", ""]
     listed = text.split("## Runs not solved or not read")[1]
     assert "0.5 bit errors per sequence after 2,400" in listed
+
+
+def test_a_run_that_averages_its_weights_is_replayed_from_the_trained_weights_errors(
+        tmp_path) -> None:
+    """With an average of the weights the guard watches the trained weights' bit errors
+    (``trained_bit_errors``): a collapse there (copy's default: past 10 x the best and 10)
+    rolls back though the averaged figures rose little, and a rise of the averaged figures
+    alone does not."""
+    extra = ("train.eval_every=10", "train.ema_decay=0.9")
+    header = f"{HEADER},trained_bit_errors"
+    write_run(tmp_path / "0_seed0", 0, 0.001, [(800, 5, 30, 5), (1600, 10, 20, 2),
+                                               (2400, 15, 25, 3)],
+              extra=extra, trained=[5, 2, 60], header=header)  # the trained weights collapsed
+    write_run(tmp_path / "1_seed1", 1, 0.001, [(800, 5, 30, 5), (1600, 10, 20, 2),
+                                               (2400, 15, 90, 40)],
+              extra=extra, trained=[5, 2, 3], header=header)  # only the average rose: kept
+    text = write_report(tmp_path).read_text()
+    row = table_row(text, "`0_seed0`")
+    assert row[5:8] == ["2,400", "20", "2"]
+    assert "rolled back to the best, at 1,600 sequences" in row[8]
+    assert table_row(text, "`1_seed1`")[5:9] == ["2,400", "90", "40", ""]
 
 
 def test_unsolved_crashed_and_unreadable_runs_are_listed_with_the_reason(sweep) -> None:

@@ -87,8 +87,9 @@ def test_smoke(tmp_path) -> None:
     assert [int(r["sequences"]) for r in rows] == [12, 24, 28]
     for row in rows:
         assert row["eval_optimal_cost"] == ""  # copy has no optimal predictor
+        assert row["trained_bit_errors"] == ""  # no average of the weights
         assert all(math.isfinite(float(row[k])) for k in METRICS_FIELDS
-                   if k != "eval_optimal_cost")
+                   if k not in ("eval_optimal_cost", "trained_bit_errors"))
     assert float(rows[-1]["eval_cost"]) == result.eval_cost
     assert float(rows[-1]["eval_bit_errors"]) == result.eval_bit_errors
 
@@ -488,14 +489,19 @@ def test_rollback_puts_the_best_state_back_and_resumes_exactly(tmp_path, monkeyp
 def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path, average) -> None:
     """A run whose last evaluation rolls back ends holding the best evaluation's model, and
     its result, checkpoint and last line give that model's figures (the metrics row keeps
-    the discarded model's, which is the curve). With a weight average, the average is put
-    back with the weights, and it is the model the checkpoint gives ntm.evaluate."""
+    the discarded model's, which is the curve). With a weight average, the guard watches the
+    trained weights' bit errors (``trained_bit_errors``), the average is put back with the
+    weights, and it is the model the checkpoint gives ntm.evaluate."""
     overrides = ("train.eval_every=1", "train.rollback_factor=1",
                  "train.rollback_min_bit_errors=1", "optim.lr=0.05", *average)
     probe = tmp_path / "probe"
     train(tiny(10, *overrides), probe)
-    errors = [float(r["eval_bit_errors"]) for r in metrics_rows(probe)]
-    worse = [i for i, e in enumerate(errors) if i and e > max(min(errors[:i]), 1.0)]
+    rows = metrics_rows(probe)
+    errors = [float(r["eval_bit_errors"]) for r in rows]
+    watched = [float(r["trained_bit_errors"]) if average else float(r["eval_bit_errors"])
+               for r in rows]
+    assert all(r["trained_bit_errors"] == "" for r in rows) != bool(average)
+    worse = [i for i, e in enumerate(watched) if i and e > max(min(watched[:i]), 1.0)]
     assert worse  # the probe did roll back
     last = worse[-1]  # a run of last + 1 steps ends on this rollback
     run = tmp_path / "run"
@@ -503,8 +509,9 @@ def test_a_run_that_ends_on_a_rollback_reports_the_model_it_kept(tmp_path, avera
     result = train(cfg, run)
     rows = metrics_rows(run)
     assert float(rows[-1]["eval_bit_errors"]) == errors[last]  # the collapse, as measured
-    best = min(range(last), key=errors.__getitem__)
-    assert result.eval_bit_errors == errors[best] < errors[last]
+    best = min(range(last), key=watched.__getitem__)
+    assert saved(run)["rollback"]["best"] == watched[best] < watched[last]
+    assert result.eval_bit_errors == errors[best]
     assert result.eval_cost == pytest.approx(float(rows[best]["eval_cost"]))
     state = saved(run)
     assert state["last_eval"]["bit_errors"] == errors[best]

@@ -7,9 +7,12 @@ weights over the last steps, ``a <- decay * a + (1 - decay) * w`` after every st
 keeps the signal and cancels most of the noise, so the run can keep a higher rate.
 
 The average is what the run is judged by: every held-out evaluation (and so the learning
-curves, the solve, the plateau decay and the rollback), the checkpoint's ``averaged_model``,
-which ``ntm.evaluate`` and ``ntm.plot`` load in place of the trained weights, and the run's
-pictures. The rollback (``ntm.experiment.rollback``) puts the average back with the weights.
+curves, the solve and the plateau decay), the checkpoint's ``averaged_model``, which
+``ntm.evaluate`` and ``ntm.plot`` load in place of the trained weights, and the run's
+pictures. The rollback (``ntm.experiment.rollback``) is the exception: it watches the trained
+weights, evaluated a second time (``metrics.csv``'s ``trained_bit_errors``), since a collapse
+happens to them and the average shows it late and blurred; it puts the average back with the
+weights.
 The optimizer keeps training the live weights. ``train.ema_start`` (sequences) starts the
 average late, so that the fast first fall of the cost is not averaged with the weights it left
 behind; before it, the run is judged by its live weights.

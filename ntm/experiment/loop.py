@@ -179,7 +179,7 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 bar.set_postfix(step=state.step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
 
                 if state.step % t.eval_every == 0 or out_of_budget():
-                    _evaluate(state, eval_batches, cfg)
+                    trained_bit_errors = _evaluate(state, eval_batches, cfg)
                     state.wall_seconds = time.perf_counter() - session_start
                     first_solve = state.solved and state.solved_at is None
                     if first_solve:
@@ -188,7 +188,8 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     # last figures), but the schedules only ever see the evaluation steps, so
                     # a run resumed with a larger budget goes on as if never stopped.
                     _record(state, window, metrics, ckpt_path, eval_optimal, cfg,
-                            schedules=state.step % t.eval_every == 0)
+                            schedules=state.step % t.eval_every == 0,
+                            trained_bit_errors=trained_bit_errors)
                     checkpoint_step = state.step
                     if first_solve:  # now, not after the pictures: the solve is this moment's
                         _log_solved(state, task, t.solved_bit_errors,
@@ -361,19 +362,28 @@ def _judged(state: TrainState) -> AbstractContextManager[torch.nn.Module]:
         state.model)
 
 
-def _evaluate(state: TrainState, eval_batches: list[Batch], cfg: DictConfig) -> None:
+def _evaluate(state: TrainState, eval_batches: list[Batch],
+              cfg: DictConfig) -> float | None:
     """Evaluates on the held-out set (the averaged weights, where the run keeps them);
-    records whether the task is solved."""
+    records whether the task is solved. Returns the trained weights' own held-out bit errors
+    where the run judges an average and guards against the collapse (a second evaluation:
+    the guard watches the weights that collapse, which the average follows late and
+    blurred), else None."""
     state.model.eval()
     with _judged(state) as model:
         state.last_eval = evaluate_batches(model, eval_batches)
     state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
+    if state.rollback is None or state.average is None or state.average.averaged is None:
+        return None
+    return evaluate_batches(state.model, eval_batches)["bit_errors"]
 
 
 def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: Path,
-            eval_optimal: float | None, cfg: DictConfig, schedules: bool = True) -> None:
+            eval_optimal: float | None, cfg: DictConfig, schedules: bool = True,
+            trained_bit_errors: float | None = None) -> None:
     """After an evaluation: lets the learning-rate schedules, the rollback (``schedules``) see
-    the held-out cost and bit errors, and the curriculum the training bit errors; writes the
+    the held-out cost and bit errors (the guard the trained weights' ``trained_bit_errors``
+    where ``_evaluate`` made them), and the curriculum the training bit errors; writes the
     row of ``metrics.csv`` (with the rate the window trained with) and the checkpoint; logs."""
     last = state.last_eval
     row = {
@@ -385,6 +395,7 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         "sequences_per_second": round(window.seen / window.seconds, 2),
         "learning_rate": state.optimizer.param_groups[0]["lr"],
         "skipped_steps": window.skipped,
+        "trained_bit_errors": "" if trained_bit_errors is None else trained_bit_errors,
     }
     decay, drop = state.lr_decay, state.lr_drop
     guard, curriculum = state.rollback, state.curriculum
@@ -394,19 +405,21 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         state.apply_learning_rate()
         log.info("Held-out cost has not improved for %d evaluations: learning rate now %g.",
                  cfg.train.lr_decay_patience, _next_step_rate(state, cfg))
-    rolled_back = guard is not None and guard.step(last["bit_errors"], state.model,
-                                                   state.optimizer, last, state.average)
+    watched = last["bit_errors"] if trained_bit_errors is None else trained_bit_errors
+    rolled_back = guard is not None and guard.step(watched, state.model, state.optimizer, last,
+                                                   state.average)
     if rolled_back:
         state.apply_learning_rate()
         if guard.best_evaluation is not None:  # the figures of the model now in place (the
             state.last_eval = dict(guard.best_evaluation)  # row keeps the discarded one's)
             state.solved = _solved(state.last_eval, cfg.train.solved_bit_errors)
-        log.warning("Held-out bit errors %.3f are above %g times the best so far (%.3f) and "
-                    "above %g: model, optimizer (and weight average) put back to that "
+        log.warning("Held-out bit errors%s %.3f are above %g times the best so far (%.3f) "
+                    "and above %g: model, optimizer (and weight average) put back to that "
                     "evaluation's state "
                     "(rollback %d, train.rollback_factor); learning rate now %g.",
-                    last["bit_errors"], guard.factor, guard.best, guard.min_bit_errors,
-                    guard.count, _next_step_rate(state, cfg))
+                    "" if trained_bit_errors is None else " of the trained weights", watched,
+                    guard.factor, guard.best, guard.min_bit_errors, guard.count,
+                    _next_step_rate(state, cfg))
     if drop is not None and drop.step(last["bit_errors"]):
         state.apply_learning_rate()
         log.info("Held-out bit errors %.3f are at or below train.lr_drop_bit_errors = %g: "

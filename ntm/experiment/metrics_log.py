@@ -22,15 +22,21 @@ import numpy as np
 
 from ntm.experiment.writes import write_atomically, write_error
 
-__all__ = ["METRICS_NAME", "METRICS_FIELDS", "MetricsFileError", "MetricsLog", "read_columns"]
+__all__ = ["METRICS_NAME", "METRICS_FIELDS", "EARLIER_FIELDS", "MetricsFileError", "MetricsLog",
+           "read_columns"]
 
 log = logging.getLogger("ntm.train")
 
 METRICS_NAME = "metrics.csv"
-#: The columns of ``metrics.csv``, in order: one row per evaluation.
+#: The columns of ``metrics.csv``, in order: one row per evaluation. ``trained_bit_errors``
+#: is written only where the run judges an average of its weights and guards against the
+#: collapse (``train.ema_decay`` with ``train.rollback_factor``): the held-out bit errors of the
+#: trained weights, which the guard watches; empty otherwise (``eval_bit_errors`` are theirs).
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
-                  "learning_rate", "skipped_steps")
+                  "learning_rate", "skipped_steps", "trained_bit_errors")
+#: The columns before ``trained_bit_errors``: a run written then resumes, that column empty.
+EARLIER_FIELDS = METRICS_FIELDS[:-1]
 
 
 class MetricsFileError(ValueError):
@@ -88,15 +94,17 @@ class MetricsLog:
 def rows_until(path: Path, step: int) -> list[dict[str, str]]:
     """The rows of ``metrics.csv`` at ``path`` up to ``step``: those after it were written
     after the checkpoint a run resumes from, and a last line without its line end was being
-    written when the run stopped (both are logged). ``MetricsFileError`` when the header is not
-    ``METRICS_FIELDS`` or a row has not as many fields, or a step that is not a number."""
+    written when the run stopped (both are logged). A file with the ``EARLIER_FIELDS`` gets
+    the later columns empty. ``MetricsFileError`` when the header is neither, or a row has not
+    as many fields as its header, or a step that is not a number."""
     lines = path.read_text().splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         log.warning("The last line of %s was cut short when the run stopped; it is dropped.",
                     path)
         lines = lines[:-1]
     records = list(csv.reader(lines))
-    if not records or tuple(records[0]) != METRICS_FIELDS:
+    fields = tuple(records[0]) if records else ()
+    if fields not in (METRICS_FIELDS, EARLIER_FIELDS):
         raise MetricsFileError(
             f"{path} does not start with the header ntm.train writes, so it was edited or "
             "written by another version of ntm; put the header back (or move the file away "
@@ -104,16 +112,17 @@ def rows_until(path: Path, step: int) -> list[dict[str, str]]:
     rows = []
     for number, record in enumerate(records[1:], start=2):
         try:
-            if len(record) != len(METRICS_FIELDS):
+            if len(record) != len(fields):
                 raise ValueError
             row_step = int(record[0])
         except ValueError:
             raise MetricsFileError(
                 f"line {number} of {path} is not a row ntm.train writes ({len(record)} fields, "
-                f"{len(METRICS_FIELDS)} expected, the first a step), so the file was edited; "
+                f"{len(fields)} expected, the first a step), so the file was edited; "
                 "fix or delete that line and resume.") from None
         if row_step <= step:
-            rows.append(dict(zip(METRICS_FIELDS, record, strict=True)))
+            rows.append({**dict.fromkeys(METRICS_FIELDS, ""),
+                         **dict(zip(fields, record, strict=True))})
     dropped = len(records) - 1 - len(rows)
     if dropped:
         log.info("%d row(s) of %s after the checkpoint's step %d are dropped.", dropped,

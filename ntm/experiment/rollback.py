@@ -5,7 +5,11 @@ evaluation interval and then needs thousands of sequences to relearn (docs/train
 collapse"). ``Rollback`` keeps the model's and the optimizer's state (and the average of the
 weights, ``train.ema_decay``, where the run keeps one) of the evaluation with the fewest
 held-out bit errors so far; when a later evaluation's bit errors exceed ``factor`` times
-that best (and ``min_bit_errors``, by default 1), it puts that state back. The data
+that best (and ``min_bit_errors``, by default 1), it puts that state back. The bit errors it
+watches are the trained weights' own, also where the run is judged by an average of them (the
+training loop then evaluates the trained weights a second time): the average follows a
+collapse late and blurred, and may never pass the limit while the trained weights sit at
+chance (docs/training.md, dynamic N-grams). The data
 generator is not rewound, so the run goes on from the good state with batches it has not
 seen. Put back at the same rate, a state on the edge of a collapse often collapses again
 (copy at batch 8 rolled back up to ten times in a run); ``lr_factor`` lowers the rate at every

@@ -95,7 +95,11 @@ class Run:
                                          "or is still running before its first evaluation")
         threshold = cfg.get("train.solved_bit_errors")
         errors = m["eval_bit_errors"]
-        kept = kept_evaluation(errors.tolist(), cfg.get("train.rollback_factor"),
+        # The guard watched the trained weights' errors where the run wrote them (an average
+        # judged, train.ema_decay), the judged ones elsewhere.
+        trained = m.get("trained_bit_errors", np.full(len(errors), np.nan))
+        watched = np.where(np.isnan(trained), errors, trained)
+        kept = kept_evaluation(watched.tolist(), cfg.get("train.rollback_factor"),
                                cfg.get("train.rollback_min_bit_errors", 1.0),
                                _guarded(m.get("step"), cfg.get("train.eval_every")))
         last = Outcome(False, final_cost=float(m["eval_cost"][kept]),
@@ -194,7 +198,8 @@ def read_run(path: Path) -> Run:
             problems.append("config.yaml cannot be read: it is damaged")
     metrics_path = path / METRICS_NAME
     if metrics_path.is_file():
-        metrics, found = read_columns(metrics_path, METRICS_COLUMNS, optional=("step",))
+        metrics, found = read_columns(metrics_path, METRICS_COLUMNS,
+                                      optional=("step", "trained_bit_errors"))
         problems.extend(found)
     else:
         metrics = {name: np.array([]) for name in (*METRICS_COLUMNS, "step")}
