@@ -212,7 +212,8 @@ def test_animation_frames_name_the_step_and_its_phase() -> None:
 
 
 CURVE_COLUMNS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
-                 "eval_bit_errors", "sequences_per_second", "eval_optimal_cost")
+                 "eval_bit_errors", "sequences_per_second", "eval_optimal_cost",
+                 "trained_bit_errors")
 
 
 def write_metrics(path: Path, rows: list[tuple]) -> Path:
@@ -257,6 +258,22 @@ def test_learning_curves_show_the_optimal_cost_when_logged(tmp_path) -> None:
     lines = {line.get_label(): line for line in titled(fig, "Cost")[0].lines}
     assert list(lines["Bayes-optimal, held out"].get_ydata()) == [133.2, 133.2]
     assert list(lines["held-out cost"].get_ydata()) == [149.0, 138.0]
+
+
+def test_learning_curves_show_the_trained_weights_errors_beside_the_average(tmp_path) -> None:
+    """A run judged by an average of its weights (and guarded) logs the trained weights' bit
+    errors too; the curve of bit errors shows both, named; a run without them shows one."""
+    metrics = write_metrics(tmp_path / "metrics.csv", [
+        (100, 3200, 10.0, 150.0, 149.0, 60.0, 320.0, 133.2, 61.0),
+        (200, 6400, 20.0, 140.0, 138.0, 55.0, 320.0, 133.2, 90.0),  # the trained ones collapsed
+    ])
+    fig = plot_learning_curves(metrics, tmp_path / "curves.png")
+    lines = {line.get_label(): line for line in titled(fig, "Bit errors")[0].lines}
+    assert list(lines["held-out bit errors (the average)"].get_ydata()) == [60.0, 55.0]
+    assert list(lines["trained weights (the rollback's)"].get_ydata()) == [61.0, 90.0]
+    plain = write_metrics(tmp_path / "plain.csv", [(100, 3200, 10.0, 150.0, 149.0, 60.0, 320.0)])
+    errors = titled(plot_learning_curves(plain), "Bit errors")[0]
+    assert [line.get_label() for line in errors.lines] == ["held-out bit errors"]
 
 
 def test_write_run_pictures_on_a_trained_run(run_dir, tmp_path) -> None:

@@ -381,12 +381,15 @@ CURVE_FIELDS = ("sequences", "wall_seconds", "train_cost", "eval_cost", "eval_bi
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """The columns of ``metrics.csv`` the curves need, and ``eval_optimal_cost`` when the file
-    has it (NaN where empty); rows that do not parse, and a last line cut short, are left out
-    (a row being written while we read). ``read_columns`` is the reader."""
-    columns, _ = read_columns(Path(path), CURVE_FIELDS, optional=("eval_optimal_cost",))
-    if not np.isfinite(columns["eval_optimal_cost"]).any():
-        del columns["eval_optimal_cost"]
+    """The columns of ``metrics.csv`` the curves need, and ``eval_optimal_cost`` and
+    ``trained_bit_errors`` when the file has them (NaN where empty); rows that do not parse,
+    and a last line cut short, are left out (a row being written while we read).
+    ``read_columns`` is the reader."""
+    optional = ("eval_optimal_cost", "trained_bit_errors")
+    columns, _ = read_columns(Path(path), CURVE_FIELDS, optional=optional)
+    for name in optional:
+        if not np.isfinite(columns[name]).any():
+            del columns[name]
     return columns
 
 
@@ -422,9 +425,15 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     cost_ax.set(title="Cost", ylabel="bits per sequence")
     error_ax.plot(x, m["eval_bit_errors"], "o-", markersize=3, color="C2",
                   label="held-out bit errors")
+    trained = m.get("trained_bit_errors")
+    if trained is not None:  # the run is judged by an average of its weights
+        error_ax.plot(x, trained, "o-", markersize=2, alpha=0.6, color="C4",
+                      label="trained weights (the rollback's)")
+        error_ax.lines[0].set_label("held-out bit errors (the average)")
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
     log_scale_if_it_helps(cost_ax, m["eval_cost"], m["train_cost"])
-    log_scale_if_it_helps(error_ax, m["eval_bit_errors"])
+    log_scale_if_it_helps(error_ax, m["eval_bit_errors"],
+                          *(() if trained is None else (trained,)))
     wall = m["wall_seconds"]
     for ax in (cost_ax, error_ax):
         ax.set_xlabel("Sequences seen")
