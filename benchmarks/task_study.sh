@@ -209,6 +209,8 @@ cell ng_ff_one_command_s0 task=dynamic_ngrams 'seed=0' controller=feedforward tr
     train.compile=true train.compile_steps=1 train.ema_decay=0.999 \
     train.ema_start=400000 train.lr_cooldown_start=700000 train.lr_cooldown_factor=0.3 \
     train.max_minutes=150
+# (ng_ff_one_command_s0 was stopped by hand after 29 minutes, paused for 9 of them, for
+# machine time: 172.5 bits at 99,200 sequences, still on the early plateau.)
 # The same on seed 2, started 16 minutes later beside it; 135 minutes, so that both end inside
 # one working session.
 cell ng_ff_one_command_s2 task=dynamic_ngrams 'seed=2' controller=feedforward train.batch_size=32 \
