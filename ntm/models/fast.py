@@ -141,6 +141,15 @@ Candidates measured and not chosen (same conditions):
   instruction-set probe and source hash started in a background thread: no faster with the
   cache (6.7-7.8 s with it, 6.4-7.2 s without, four processes each, alternating; the probe
   alone, in a child process, gains in a first process and is kept: below);
+- fewer calls' worth of overhead inside a call (copy's default, batch 1, one thread, on a day
+  when repeats of one setting varied by a third): a four-step graph's forward saves 81 tensors
+  for the backward and allocates 93 buffers, each a few Python operations in AOT autograd's and
+  inductor's wrappers; a lower ``torch._functorch.config.activation_memory_budget`` (0.5, 0.1:
+  more recomputed, less saved), ``torch.compiler.set_stance(skip_guard_eval_unsafe=True)`` and
+  ``aggressive_fusion`` (the same 22 kernels) showed no gain beyond that noise. Of a training
+  step at batch 1 (7.8 ms compiled), the forward took 3.9 ms, the backward 2.8, the clipping
+  and Adam 0.8 (Adam alone 0.55 ms; torch's ``fused=True`` Adam 0.28 ms, not adopted: it rounds
+  differently, so every documented compiled path would change), the sampling 0.2;
 - inductor's C++ wrapper (``cpp_wrapper``: the graph's kernels called from C++ instead of
   Python; measured on another day, at batch 16 for the solve): forward+backward of a
   length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of 25, alternating in one
