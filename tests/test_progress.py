@@ -3,6 +3,8 @@ budget runs out when that comes first; its description names the solved threshol
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import tiny_run
 
@@ -68,3 +70,24 @@ def test_a_run_with_a_minutes_budget_moves_the_end_of_its_bar(tmp_path, monkeypa
     assert len(bar.totals) == result.step
     assert all(total < 100_000_000 for total in bar.totals), bar.totals
     assert bar.totals[-1] == result.sequences  # the last step ends the bar
+
+
+@pytest.mark.usefixtures("isolated_torch")
+def test_a_budget_that_runs_out_during_an_evaluation_ends_the_bar(tmp_path, monkeypatch) -> None:
+    """The minutes run out inside the evaluation of step 3, not inside a step: the bar still
+    ends at the sequences reached (its end is set after the evaluation)."""
+    bars: list[_Bar] = []
+    monkeypatch.setattr(loop, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
+    monkeypatch.setattr(loop, "logging_redirect_tqdm", loop.nullcontext)
+    evaluate = loop._evaluate
+
+    def slow_evaluation(state, *args, **kwargs):
+        time.sleep(2.0)  # past the budget of 1.2 s, which three tiny steps do not reach
+        return evaluate(state, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "_evaluate", slow_evaluation)
+    result = train(tiny_run(4, 3, "train.max_minutes=0.02", "train.max_sequences=100000000"),
+                   tmp_path)
+    (bar,) = bars
+    assert result.step == 3 and len(bar.totals) == 3
+    assert bar.totals[-1] == result.sequences

@@ -171,10 +171,6 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                 state.sequences += t.batch_size
                 window.seconds += time.perf_counter() - started
                 state.wall_seconds = time.perf_counter() - session_start
-                if not bar.disable and t.max_minutes is not None:
-                    bar.total = progress_total(
-                        state.sequences, t.max_sequences, state.sequences - start_sequences,
-                        state.wall_seconds - start_seconds, max_seconds - state.wall_seconds)
                 bar.update(t.batch_size)
                 bar.set_postfix(step=state.step, cost=f"{cost / t.batch_size:.2f}", refresh=False)
 
@@ -205,6 +201,12 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
                     if draw and t.pictures and drawing_due and not out_of_budget():
                         with _judged(state) as model:
                             draw(run_dir, cfg, model, task)
+                # Where the bar ends, once per step and after any evaluation: a budget that
+                # runs out during an evaluation ends the bar at the sequences reached.
+                if not bar.disable and t.max_minutes is not None:
+                    bar.total = progress_total(
+                        state.sequences, t.max_sequences, state.sequences - start_sequences,
+                        state.wall_seconds - start_seconds, max_seconds - state.wall_seconds)
     except KeyboardInterrupt:
         raise Interrupted(state.step, checkpoint_step) from None
     finally:
