@@ -423,17 +423,17 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     if "eval_optimal_cost" in m:
         cost_ax.plot(x, m["eval_optimal_cost"], ":", color="C3", label="Bayes-optimal, held out")
     cost_ax.set(title="Cost", ylabel="bits per sequence")
+    trained = m.get("trained_bit_errors")  # only where the run is judged by an average
     error_ax.plot(x, m["eval_bit_errors"], "o-", markersize=3, color="C2",
-                  label="held-out bit errors")
-    trained = m.get("trained_bit_errors")
-    if trained is not None:  # the run is judged by an average of its weights
+                  label="held-out bit errors" + ("" if trained is None else " (the average)"))
+    errors = [m["eval_bit_errors"]]
+    if trained is not None:
         error_ax.plot(x, trained, "o-", markersize=2, alpha=0.6, color="C4",
                       label="trained weights (the rollback's)")
-        error_ax.lines[0].set_label("held-out bit errors (the average)")
+        errors.append(trained)
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
     log_scale_if_it_helps(cost_ax, m["eval_cost"], m["train_cost"])
-    log_scale_if_it_helps(error_ax, m["eval_bit_errors"],
-                          *(() if trained is None else (trained,)))
+    log_scale_if_it_helps(error_ax, *errors)
     wall = m["wall_seconds"]
     for ax in (cost_ax, error_ax):
         ax.set_xlabel("Sequences seen")
