@@ -264,12 +264,11 @@ cell ar10_ff4x256_w0learned_gate3 $ar10 'seed=range(10)' controller=feedforward 
 # (batch 64, Adam 3e-3, eps 1e-4, the compiled step), trained 32,000 sequences past the solve at
 # a quarter of the rate, with the fixed one-hot start and with a learned start weighting;
 # judged by generalisation (python -m ntm.evaluate <run>). Run side by side, JOBS=1 each.
-cell ar5_ff_after_now $ar10 'seed=range(5)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    train.max_minutes=15
-cell ar5_ff_w0learned_after_now $ar10 'seed=range(5)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    train.max_minutes=15 memory.initial_weighting=learned
+ff_after="controller=feedforward train.compile=true train.sequences_after_solved=32000
+    train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25"
+cell ar5_ff_after_now $ar10 'seed=range(5)' $ff_after train.max_minutes=15
+cell ar5_ff_w0learned_after_now $ar10 'seed=range(5)' $ff_after train.max_minutes=15 \
+    memory.initial_weighting=learned
 # The learned-start cell (ar3/ar7 above) compiled and trained 100,000 sequences past the solve
 # (at a quarter of the rate) instead of 32,000: a longer training inside the range of 2..6 items
 # sharpened the content lookup that more items need (a one-pair run, ar5_ff_after_now seed 0,
@@ -281,34 +280,24 @@ long_ff="controller=feedforward controller.size=256 model.read_heads=4 model.wri
 cell ar5_ff4x256_w0learned_long $ar10 'seed=range(5)' $long_ff
 cell ar5_ff4x256_w0learned_long_seeds5 $ar10 'seed=range(5,10)' $long_ff
 # ar5_ff_after_now on seeds 3-9, two halves side by side (JOBS=1 each), ten minutes a run.
-cell ar4_ff_after_now_seeds3 $ar10 'seed=range(3,7)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
-cell ar3_ff_after_now_seeds7 $ar10 'seed=range(7,10)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25
+cell ar4_ff_after_now_seeds3 $ar10 'seed=range(3,7)' $ff_after
+cell ar3_ff_after_now_seeds7 $ar10 'seed=range(7,10)' $ff_after
 # The one-pair feedforward NTM (ar5_ff_after_now and its seeds 3-9) with the write gate closed at
 # the start as copy's default (model.write_gate_bias=-3): its three unsolved seeds (1, 7, 9) sat
 # at 0.7-1.6 bit errors or chance, seed 9 with a write head that gave the vectors of an item no
 # locations of their own (benchmarks/recall_lookup.py), the failure the closed gate cured on
 # copy. First those three seeds, one after the other (JOBS=1), beside other work.
-cell ar3_ff_after_gate3_seeds179 $ar10 'seed=1,7,9' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    model.write_gate_bias=-3
+cell ar3_ff_after_gate3_seeds179 $ar10 'seed=1,7,9' $ff_after model.write_gate_bias=-3
 # The one-pair feedforward NTM (ar5_ff_after_now) with another content score in place of eq. 6's
 # cosine: the lookups that fail beyond six items are diffuse over near-matches
 # (benchmarks/recall_lookup.py), and cosine is bounded by 1 whatever the rows' norms. Seeds 0-4,
 # ten minutes a run, the two scores side by side (JOBS=1 each); judged by generalisation
 # (python -m ntm.evaluate <run>).
-cell ar5_ff_after_now_dot $ar10 'seed=range(5)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    model.similarity=dot
-cell ar5_ff_after_now_scaled_dot $ar10 'seed=range(5)' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    model.similarity=scaled_dot
+cell ar5_ff_after_now_dot $ar10 'seed=range(5)' $ff_after model.similarity=dot
+cell ar5_ff_after_now_scaled_dot $ar10 'seed=range(5)' $ff_after model.similarity=scaled_dot
 # (ar5_ff_after_now_dot solved 5 of 5 seeds, at 19,200-51,200 sequences, where cosine solved 4
 # of 5 of the same seeds.) The same on seeds 5-9.
-cell ar5_ff_after_now_dot_seeds5 $ar10 'seed=range(5,10)' controller=feedforward \
-    train.compile=true train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 \
-    train.lr_drop_factor=0.25 model.similarity=dot
+cell ar5_ff_after_now_dot_seeds5 $ar10 'seed=range(5,10)' $ff_after model.similarity=dot
 # (ar5_ff_after_now_dot_seeds5: seeds 5, 7, 8 solved, 6 and 9 sat near 1.5-1.9 bit errors for
 # their 400,000 sequences: 8 of 10 with the dot score against cosine's 7 of 10; the scaled dot
 # solved 2 of 5, at 278,400 and 355,200 sequences.) Recall's default (the LSTM controller) with
@@ -321,9 +310,7 @@ cell ar5_lstm_dot $ar10 'seed=range(5)' train.compile=true model.similarity=dot
 # cosine's unsolved seeds sat) with the write gate closed at the start (model.write_gate_bias=-3,
 # which let cosine's unsolved seeds 1, 7, 9 solve late), then seeds 0 and 1, which solved
 # without it: does it cost them? Ten minutes a run, one after the other.
-cell ar4_ff_dot_gate3 $ar10 'seed=6,9,0,1' controller=feedforward train.compile=true \
-    train.sequences_after_solved=32000 train.lr_drop_bit_errors=0.05 train.lr_drop_factor=0.25 \
-    model.similarity=dot model.write_gate_bias=-3
+cell ar4_ff_dot_gate3 $ar10 'seed=6,9,0,1' $ff_after model.similarity=dot model.write_gate_bias=-3
 # (ar4_ff_dot_gate3 was stopped in its fourth run: seed 6 unsolved at 400,000 sequences, seed 9
 # solved at 400,000, seed 0 solved at 57,600 against 22,400 with the open gate and carried over
 # worse, 0.17 / 1.06 / 2.59 / 3.91 bits at 6 / 10 / 15 / 20 items.)
