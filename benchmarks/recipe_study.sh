@@ -343,3 +343,8 @@ cell ar4_ff_dot_w0learned_unsolved $ar10 'seed=6,9,11,12' $ff_after model.simila
 # Does Adam 2e-3 cost the seeds that solved at 3e-3? Seeds 0-5, 7, 8, to the solve (32,000
 # past it), one run at a time beside other work.
 cell ar8_ff_dot_lr2e-3_solved $ar10 'seed=0,1,2,3,4,5,7,8' $ff_after model.similarity=dot optim.lr=2e-3
+# (ar4_ff_dot_lr2e-3_unsolved: none of the four solved in 400,000 sequences; 6 at 1.42 wrong
+# bits, 9 at 0.22, 11 at 0.19, 12 at 0.34, all four lower than at 3e-3 (1.5-2.1). Of
+# ar8_ff_dot_lr2e-3_solved, stopped in its third run: seed 0 solved at 32,000 sequences (22,400
+# at 3e-3), seed 1 did not in 400,000 (0.69 wrong bits; 19,200 at 3e-3), seed 2 at 1.54 after
+# 80,000 (22,400 at 3e-3). A lower rate trades seeds; it does not solve more.)
