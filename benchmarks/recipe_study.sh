@@ -348,3 +348,7 @@ cell ar8_ff_dot_lr2e-3_solved $ar10 'seed=0,1,2,3,4,5,7,8' $ff_after model.simil
 # ar8_ff_dot_lr2e-3_solved, stopped in its third run: seed 0 solved at 32,000 sequences (22,400
 # at 3e-3), seed 1 did not in 400,000 (0.69 wrong bits; 19,200 at 3e-3), seed 2 at 1.54 after
 # 80,000 (22,400 at 3e-3). A lower rate trades seeds; it does not solve more.)
+# (ar8_ff_dot_ema's runs, resumed to 500,000 and then 1,000,000 sequences past the solve with
+# the cell's settings, train.sequences_after_solved=500000 / 1000000, train.max_sequences=2000000
+# and, for the second, train.max_minutes=40: docs/training.md, "The dot score in place of
+# cosine", has the per-seed table.)
