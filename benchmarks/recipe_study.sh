@@ -319,15 +319,15 @@ cell ar4_ff_dot_gate3 $ar10 'seed=6,9,0,1' $ff_after model.similarity=dot model.
 # from 50,000 sequences on (train.ema_decay=0.999: about the last 1,000 steps, 64,000
 # sequences): its per-seed generalisation moved 2x either way between checkpoints, the noise an
 # average cancels. The eight seeds of 0-9 that solved; judged by python -m ntm.evaluate <run>.
-cell ar8_ff_dot_ema $ar10 'seed=0,1,2,3,4,5,7,8' $ff_after model.similarity=dot \
-    train.sequences_after_solved=250000 train.max_sequences=1000000 train.max_minutes=20 \
-    train.ema_decay=0.999 train.ema_start=50000
-# (ar8_ff_dot_ema, python -m ntm.evaluate <run>: at 15 and 20 items lower than the same seeds
-# without the average on six of the first six.) The same recipe on the two seeds of 0-9 that did
+dot_ema="$ff_after model.similarity=dot train.sequences_after_solved=250000 train.ema_decay=0.999
+    train.ema_start=50000"
+cell ar8_ff_dot_ema $ar10 'seed=0,1,2,3,4,5,7,8' $dot_ema train.max_sequences=1000000 \
+    train.max_minutes=20
+# (ar8_ff_dot_ema, python -m ntm.evaluate <run>: at 20 items lower than the same seeds without
+# the average on all six of the first six, at 15 items on four.) The same recipe on the two seeds of 0-9 that did
 # not solve (6, 9) and on five seeds no choice looked at (10-14), as the one command without the
 # average ran them (400,000 sequences or ten minutes).
-cell ar7_ff_dot_ema_unseen $ar10 'seed=6,9,10,11,12,13,14' $ff_after model.similarity=dot \
-    train.sequences_after_solved=250000 train.ema_decay=0.999 train.ema_start=50000
+cell ar7_ff_dot_ema_unseen $ar10 'seed=6,9,10,11,12,13,14' $dot_ema
 # (ar7_ff_dot_ema_unseen: seeds 10, 13, 14 solved and 6, 9, 11, 12 did not, as without the
 # average.) The four seeds the dot-score recipe did not solve, at Adam 2e-3 instead of recall's
 # 3e-3: does a lower rate leave the plateau near 1.5-2 wrong bits? One run at a time beside
