@@ -246,3 +246,12 @@ cell ng_b32_p10_dot task=dynamic_ngrams 'seed=1' controller=lstm train.batch_siz
 # (ng_b32_p10_dot was stopped after 18 minutes: still on the early plateau, 178.1 bits at
 # 118,400 sequences, its rate already halved to the floor of 1e-4 there; the cosine run left the
 # plateau from about 56,000 sequences.)
+# Leaving the early plateau sooner: the patience-10 LSTM (ng_b32_patience10_long: 179.6 bits at
+# 10 minutes, 141.7 at 30, 135.2 at 60 on seed 1, the plateau near 175 left from about 56,000
+# sequences) at Adam 2e-3, which left it at 38,400 sequences in ng_b32_learned and then jumped
+# back (206 bits) with no guard; here the guard puts the best state back and halves the rate at
+# each rollback. Seeds 1 and 2, side by side, one thread each, 60 minutes.
+cell ng_b32_p10_lr2e-3 task=dynamic_ngrams 'seed=1,2' controller=lstm train.batch_size=32 \
+    optim.lr=2e-3 train.lr_decay_patience=10 train.min_lr=1e-4 memory.init=learned \
+    train.rollback_factor=1.3 train.rollback_lr_factor=0.5 train.compile=true train.compile_steps=1 \
+    train.max_minutes=60
