@@ -251,20 +251,18 @@ cell ng_b32_p10_dot task=dynamic_ngrams 'seed=1' controller=lstm train.batch_siz
 # sequences) at Adam 2e-3, which left it at 38,400 sequences in ng_b32_learned and then jumped
 # back (206 bits) with no guard; here the guard puts the best state back and halves the rate at
 # each rollback. Seeds 1 and 2, side by side, one thread each, 60 minutes.
-cell ng_b32_p10_lr2e-3 task=dynamic_ngrams 'seed=1,2' controller=lstm train.batch_size=32 \
-    optim.lr=2e-3 train.lr_decay_patience=10 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.rollback_lr_factor=0.5 train.compile=true train.compile_steps=1 \
-    train.max_minutes=60
+ng_p10="task=dynamic_ngrams controller=lstm train.batch_size=32 train.lr_decay_patience=10
+        train.min_lr=1e-4 memory.init=learned train.rollback_factor=1.3 train.compile=true
+        train.compile_steps=1 train.max_minutes=60"
+cell ng_b32_p10_lr2e-3 $ng_p10 'seed=1,2' optim.lr=2e-3 train.rollback_lr_factor=0.5
 # (ng_b32_p10_lr2e-3, best held-out cost at 10 / 20 / 30 / 45 / 60 minutes: seed 1 164.1 / 139.3
 # / 139.3 / 139.3 / 139.3, its two rollbacks halving the rate on top of the plateau halvings, to
 # 2.5e-5 by 30 minutes, below the plateau floor of 1e-4; seed 2 169.9 / 139.3 / 137.5 / 136.6 /
 # 136.1, no rollback. In sequences no faster than 1e-3 past 100,000: seed 1 139.5 / 139.3 at
 # 91,200 / 150,400 sequences against 145.5 / 136.6 at 1e-3, ng_lstm_constant_ema200k.)
 # The plateau patience of 10 at the task's 1e-3 (ng_b32_patience10_long: 135.2 bits at 60
-# minutes on seed 1, against 136.1 with the default patience of 5) on seeds 0 and 2, whose
+# minutes on seed 1, against 136.1 with the then default patience of 5) on seeds 0 and 2, whose
 # default runs (ng_b32_lr1e-3, ng_b32_lr1e-3_more) halved the rate on the early plateau (seed 2
 # at the floor of 1e-4 there, 147.9 bits after 181,440 sequences): side by side, one thread
 # each, 60 minutes.
-cell ng_b32_p10_seeds02 task=dynamic_ngrams 'seed=0,2' controller=lstm train.batch_size=32 \
-    optim.lr=1e-3 train.lr_decay_patience=10 train.min_lr=1e-4 memory.init=learned \
-    train.rollback_factor=1.3 train.compile=true train.compile_steps=1 train.max_minutes=60
+cell ng_b32_p10_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3
