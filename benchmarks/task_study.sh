@@ -266,3 +266,20 @@ cell ng_b32_p10_lr2e-3 $ng_p10 'seed=1,2' optim.lr=2e-3 train.rollback_lr_factor
 # at the floor of 1e-4 there, 147.9 bits after 181,440 sequences): side by side, one thread
 # each, 60 minutes.
 cell ng_b32_p10_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3
+# Batch 64, never measured on this task before: compiled, one thread each side by side, 1.4x the
+# sequences per minute of batch 32 (32,000 against 22,400 sequences in the first 162 s, compile
+# and evaluations included: half as many evaluations per sequence, and a step that costs less
+# per sequence), at the same number of steps per evaluation and the same patience in
+# evaluations. Seeds 1 (the slow one: 135.2 bits at 60 minutes in ng_b32_patience10_long) and
+# 2, 60 minutes.
+cell ng_b64_p10 $ng_p10 'seed=1,2' optim.lr=1e-3 train.batch_size=64
+# (ng_b64_p10, best held-out cost at 10 / 20 / 30 / 45 / 60 minutes: see docs/training.md.)
+# Batch 64 on seed 0, and on seed 1 with a plateau patience of 20 evaluations (64,000
+# sequences): in ng_b64_p10 seed 1 halved its rate on the early plateau at 8 minutes (102,400
+# sequences) and then took 20 minutes to fall from 170 to 140 bits; seed 1 at batch 32 first
+# halved near 35 minutes. Side by side, one thread each, 60 minutes.
+cell ng_b64_p10_seed0 $ng_p10 'seed=0' optim.lr=1e-3 train.batch_size=64
+cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
+# (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.7; ng_b64_p10_seed0
+# 136.2, its rate at the floor by 27 minutes after eight rollbacks; ng_b64_p20_seed1 134.8, its
+# rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
