@@ -281,5 +281,5 @@ cell ng_b64_p10 $ng_p10 'seed=1,2' optim.lr=1e-3 train.batch_size=64
 cell ng_b64_p10_seed0 $ng_p10 'seed=0' optim.lr=1e-3 train.batch_size=64
 cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
 # (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.7; ng_b64_p10_seed0
-# 136.2, its rate at the floor by 27 minutes after eight rollbacks; ng_b64_p20_seed1 134.8, its
+# 136.2, its rate at the floor by 27 minutes after nine rollbacks; ng_b64_p20_seed1 134.8, its
 # rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
