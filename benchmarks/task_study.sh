@@ -273,13 +273,12 @@ cell ng_b32_p10_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3
 # evaluations. Seeds 1 (the slow one: 135.2 bits at 60 minutes in ng_b32_patience10_long) and
 # 2, 60 minutes.
 cell ng_b64_p10 $ng_p10 'seed=1,2' optim.lr=1e-3 train.batch_size=64
-# (ng_b64_p10, best held-out cost at 10 / 20 / 30 / 45 / 60 minutes: see docs/training.md.)
 # Batch 64 on seed 0, and on seed 1 with a plateau patience of 20 evaluations (64,000
 # sequences): in ng_b64_p10 seed 1 halved its rate on the early plateau at 8 minutes (102,400
 # sequences) and then took 20 minutes to fall from 170 to 140 bits; seed 1 at batch 32 was
 # not halved before about 35 minutes. Side by side, one thread each, 60 minutes.
 cell ng_b64_p10_seed0 $ng_p10 'seed=0' optim.lr=1e-3 train.batch_size=64
 cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
-# (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.7; ng_b64_p10_seed0
-# 136.2, its rate at the floor by 27 minutes after nine rollbacks; ng_b64_p20_seed1 134.8, its
+# (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.75; ng_b64_p10_seed0
+# 136.2, nine rollbacks at 7-14 minutes and its rate at the floor by 27; ng_b64_p20_seed1 134.8, its
 # rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
