@@ -282,3 +282,12 @@ cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.l
 # (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.75; ng_b64_p10_seed0
 # 136.2, nine rollbacks at 7-14 minutes and its rate at the floor by 27; ng_b64_p20_seed1 134.8, its
 # rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
+# Batch 64 at a plateau patience of 20 on seeds 0 and 2, to set beside seed 1's 134.8 bits
+# (ng_b64_p20_seed1). Side by side, one thread each, 60 minutes.
+cell ng_b64_p20_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
+# (ng_b64_p20_seeds02 at 60 minutes: seed 0 135.8, its rate halved three times from 30 minutes
+# on; seed 2 below 134 from 41 minutes on.) Batch 64, patience 20, and the rate cut linearly to
+# a quarter of itself from 480,000 to 800,000 sequences (about 40 to 60 minutes), for seed 1,
+# whose rate was still 5e-4 and its cost still falling at 60 minutes in ng_b64_p20_seed1, and
+# seed 2. Side by side, one thread each, 60 minutes.
+cell ng_b64_p20_cool $ng_p10 'seed=1,2' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20 train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
