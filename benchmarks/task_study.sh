@@ -285,9 +285,11 @@ cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.l
 # Batch 64 at a plateau patience of 20 on seeds 0 and 2, to set beside seed 1's 134.8 bits
 # (ng_b64_p20_seed1). Side by side, one thread each, 60 minutes.
 cell ng_b64_p20_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
-# (ng_b64_p20_seeds02 at 60 minutes: seed 0 135.8, its rate halved three times from 30 minutes
-# on; seed 2 below 134 from 41 minutes on.) Batch 64, patience 20, and the rate cut linearly to
+# (ng_b64_p20_seeds02 at 60 minutes: seed 0 135.5, eleven rollbacks at 9-24 minutes and its rate
+# halved four times from 27 minutes on; seed 2 133.75, below 134 from 38 minutes on.) Batch 64, patience 20, and the rate cut linearly to
 # a quarter of itself from 480,000 to 800,000 sequences (about 40 to 60 minutes), for seed 1,
 # whose rate was still 5e-4 and its cost still falling at 60 minutes in ng_b64_p20_seed1. One
 # thread, 60 minutes, beside that run resumed to 150 minutes (docs/training.md).
 cell ng_b64_p20_cool $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20 train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
+# (ng_b64_p20_cool: 135.59 at 60 minutes, 690,752 sequences, against 135.28 for the uncut run at
+# the same sequences: not kept. The uncut run resumed reached 133.995 at 122 minutes.)
