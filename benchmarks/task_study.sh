@@ -272,24 +272,26 @@ cell ng_b32_p10_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3
 # per sequence), at the same number of steps per evaluation and the same patience in
 # evaluations. Seeds 1 (the slow one: 135.2 bits at 60 minutes in ng_b32_patience10_long) and
 # 2, 60 minutes.
-cell ng_b64_p10 $ng_p10 'seed=1,2' optim.lr=1e-3 train.batch_size=64
+ng_b64="$ng_p10 optim.lr=1e-3 train.batch_size=64"
+cell ng_b64_p10 $ng_b64 'seed=1,2'
 # Batch 64 on seed 0, and on seed 1 with a plateau patience of 20 evaluations (64,000
 # sequences): in ng_b64_p10 seed 1 halved its rate on the early plateau at 8 minutes (102,400
 # sequences) and then took 20 minutes to fall from 170 to 140 bits; seed 1 at batch 32 was
 # not halved before about 35 minutes. Side by side, one thread each, 60 minutes.
-cell ng_b64_p10_seed0 $ng_p10 'seed=0' optim.lr=1e-3 train.batch_size=64
-cell ng_b64_p20_seed1 $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
+cell ng_b64_p10_seed0 $ng_b64 'seed=0'
+cell ng_b64_p20_seed1 $ng_b64 'seed=1' train.lr_decay_patience=20
 # (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.75; ng_b64_p10_seed0
 # 136.2, nine rollbacks at 7-14 minutes and its rate at the floor by 27; ng_b64_p20_seed1 134.8, its
 # rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
 # Batch 64 at a plateau patience of 20 on seeds 0 and 2, to set beside seed 1's 134.8 bits
 # (ng_b64_p20_seed1). Side by side, one thread each, 60 minutes.
-cell ng_b64_p20_seeds02 $ng_p10 'seed=0,2' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20
+cell ng_b64_p20_seeds02 $ng_b64 'seed=0,2' train.lr_decay_patience=20
 # (ng_b64_p20_seeds02 at 60 minutes: seed 0 135.5, eleven rollbacks at 9-24 minutes and its rate
-# halved four times from 27 minutes on; seed 2 133.75, below 134 from 38 minutes on.) Batch 64, patience 20, and the rate cut linearly to
-# a quarter of itself from 480,000 to 800,000 sequences (about 40 to 60 minutes), for seed 1,
-# whose rate was still 5e-4 and its cost still falling at 60 minutes in ng_b64_p20_seed1. One
-# thread, 60 minutes, beside that run resumed to 150 minutes (docs/training.md).
-cell ng_b64_p20_cool $ng_p10 'seed=1' optim.lr=1e-3 train.batch_size=64 train.lr_decay_patience=20 train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
+# halved four times from 27 minutes on; seed 2 133.75, below 134 from 38 minutes on.)
+# Batch 64, patience 20, and the rate cut linearly to a quarter of itself from 480,000 to
+# 800,000 sequences (about 40 to 60 minutes), for seed 1, whose rate was still 5e-4 and its
+# cost still falling at 60 minutes in ng_b64_p20_seed1. One thread, 60 minutes, beside that run
+# resumed to 150 minutes (docs/training.md).
+cell ng_b64_p20_cool $ng_b64 'seed=1' train.lr_decay_patience=20 train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
 # (ng_b64_p20_cool: 135.59 at 60 minutes, 690,752 sequences, against 135.28 for the uncut run at
 # the same sequences: not kept. The uncut run resumed reached 133.995 at 122 minutes.)
