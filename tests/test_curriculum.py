@@ -84,6 +84,14 @@ def test_training_batches_grow_and_the_held_out_set_stays_full(tmp_path, monkeyp
     assert float(metrics_rows(tmp_path / "held")[-1]["eval_cost"]) == pytest.approx(full["cost"])
 
 
+def test_metrics_name_the_levels_each_window_trained_at(tmp_path) -> None:
+    """``metrics.csv``'s ``curriculum`` column: the levels the batches since the previous row
+    came from (the level grows at each evaluation here, after the row is made)."""
+    train(tiny_run(5, 1, *GROWING), tmp_path)
+    assert [row["curriculum"] for row in metrics_rows(tmp_path)] == [
+        "max_length=1", "max_length=2", "max_length=3", "max_length=3", "max_length=3"]
+
+
 def test_the_training_bit_errors_decide_and_the_step_is_kept(tmp_path, monkeypatch) -> None:
     """With a threshold of 0 the level grows only because the training batches are counted as
     error-free here (the held-out bit errors of this barely trained model are not 0)."""

@@ -3,8 +3,11 @@ pictures, sweeps and reports share (how it treats a bad row)."""
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from conftest import assert_one_sentence, tiny_run
 
 from ntm.experiment.loop import train
 from ntm.experiment.metrics_log import (
-    EARLIER_FIELDS,
+    EARLIER_HEADERS,
     METRICS_FIELDS,
     METRICS_NAME,
     MetricsFileError,
@@ -29,7 +32,7 @@ def row(step: int, cost: str = "1.5", fields: tuple[str, ...] = METRICS_FIELDS) 
     values = {"step": step, "sequences": 4 * step, "wall_seconds": step, "train_cost": cost,
               "eval_cost": cost, "eval_bit_errors": "0.5", "eval_optimal_cost": "",
               "sequences_per_second": 10, "learning_rate": 0.001, "skipped_steps": 0,
-              "trained_bit_errors": ""}
+              "trained_bit_errors": "", "curriculum": ""}
     return ",".join(str(values[name]) for name in fields)
 
 
@@ -82,15 +85,17 @@ def test_resume_drops_rows_after_the_checkpoint_and_a_cut_short_last_line(tmp_pa
     assert "cut short" in caplog.text and "1 row(s)" in caplog.text
 
 
-def test_resume_continues_a_file_written_before_the_trained_bit_errors_column(tmp_path) -> None:
-    """A run written before ``trained_bit_errors`` resumes: its rows are kept, that column
-    empty, under the header of now."""
+@pytest.mark.parametrize("fields", EARLIER_HEADERS)
+def test_resume_continues_a_file_written_before_the_later_columns(tmp_path, fields) -> None:
+    """A run written before ``trained_bit_errors`` or before ``curriculum`` resumes: its rows
+    are kept, the later columns empty, under the header of now."""
+    assert fields == METRICS_FIELDS[:len(fields)]
     path = tmp_path / METRICS_NAME
-    path.write_text("\n".join([",".join(EARLIER_FIELDS), row(3, fields=EARLIER_FIELDS),
-                               row(6, fields=EARLIER_FIELDS)]) + "\n")
+    path.write_text("\n".join([",".join(fields), row(3, fields=fields),
+                               row(6, fields=fields)]) + "\n")
     MetricsLog(tmp_path, resume_step=3, resume_sequences=12).close()
     assert path.read_bytes() == f"{HEADER}\r\n{row(3)}\r\n".encode()
-    assert row(3).endswith(",")  # the new column, empty
+    assert row(3).endswith(",,")  # the two later columns, empty
 
 
 @pytest.mark.parametrize("edit, where", [
@@ -118,3 +123,42 @@ def test_a_run_resumed_on_an_edited_metrics_file_writes_nothing(tmp_path) -> Non
     with pytest.raises(MetricsFileError, match="header"):
         train(tiny_run(9, 3), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_tensorboard_gets_every_number_as_a_scalar_and_the_curriculum_as_text(
+        tmp_path, monkeypatch) -> None:
+    """Where TensorBoard is installed (an optional extra, stood in for here), each row's
+    numbers go to it as scalars at its sequences, empty cells not at all, and the curriculum's
+    levels as text."""
+    calls = []
+
+    class Writer:
+        def __init__(self, log_dir, purge_step=None) -> None:
+            calls.append(("open", log_dir, purge_step))
+
+        def add_scalar(self, key, value, global_step) -> None:
+            calls.append(("scalar", key, value, global_step))
+
+        def add_text(self, key, value, global_step) -> None:
+            calls.append(("text", key, value, global_step))
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            calls.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard",
+                        types.SimpleNamespace(SummaryWriter=Writer))
+    metrics = MetricsLog(tmp_path, resume_step=None, resume_sequences=0)
+    values = dict(zip(METRICS_FIELDS, next(csv.reader([row(3)])), strict=True))
+    metrics.write({**values, "curriculum": "max_length=2"})
+    metrics.close()
+    assert calls[0] == ("open", str(tmp_path / "tensorboard"), None)
+    assert calls[-1] == ("close",)
+    written = {call[1]: call[0] for call in calls[1:-1]}
+    assert written == {"wall_seconds": "scalar", "train_cost": "scalar", "eval_cost": "scalar",
+                       "eval_bit_errors": "scalar", "sequences_per_second": "scalar",
+                       "learning_rate": "scalar", "skipped_steps": "scalar",
+                       "curriculum": "text"}  # no eval_optimal_cost, trained_bit_errors: empty
+    assert all(call[3] == 12 for call in calls[1:-1])  # at the row's sequences

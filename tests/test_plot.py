@@ -37,6 +37,7 @@ from ntm.results.plot import (
     plot_learning_curves,
     plot_memory_contents,
     plot_memory_use,
+    read_metrics,
     write_run_pictures,
 )
 from ntm.results.runs import episode, load_run
@@ -213,7 +214,7 @@ def test_animation_frames_name_the_step_and_its_phase() -> None:
 
 CURVE_COLUMNS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                  "eval_bit_errors", "sequences_per_second", "eval_optimal_cost",
-                 "trained_bit_errors")
+                 "trained_bit_errors", "curriculum")
 
 
 def write_metrics(path: Path, rows: list[tuple]) -> Path:
@@ -258,6 +259,33 @@ def test_learning_curves_show_the_optimal_cost_when_logged(tmp_path) -> None:
     lines = {line.get_label(): line for line in titled(fig, "Cost")[0].lines}
     assert list(lines["Bayes-optimal, held out"].get_ydata()) == [133.2, 133.2]
     assert list(lines["held-out cost"].get_ydata()) == [149.0, 138.0]
+
+
+def test_learning_curves_mark_where_the_curriculum_grew(tmp_path) -> None:
+    """Row i's levels are those its training batches came from, so the level that row 2 shows
+    grew at the evaluation of row 1: one dotted line there on both panels, the new levels
+    written beside it; a run without a curriculum has no such line."""
+    metrics = write_metrics(tmp_path / "metrics.csv", [
+        (100, 3200, 10.0, 80.0, 75.0, 30.0, 320.0, "", "", "max_repeats=1"),
+        (200, 6400, 20.0, 70.0, 72.0, 28.0, 320.0, "", "", "max_repeats=1"),
+        (300, 9600, 30.0, 60.0, 70.0, 25.0, 320.0, "", "", "max_repeats=2"),
+        (400, 12800, 40.0, 50.0, 65.0, 20.0, 320.0, "", "", "max_repeats=3"),
+    ])
+    assert read_metrics(metrics)["curriculum"].tolist() == [
+        "max_repeats=1", "max_repeats=1", "max_repeats=2", "max_repeats=3"]
+    fig = plot_learning_curves(metrics, tmp_path / "curves.png")
+    assert_png(tmp_path / "curves.png")
+    for ax in titled(fig, "Cost") + titled(fig, "Bit errors"):
+        grows = [line for line in ax.lines if line.get_linestyle() == ":"
+                 and line.get_color() == "0.5"]
+        assert [line.get_xdata()[0] for line in grows] == [6400, 9600]
+        assert "curriculum grows" in ax.get_legend_handles_labels()[1]
+    cost = titled(fig, "Cost")[0]
+    assert [t.get_text().strip() for t in cost.texts] == ["max_repeats=2", "max_repeats=3"]
+    plain = write_metrics(tmp_path / "plain.csv", [(100, 3200, 10.0, 150.0, 149.0, 60.0, 320.0)])
+    assert "curriculum" not in read_metrics(plain)
+    cost = titled(plot_learning_curves(plain), "Cost")[0]
+    assert "curriculum grows" not in cost.get_legend_handles_labels()[1] and not cost.texts
 
 
 def test_learning_curves_show_the_trained_weights_errors_beside_the_average(tmp_path) -> None:

@@ -88,8 +88,9 @@ def test_smoke(tmp_path) -> None:
     for row in rows:
         assert row["eval_optimal_cost"] == ""  # copy has no optimal predictor
         assert row["trained_bit_errors"] == ""  # no average of the weights
+        assert row["curriculum"] == ""  # no curriculum
         assert all(math.isfinite(float(row[k])) for k in METRICS_FIELDS
-                   if k not in ("eval_optimal_cost", "trained_bit_errors"))
+                   if k not in ("eval_optimal_cost", "trained_bit_errors", "curriculum"))
     assert float(rows[-1]["eval_cost"]) == result.eval_cost
     assert float(rows[-1]["eval_bit_errors"]) == result.eval_bit_errors
 

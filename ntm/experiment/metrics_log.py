@@ -22,8 +22,8 @@ import numpy as np
 
 from ntm.experiment.writes import write_atomically, write_error
 
-__all__ = ["METRICS_NAME", "METRICS_FIELDS", "EARLIER_FIELDS", "MetricsFileError", "MetricsLog",
-           "read_columns"]
+__all__ = ["METRICS_NAME", "METRICS_FIELDS", "EARLIER_HEADERS", "MetricsFileError", "MetricsLog",
+           "read_columns", "describe_levels"]
 
 log = logging.getLogger("ntm.train")
 
@@ -32,11 +32,20 @@ METRICS_NAME = "metrics.csv"
 #: is written only where the run judges an average of its weights and guards against the
 #: collapse (``train.ema_decay`` with ``train.rollback_factor``): the held-out bit errors of the
 #: trained weights, which the guard watches; empty otherwise (``eval_bit_errors`` are theirs).
+#: ``curriculum`` is written only with ``train.curriculum``: the levels the training batches
+#: since the previous row came from, as ``describe_levels`` writes them (``max_repeats=3``).
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
-                  "learning_rate", "skipped_steps", "trained_bit_errors")
-#: The columns before ``trained_bit_errors``: a run written then resumes, that column empty.
-EARLIER_FIELDS = METRICS_FIELDS[:-1]
+                  "learning_rate", "skipped_steps", "trained_bit_errors", "curriculum")
+#: The headers of earlier versions (before ``trained_bit_errors``, before ``curriculum``): a
+#: run written then resumes, the later columns empty.
+EARLIER_HEADERS = (METRICS_FIELDS[:-2], METRICS_FIELDS[:-1])
+
+
+def describe_levels(levels: dict[str, int]) -> str:
+    """A curriculum's levels as the ``curriculum`` column holds them: ``max_length=4
+    max_repeats=2`` (space-separated, in the order of ``train.curriculum``)."""
+    return " ".join(f"{key}={value}" for key, value in levels.items())
 
 
 class MetricsFileError(ValueError):
@@ -82,7 +91,11 @@ class MetricsLog:
             raise write_error(self.path, e) from None
         if self.tensorboard is not None:
             for key in METRICS_FIELDS[2:]:
-                if row[key] != "":
+                if row[key] == "":
+                    continue
+                if key == "curriculum":  # text, not a number
+                    self.tensorboard.add_text(key, row[key], global_step=int(row["sequences"]))
+                else:
                     self.tensorboard.add_scalar(key, row[key], global_step=int(row["sequences"]))
             self.tensorboard.flush()
 
@@ -94,9 +107,9 @@ class MetricsLog:
 def rows_until(path: Path, step: int) -> list[dict[str, str]]:
     """The rows of ``metrics.csv`` at ``path`` up to ``step``: those after it were written
     after the checkpoint a run resumes from, and a last line without its line end was being
-    written when the run stopped (both are logged). A file with the ``EARLIER_FIELDS`` gets
-    the later columns empty. ``MetricsFileError`` when the header is neither, or a row has not
-    as many fields as its header, or a step that is not a number."""
+    written when the run stopped (both are logged). A file with one of the ``EARLIER_HEADERS``
+    gets the later columns empty. ``MetricsFileError`` when the header is none of these, or a
+    row has not as many fields as its header, or a step that is not a number."""
     lines = path.read_text().splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         log.warning("The last line of %s was cut short when the run stopped; it is dropped.",
@@ -104,7 +117,7 @@ def rows_until(path: Path, step: int) -> list[dict[str, str]]:
         lines = lines[:-1]
     records = list(csv.reader(lines))
     fields = tuple(records[0]) if records else ()
-    if fields not in (METRICS_FIELDS, EARLIER_FIELDS):
+    if fields != METRICS_FIELDS and fields not in EARLIER_HEADERS:
         raise MetricsFileError(
             f"{path} does not start with the header ntm.train writes, so it was edited or "
             "written by another version of ntm; put the header back (or move the file away "
@@ -131,18 +144,19 @@ def rows_until(path: Path, step: int) -> list[dict[str, str]]:
 
 
 def read_columns(path: Path, columns: Iterable[str], optional: Iterable[str] = (),
-                 ) -> tuple[dict[str, np.ndarray], list[str]]:
+                 text: Iterable[str] = ()) -> tuple[dict[str, np.ndarray], list[str]]:
     """The ``columns`` of a CSV file (``metrics.csv``, ``generalisation.csv``), one float per
     row, and the problems found, in words.
 
     A last line without its line end was being written when the run stopped and is left out
     (its numbers may be cut short); rows whose ``columns`` do not parse are left out and
     counted; other columns, and their absence, do not matter. Each of ``optional`` is read as
-    well, NaN where it is empty, absent or not a number.
+    well, NaN where it is empty, absent or not a number, and each of ``text`` as strings, ""
+    where empty or absent.
     """
     path = Path(path)
-    columns, optional = tuple(columns), tuple(optional)
-    values: dict[str, list[float]] = {name: [] for name in (*columns, *optional)}
+    columns, optional, text = tuple(columns), tuple(optional), tuple(text)
+    values: dict[str, list] = {name: [] for name in (*columns, *optional, *text)}
     problems: list[str] = []
     lines = path.read_text().splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
@@ -154,7 +168,8 @@ def read_columns(path: Path, columns: Iterable[str], optional: Iterable[str] = (
     if missing:
         problems.append(f"{path.name} has no column {', '.join(missing)}" if lines
                         else f"{path.name} is empty")
-        return {name: np.array([]) for name in values}, problems
+        return {name: np.array([], dtype=str if name in text else float)
+                for name in values}, problems
     bad = 0
     for row in reader:
         try:
@@ -166,9 +181,12 @@ def read_columns(path: Path, columns: Iterable[str], optional: Iterable[str] = (
             values[name].append(value)
         for name in optional:
             values[name].append(_float_or_nan(row.get(name)))
+        for name in text:
+            values[name].append(row.get(name) or "")
     if bad:
         problems.append(f"{bad} row(s) of {path.name} do not parse and are left out")
-    return {name: np.array(v) for name, v in values.items()}, problems
+    return {name: np.array(v, dtype=str if name in text else float)
+            for name, v in values.items()}, problems
 
 
 def _float_or_nan(text: str | None) -> float:

@@ -7,7 +7,8 @@ the task, e.g. ``task.max_length=50``, or ``memory.N``) and writes into ``RUN_DI
 
     memory_use.png       inputs, adds, write weightings | targets, outputs, reads, read weightings
     memory_contents.png  the memory after the input phase and at the end, visited rows marked
-    learning_curves.png  held-out cost and bit errors against sequences seen (from metrics.csv)
+    learning_curves.png  held-out cost and bit errors against sequences seen (from metrics.csv),
+                         a dotted line where a curriculum grew
     memory.gif           the memory and both weightings step by step (only with --gif)
     priority_writes.png  priority sort: where each write head put each vector, against its
                          priority (ntm.results.priority_writes)
@@ -59,7 +60,7 @@ from tasks import Batch, PrioritySortTask, Task  # noqa: E402
 
 __all__ = ["PLOTS_DIR", "plot_memory_use", "plot_attention", "plot_memory_contents",
            "animate_memory", "memory_frame_title",
-           "read_metrics", "log_scale_if_it_helps", "plot_learning_curves",
+           "read_metrics", "log_scale_if_it_helps", "draw_curriculum", "plot_learning_curves",
            "write_run_pictures", "main"]
 
 PLOTS_DIR = "plots"
@@ -382,14 +383,16 @@ CURVE_FIELDS = ("sequences", "wall_seconds", "train_cost", "eval_cost", "eval_bi
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of ``metrics.csv`` the curves need, and ``eval_optimal_cost`` and
-    ``trained_bit_errors`` when the file has them (NaN where empty); rows that do not parse,
-    and a last line cut short, are left out (a row being written while we read).
-    ``read_columns`` is the reader."""
+    ``trained_bit_errors`` when the file has them (NaN where empty) and ``curriculum`` when
+    the run had one (text, "" where empty); rows that do not parse, and a last line cut
+    short, are left out (a row being written while we read). ``read_columns`` is the reader."""
     optional = ("eval_optimal_cost", "trained_bit_errors")
-    columns, _ = read_columns(Path(path), CURVE_FIELDS, optional=optional)
+    columns, _ = read_columns(Path(path), CURVE_FIELDS, optional=optional, text=("curriculum",))
     for name in optional:
         if not np.isfinite(columns[name]).any():
             del columns[name]
+    if not any(columns["curriculum"]):
+        del columns["curriculum"]
     return columns
 
 
@@ -432,6 +435,9 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
                       label="trained weights (the rollback's)")
         errors.append(trained)
     error_ax.set(title="Bit errors", ylabel="wrong bits per sequence")
+    levels = m.get("curriculum")  # only where the run had a curriculum
+    if levels is not None:
+        draw_curriculum(levels, x, cost_ax, error_ax)
     log_scale_if_it_helps(cost_ax, m["eval_cost"], m["train_cost"])
     log_scale_if_it_helps(error_ax, *errors)
     wall = m["wall_seconds"]
@@ -450,6 +456,19 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
+
+
+def draw_curriculum(levels: np.ndarray, x: np.ndarray, *axes) -> None:
+    """Marks on ``axes`` each evaluation at which the curriculum grew (a dotted vertical line,
+    the new levels written beside it on the first axes): row ``i``'s ``levels`` are those its
+    training batches came from, so a change from row ``i - 1`` to ``i`` grew at ``x[i - 1]``."""
+    grown = [i for i in range(1, len(levels)) if levels[i] != levels[i - 1]]
+    for n, i in enumerate(grown):
+        for ax in axes:
+            ax.axvline(x[i - 1], color="0.5", linestyle=":", linewidth=0.8,
+                       label="curriculum grows" if n == 0 else None)
+        axes[0].text(x[i - 1], 0.98, f" {levels[i]}", transform=axes[0].get_xaxis_transform(),
+                     rotation=90, va="top", ha="right", fontsize=6, color="0.35")
 
 
 def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, task: Task, *,
