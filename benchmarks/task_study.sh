@@ -299,3 +299,8 @@ cell ng_b64_p20_cool $ng_b64 'seed=1' train.lr_decay_patience=20 train.lr_cooldo
 # reached 134 bits at 38 and 122 minutes (ng_b64_p20_seeds02, ng_b64_p20_seed1). One thread,
 # beside seed 0 of ng_b64_p20_seeds02 resumed to 180 minutes (docs/training.md).
 cell ng_b64_p20_seed3 $ng_b64 'seed=3' train.lr_decay_patience=20 train.max_minutes=180 train.max_sequences=3000000
+# (ng_b64_p20_seed3: 134.062 at 60 minutes, 133.987 at 69.4 minutes, 928,000 sequences; one
+# rollback, at 14 minutes, the rate still 1e-3; stopped there by hand.)
+# The default (batch 32, patience 10) on the same unseen seed 3, 60 minutes, one thread, beside
+# seed 0 of ng_b64_p20_seeds02 resumed, then beside the test suite and CI.
+cell ng_b32_p10_seed3 $ng_p10 'seed=3' optim.lr=1e-3
