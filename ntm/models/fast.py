@@ -117,8 +117,9 @@ every cell that ran eagerly. Where inductor finds no C++ compiler, ``auto`` runs
 without a word and ``true`` logs one warning and runs eagerly rather than failing at the first
 step.
 Priority sort and dynamic N-grams set ``true`` in their task configs (1.3x and 2.2x the
-sequences per second of eager there, one step per graph). Priority sort runs four steps per
-graph (1.10x the training sequences per second of one, one thread each, side by side);
+sequences per second of eager there, one step per graph; N-grams measured at batch 32).
+Priority sort runs four steps per graph (1.10x the training sequences per second of one, one
+thread each, side by side);
 dynamic N-grams keeps one (``train.compile_steps: 1``, as its documented runs ran; four were
 not measured on it).
 Associative recall keeps one step per graph as well: at its batch of 64 four steps solved no
