@@ -262,6 +262,7 @@ def test_experiment_sets_the_paper_settings(experiment) -> None:
     assert cfg.optim.name == "rmsprop" and cfg.optim.lr == pytest.approx(lr)
     assert cfg.optim.momentum == pytest.approx(0.9) and cfg.optim.alpha == pytest.approx(0.95)
     assert cfg.train.batch_size == 1
+    assert cfg.train.max_sequences == 2_000_000  # whatever budget the task sets
     assert cfg.train.clip_grad_value == 10.0 and cfg.train.clip_grad_norm is None
     assert cfg.train.loss == "per_sequence"  # the scale of the clipping and RMSProp's damping
     # No schedule or guard of this project's, whatever the task's own defaults set.

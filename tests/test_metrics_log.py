@@ -89,13 +89,12 @@ def test_resume_drops_rows_after_the_checkpoint_and_a_cut_short_last_line(tmp_pa
 def test_resume_continues_a_file_written_before_the_later_columns(tmp_path, fields) -> None:
     """A run written before ``trained_bit_errors`` or before ``curriculum`` resumes: its rows
     are kept, the later columns empty, under the header of now."""
-    assert fields == METRICS_FIELDS[:len(fields)]
     path = tmp_path / METRICS_NAME
     path.write_text("\n".join([",".join(fields), row(3, fields=fields),
                                row(6, fields=fields)]) + "\n")
     MetricsLog(tmp_path, resume_step=3, resume_sequences=12).close()
+    # row(3) has the two later columns empty
     assert path.read_bytes() == f"{HEADER}\r\n{row(3)}\r\n".encode()
-    assert row(3).endswith(",,")  # the two later columns, empty
 
 
 @pytest.mark.parametrize("edit, where", [
@@ -156,9 +155,10 @@ def test_tensorboard_gets_every_number_as_a_scalar_and_the_curriculum_as_text(
     metrics.close()
     assert calls[0] == ("open", str(tmp_path / "tensorboard"), None)
     assert calls[-1] == ("close",)
-    written = {call[1]: call[0] for call in calls[1:-1]}
-    assert written == {"wall_seconds": "scalar", "train_cost": "scalar", "eval_cost": "scalar",
-                       "eval_bit_errors": "scalar", "sequences_per_second": "scalar",
-                       "learning_rate": "scalar", "skipped_steps": "scalar",
-                       "curriculum": "text"}  # no eval_optimal_cost, trained_bit_errors: empty
+    written = [(call[0], call[1]) for call in calls[1:-1]]
+    assert written == [("scalar", "wall_seconds"), ("scalar", "train_cost"),
+                       ("scalar", "eval_cost"), ("scalar", "eval_bit_errors"),
+                       ("scalar", "sequences_per_second"), ("scalar", "learning_rate"),
+                       ("scalar", "skipped_steps"),
+                       ("text", "curriculum")]  # no eval_optimal_cost, trained_bit_errors: empty
     assert all(call[3] == 12 for call in calls[1:-1])  # at the row's sequences

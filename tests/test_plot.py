@@ -282,6 +282,15 @@ def test_learning_curves_mark_where_the_curriculum_grew(tmp_path) -> None:
         assert "curriculum grows" in ax.get_legend_handles_labels()[1]
     cost = titled(fig, "Cost")[0]
     assert [t.get_text().strip() for t in cost.texts] == ["max_repeats=2", "max_repeats=3"]
+    # A run written before the column existed and resumed since: its first rows are empty, and
+    # the first level after them is no growth.
+    resumed = write_metrics(tmp_path / "resumed.csv", [
+        (100, 3200, 10.0, 80.0, 75.0, 30.0, 320.0, "", "", ""),
+        (200, 6400, 20.0, 70.0, 72.0, 28.0, 320.0, "", "", "max_repeats=3"),
+        (300, 9600, 30.0, 60.0, 70.0, 25.0, 320.0, "", "", "max_repeats=4"),
+    ])
+    cost = titled(plot_learning_curves(resumed), "Cost")[0]
+    assert [t.get_text().strip() for t in cost.texts] == ["max_repeats=4"]
     plain = write_metrics(tmp_path / "plain.csv", [(100, 3200, 10.0, 150.0, 149.0, 60.0, 320.0)])
     assert "curriculum" not in read_metrics(plain)
     cost = titled(plot_learning_curves(plain), "Cost")[0]

@@ -461,8 +461,9 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
 def draw_curriculum(levels: np.ndarray, x: np.ndarray, *axes) -> None:
     """Marks on ``axes`` each evaluation at which the curriculum grew (a dotted vertical line,
     the new levels written beside it on the first axes): row ``i``'s ``levels`` are those its
-    training batches came from, so a change from row ``i - 1`` to ``i`` grew at ``x[i - 1]``."""
-    grown = [i for i in range(1, len(levels)) if levels[i] != levels[i - 1]]
+    training batches came from, so a change from row ``i - 1`` to ``i`` grew at ``x[i - 1]``
+    (from an empty cell it did not: rows written before the column existed, in a resumed run)."""
+    grown = [i for i in range(1, len(levels)) if levels[i - 1] and levels[i] != levels[i - 1]]
     for n, i in enumerate(grown):
         for ax in axes:
             ax.axvline(x[i - 1], color="0.5", linestyle=":", linewidth=0.8,
