@@ -279,26 +279,27 @@ cell ng_b64_p10 $ng_b64 'seed=1,2'
 # sequences) and then took 20 minutes to fall from 170 to 140 bits; seed 1 at batch 32 was
 # not halved before about 35 minutes. Side by side, one thread each, 60 minutes.
 cell ng_b64_p10_seed0 $ng_b64 'seed=0'
-cell ng_b64_p20_seed1 $ng_b64 'seed=1' train.lr_decay_patience=20
+ng_b64_p20="$ng_b64 train.lr_decay_patience=20"
+cell ng_b64_p20_seed1 $ng_b64_p20 'seed=1'
 # (Best held-out cost at 60 minutes: ng_b64_p10 seed 1 135.9, seed 2 133.75; ng_b64_p10_seed0
 # 136.2, nine rollbacks at 7-14 minutes and its rate at the floor by 27; ng_b64_p20_seed1 134.8, its
 # rate still 5e-4 and falling. Batch 64 was not kept: docs/training.md.)
 # Batch 64 at a plateau patience of 20 on seeds 0 and 2, to set beside seed 1's 134.8 bits
 # (ng_b64_p20_seed1). Side by side, one thread each, 60 minutes.
-cell ng_b64_p20_seeds02 $ng_b64 'seed=0,2' train.lr_decay_patience=20
+cell ng_b64_p20_seeds02 $ng_b64_p20 'seed=0,2'
 # (ng_b64_p20_seeds02 at 60 minutes: seed 0 135.5, eleven rollbacks at 9-24 minutes and its rate
 # halved four times from 27 minutes on; seed 2 133.75, below 134 from 38 minutes on.)
 # Batch 64, patience 20, and the rate cut linearly to a quarter of itself from 480,000 to
 # 800,000 sequences (about 40 to 60 minutes), for seed 1, whose rate was still 5e-4 and its
 # cost still falling at 60 minutes in ng_b64_p20_seed1. One thread, 60 minutes, beside that run
 # resumed to 150 minutes (docs/training.md).
-cell ng_b64_p20_cool $ng_b64 'seed=1' train.lr_decay_patience=20 train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
+cell ng_b64_p20_cool $ng_b64_p20 'seed=1' train.lr_cooldown_start=480000 train.lr_cooldown_sequences=320000 train.lr_cooldown_factor=0.25
 # (ng_b64_p20_cool: 135.59 at 60 minutes, 690,752 sequences, against 135.28 for the uncut run at
 # the same sequences: not kept. The uncut run resumed reached 133.995 at 122 minutes.)
 # Batch 64, patience 20 on a seed no choice looked at (3), to the 3-hour bound: seeds 2 and 1
 # reached 134 bits at 38 and 122 minutes (ng_b64_p20_seeds02, ng_b64_p20_seed1). One thread,
 # beside seed 0 of ng_b64_p20_seeds02 resumed to 180 minutes (docs/training.md).
-cell ng_b64_p20_seed3 $ng_b64 'seed=3' train.lr_decay_patience=20 train.max_minutes=180 train.max_sequences=3000000
+cell ng_b64_p20_seed3 $ng_b64_p20 'seed=3' train.max_minutes=180 train.max_sequences=3000000
 # (ng_b64_p20_seed3: 134.062 at 60 minutes, 133.987 at 69.4 minutes, 928,000 sequences; one
 # rollback, at 14 minutes, the rate still 1e-3; stopped there by hand.)
 # The default (batch 32, patience 10) on the same unseen seed 3, 60 minutes, one thread, beside

@@ -30,6 +30,7 @@ def test_levels_grow_by_the_step_up_to_their_targets() -> None:
     assert curriculum.levels == {"max_length": 4, "max_repeats": 2}  # 1 + 2 capped at 2
     assert not curriculum.complete
     assert curriculum.describe() == "task.max_length = 4 of 5, task.max_repeats = 2 of 2"
+    assert curriculum.column_text() == "max_length=4 max_repeats=2"  # metrics.csv's column
     assert curriculum.step(0.0)
     assert curriculum.levels == {"max_length": 5, "max_repeats": 2} and curriculum.complete
     assert not curriculum.step(0.0)  # complete: nothing left to grow

@@ -57,6 +57,11 @@ class Curriculum:
         return ", ".join(f"task.{key} = {value} of {self.target[key]}"
                          for key, value in self.levels.items())
 
+    def column_text(self) -> str:
+        """The levels as ``metrics.csv``'s ``curriculum`` column holds them: ``max_length=4
+        max_repeats=2`` (space-separated, in the order of ``train.curriculum``)."""
+        return " ".join(f"{key}={value}" for key, value in self.levels.items())
+
     def state_dict(self) -> dict[str, dict[str, int]]:
         return {"levels": dict(self.levels)}
 

@@ -46,7 +46,7 @@ from ntm.experiment.metrics import (
     evaluate_batches,
     optimal_cost_per_sequence,
 )
-from ntm.experiment.metrics_log import MetricsLog, describe_levels
+from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.run_dir import check_writable
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, cooldown_factor, warmup_factor
@@ -399,8 +399,7 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         "learning_rate": state.optimizer.param_groups[0]["lr"],
         "skipped_steps": window.skipped,
         "trained_bit_errors": "" if trained_bit_errors is None else trained_bit_errors,
-        "curriculum": ("" if state.curriculum is None
-                       else describe_levels(state.curriculum.levels)),  # before it grows
+        "curriculum": "" if state.curriculum is None else state.curriculum.column_text(),
     }
     decay, drop = state.lr_decay, state.lr_drop
     guard, curriculum = state.rollback, state.curriculum

@@ -23,7 +23,7 @@ import numpy as np
 from ntm.experiment.writes import write_atomically, write_error
 
 __all__ = ["METRICS_NAME", "METRICS_FIELDS", "EARLIER_HEADERS", "MetricsFileError", "MetricsLog",
-           "read_columns", "describe_levels"]
+           "read_columns"]
 
 log = logging.getLogger("ntm.train")
 
@@ -33,19 +33,13 @@ METRICS_NAME = "metrics.csv"
 #: collapse (``train.ema_decay`` with ``train.rollback_factor``): the held-out bit errors of the
 #: trained weights, which the guard watches; empty otherwise (``eval_bit_errors`` are theirs).
 #: ``curriculum`` is written only with ``train.curriculum``: the levels the training batches
-#: since the previous row came from, as ``describe_levels`` writes them (``max_repeats=3``).
+#: since the previous row came from, as ``Curriculum.column_text`` writes them (``max_repeats=3``).
 METRICS_FIELDS = ("step", "sequences", "wall_seconds", "train_cost", "eval_cost",
                   "eval_bit_errors", "eval_optimal_cost", "sequences_per_second",
                   "learning_rate", "skipped_steps", "trained_bit_errors", "curriculum")
 #: The headers of earlier versions (before ``trained_bit_errors``, before ``curriculum``): a
 #: run written then resumes, the later columns empty.
 EARLIER_HEADERS = (METRICS_FIELDS[:-2], METRICS_FIELDS[:-1])
-
-
-def describe_levels(levels: dict[str, int]) -> str:
-    """A curriculum's levels as the ``curriculum`` column holds them: ``max_length=4
-    max_repeats=2`` (space-separated, in the order of ``train.curriculum``)."""
-    return " ".join(f"{key}={value}" for key, value in levels.items())
 
 
 class MetricsFileError(ValueError):
