@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from conftest import (
 )
 from omegaconf import OmegaConf
 
+from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import ConfigError
 from ntm.experiment.metrics import bit_errors_per_sequence, cost_per_sequence
@@ -198,6 +200,40 @@ def test_bad_input_is_one_sentence_and_exit_2(runs, capsys, args, setting) -> No
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert_one_sentence(err.strip().removeprefix("error: "), setting)
+
+
+def test_best_evaluates_the_weights_of_the_lowest_held_out_cost(runs, tmp_path) -> None:
+    """``--best`` loads ``best.pt`` (here given other weights than the last checkpoint's, so
+    that the two differ) and says so in the table; without it, the last checkpoint."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["ntm"], run)
+    kept = checkpoint.load(run / "best.pt")
+    kept["model"] = {k: v + 0.3 if v.is_floating_point() else v for k, v in kept["model"].items()}
+    checkpoint.save(run / "best.pt", {k: v for k, v in kept.items() if k != "format"})
+    figures = {}
+    for flags, name in (["--best"], "best.pt"), ([], "checkpoint.pt"):
+        main([str(run), *flags, "--sizes", "3", "--sequences", "20", "--no-pictures"])
+        rows = read_rows(run / "generalisation.csv")
+        assert [r["checkpoint"] for r in rows] == [name]
+        cfg, task, model = load_run(run, ["memory.N=128"], best=bool(flags))  # evaluate's N
+        expected = evaluate_sizes(model, task, [3], sequences=20, seed=cfg.train.eval_seed)
+        assert float(rows[0]["cost"]) == pytest.approx(expected[0]["cost"], rel=1e-6)
+        figures[name] = float(rows[0]["cost"])
+    assert figures["best.pt"] != pytest.approx(figures["checkpoint.pt"])
+
+
+def test_best_without_best_weights_is_one_sentence(runs, tmp_path, capsys) -> None:
+    """A run directory without ``best.pt`` (trained before ntm kept it) is refused for
+    ``--best`` by name, and still evaluates without it."""
+    run = tmp_path / "old"
+    shutil.copytree(runs["ntm"], run)
+    (run / "best.pt").unlink()
+    with pytest.raises(SystemExit) as stop:
+        main([str(run), "--best", "--sizes", "3", "--sequences", "2", "--no-pictures"])
+    assert stop.value.code == 2
+    assert_one_sentence(capsys.readouterr().err.strip().removeprefix("error: "), "--best")
+    main([str(run), "--sizes", "3", "--sequences", "2", "--no-pictures"])
+    assert [r["checkpoint"] for r in read_rows(run / "generalisation.csv")] == ["checkpoint.pt"]
 
 
 def test_a_missing_run_is_one_sentence(tmp_path, capsys) -> None:

@@ -1,8 +1,9 @@
 """Kill anywhere, lose nothing: a tiny ``python -m ntm.train`` run is killed with SIGKILL at
 several moments (starting up, between evaluations, right after a metrics row, and while a
 checkpoint is being written), restarted with the same command each time, and must end with
-the metrics and the weights of an uninterrupted run of the same seed; after every kill the
-run directory holds a loadable checkpoint (once the first was written).
+the metrics, the weights and the best weights (``best.pt``) of an uninterrupted run of the
+same seed; after every kill the run directory holds a loadable checkpoint (once the first was
+written).
 
 The moment inside a checkpoint's write is hit by starting the run through ``PAUSED_TRAIN``,
 which patches ``os.replace`` in the child process so that ``checkpoint.save`` waits between
@@ -158,5 +159,10 @@ def test_killed_anywhere_and_restarted_the_run_ends_as_if_never_killed(tmp_path)
     for index, state in theirs["optimizer"]["state"].items():
         for key, value in state.items():
             assert torch.equal(ours["optimizer"]["state"][index][key], value), key
+    ours, theirs = (checkpoint.load(d / checkpoint.BEST_NAME) for d in (run_dir, reference))
+    assert (ours["step"], ours["evaluation"]) == (theirs["step"], theirs["evaluation"])
+    for name, tensor in theirs["model"].items():
+        assert torch.equal(ours["model"][name], tensor), name
     assert not (run_dir / f".{CHECKPOINT_NAME}.tmp").exists()
+    assert not (run_dir / f".{checkpoint.BEST_NAME}.tmp").exists()
     print(f"\n{len(kills)} kills survived in {time.monotonic() - started:.0f} s")

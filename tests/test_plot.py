@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -397,6 +398,36 @@ def test_command_line(run_dir, tmp_path) -> None:
     assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
     assert_one_sentence(bad.stderr.strip().removeprefix("error: "), "missing")
 
+
+
+def test_best_draws_the_best_weights_and_names_them(run_dir, tmp_path, monkeypatch,
+                                                    capsys) -> None:
+    """``ntm.plot --best`` draws the episode of ``best.pt``'s weights, its titles say so; a
+    run without ``best.pt`` is refused in one sentence."""
+    import ntm.results.plot as plot
+
+    drawn = []
+
+    def memory_use(batch, logits, trace, path, title):
+        drawn.append((logits, title))
+        return plot_memory_use(batch, logits, trace, path, title=title)
+
+    monkeypatch.setattr(plot, "plot_memory_use", memory_use)
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    kept = checkpoint.load(run / "best.pt")  # other weights than the last, so the two differ
+    kept["model"] = {k: v + 0.3 if v.is_floating_point() else v for k, v in kept["model"].items()}
+    checkpoint.save(run / "best.pt", {k: v for k, v in kept.items() if k != "format"})
+    plot.main([str(run), "--best"])
+    plot.main([str(run)])
+    (best_logits, best_title), (last_logits, last_title) = drawn
+    assert "(best.pt)" in best_title and "best.pt" not in last_title
+    assert not torch.equal(best_logits, last_logits)
+    (run / "best.pt").unlink()
+    with pytest.raises(SystemExit) as stop:
+        plot.main([str(run), "--best"])
+    assert stop.value.code == 2
+    assert_one_sentence(capsys.readouterr().err.strip().removeprefix("error: "), "--best")
 
 
 def test_load_run_reads_a_run_from_before_a_setting_existed(run_dir, tmp_path) -> None:

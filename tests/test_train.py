@@ -97,7 +97,8 @@ def test_smoke(tmp_path) -> None:
     state = saved(tmp_path)
     assert (state["step"], state["sequences"], state["solved"]) == (7, 28, False)
     assert state["config"] == OmegaConf.to_container(cfg, resolve=True)
-    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.pt", "config.yaml", "metrics.csv"]
+    assert sorted(os.listdir(tmp_path)) == [".lock", "best.pt", "checkpoint.pt", "config.yaml",
+                                            "metrics.csv"]
 
 
 def test_reference_run(reference) -> None:
@@ -118,26 +119,28 @@ class Killed(Exception):
     """Stands for the run being killed."""
 
 
-def kill_after_save(monkeypatch, call: int) -> None:
-    """The run dies right after checkpoint number ``call`` is written."""
+def kill_after_save(monkeypatch, call: int, name: str = checkpoint.CHECKPOINT_NAME) -> None:
+    """The run dies right after checkpoint number ``call`` is written (of the file ``name``:
+    ``best.pt`` is written beside it at a new best held-out cost)."""
     original, calls = checkpoint.save, []
 
     def save(path, state):
-        calls.append(1)
+        calls.append(Path(path).name == name)
         original(path, state)
-        if len(calls) == call:
+        if calls[-1] and sum(calls) == call:
             raise Killed
 
     monkeypatch.setattr(ntm.experiment.checkpoint, "save", save)
 
 
-def kill_during_save(monkeypatch, call: int) -> None:
-    """The run dies while writing checkpoint number ``call``, after its metrics row."""
+def kill_during_save(monkeypatch, call: int, name: str = checkpoint.CHECKPOINT_NAME) -> None:
+    """The run dies while writing checkpoint number ``call`` (of the file ``name``), after its
+    metrics row."""
     original, calls = checkpoint.save, []
 
     def save(path, state):
-        calls.append(1)
-        if len(calls) == call:
+        calls.append(Path(path).name == name)
+        if calls[-1] and sum(calls) == call:
             tmp = Path(path).with_name(f".{Path(path).name}.tmp")
             tmp.write_bytes(b"half a checkpoint")
             raise Killed
@@ -191,7 +194,58 @@ def test_resume_after_a_kill_is_exact(reference, tmp_path, monkeypatch, kill, ca
     assert (result.step, result.eval_cost, result.eval_bit_errors) == (
         reference_result.step, reference_result.eval_cost, reference_result.eval_bit_errors
     )
-    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.pt", "config.yaml", "metrics.csv"]
+    assert_same_best(tmp_path, reference_dir)
+    assert sorted(os.listdir(tmp_path)) == [".lock", "best.pt", "checkpoint.pt", "config.yaml",
+                                            "metrics.csv"]
+
+
+def assert_same_best(a: Path, b: Path) -> None:
+    """The same ``best.pt`` in two run directories: weights bit for bit, step, figures."""
+    best_a, best_b = (checkpoint.load(d / checkpoint.BEST_NAME) for d in (a, b))
+    assert best_a["model"].keys() == best_b["model"].keys()
+    for key in best_a["model"]:
+        assert torch.equal(best_a["model"][key], best_b["model"][key]), key
+    for key in ("step", "sequences", "evaluation"):
+        assert best_a[key] == best_b[key], key
+
+
+@pytest.mark.parametrize("kill", [kill_after_save, kill_during_save])
+def test_a_kill_at_the_best_weights_loses_nothing(reference, tmp_path, monkeypatch,
+                                                  kill) -> None:
+    """Killed while (or right after) ``best.pt`` is written, before the checkpoint that
+    records its cost: the resumed run writes it again and ends as the uninterrupted one."""
+    reference_dir, _ = reference
+    kill(monkeypatch, 2, checkpoint.BEST_NAME)
+    with pytest.raises(Killed):
+        train(tiny(), tmp_path)
+    monkeypatch.undo()
+    train(tiny(), tmp_path)
+    assert without_timing(metrics_rows(tmp_path)) == without_timing(metrics_rows(reference_dir))
+    assert_same_state(saved(tmp_path), saved(reference_dir))
+    assert_same_best(tmp_path, reference_dir)
+
+
+@pytest.mark.parametrize("average", [(), ("train.ema_decay=0.5",)])
+def test_best_weights_are_those_of_the_lowest_held_out_cost(tmp_path, average) -> None:
+    """``best.pt`` holds the judged weights (the average where the run keeps one) of the row
+    with the lowest held-out cost, not the last: evaluated again they give that row's cost,
+    and ``load_run(best=True)`` (``--best`` of ntm.evaluate and ntm.plot) loads them. Its cost
+    travels in the checkpoint."""
+    cfg = tiny(10, "train.eval_every=1", "optim.lr=0.05", "train.rollback_factor=null",
+               *average)
+    train(cfg, tmp_path)
+    costs = [float(r["eval_cost"]) for r in metrics_rows(tmp_path)]
+    best = min(range(len(costs)), key=costs.__getitem__)
+    assert best != len(costs) - 1  # this run's last evaluation is not its best
+    kept = checkpoint.load(tmp_path / checkpoint.BEST_NAME)
+    assert kept["step"] == best + 1 and kept["evaluation"]["cost"] == costs[best]
+    assert saved(tmp_path)["best_cost"] == costs[best]
+    _, _, model = load_run(tmp_path, best=True)
+    again = evaluate_batches(model, held_out_set(build_task(cfg), cfg, torch.device("cpu")))
+    assert again["cost"] == pytest.approx(costs[best])
+    _, _, last = load_run(tmp_path)
+    again = evaluate_batches(last, held_out_set(build_task(cfg), cfg, torch.device("cpu")))
+    assert again["cost"] == pytest.approx(costs[-1])
 
 
 def test_resume_with_a_larger_budget_is_exact(reference, tmp_path) -> None:

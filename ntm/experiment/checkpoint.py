@@ -1,7 +1,8 @@
 """Checkpoints: everything a run needs to continue exactly where it stopped.
 
 A checkpoint holds the model, the optimizer, the step and sequence counters, every random
-state (Python, NumPy, torch, the task's data generator) and the resolved config. It is
+state (Python, NumPy, torch, the task's data generator) and the resolved config. A second
+file, ``best.pt``, holds only the weights (and figures) of the run's best evaluation. It is
 written to a temporary file and renamed over the old one, so a run killed at any moment
 leaves either the previous checkpoint or the new one, never half of one. It is loaded with
 ``weights_only=True``: a checkpoint holds tensors and plain Python values, never code.
@@ -19,10 +20,14 @@ import torch
 
 from ntm.experiment.writes import write_atomically
 
-__all__ = ["CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states",
+__all__ = ["BEST_NAME", "CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states",
            "restore_random_states"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Beside it: the weights of the evaluation with the lowest held-out cost so far (what a
+#: noisy task's run is judged by), for ``ntm.evaluate --best`` and ``ntm.plot --best``; written
+#: by ``save`` too, but not resumable (no optimizer, no random states).
+BEST_NAME = "best.pt"
 #: Written into every checkpoint; a change to what a checkpoint holds gets a new number, so
 #: that a checkpoint of another version of the code is refused by name, not by a KeyError.
 FORMAT_PREFIX = "ntm-checkpoint-"

@@ -2,8 +2,9 @@
 
 Trains on batches of mixed-length sequences, evaluates on a fixed held-out set every
 ``train.eval_every`` steps, appends a row to ``metrics.csv`` and writes a checkpoint at each
-evaluation, and stops when the task is solved or the budget is spent. Started on a run
-directory that holds a checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
+evaluation (and ``best.pt``, the judged weights of the lowest held-out cost so far), and stops
+when the task is solved or the budget is spent. Started on a run directory that holds a
+checkpoint (``hydra.run.dir=runs/...``), it resumes from it exactly.
 
 A step whose loss or gradients are not finite is skipped (``first_nonfinite``; finite gradients
 whose norm overflows float32 are scaled down instead when the step clips): parameters and
@@ -387,7 +388,7 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
     the held-out cost and bit errors (the guard the trained weights' ``trained_bit_errors``
     where ``_evaluate`` made them), and the curriculum the training bit errors; writes the
     row of ``metrics.csv`` (with the rate and the curriculum levels the window trained with) and
-    the checkpoint; logs."""
+    the checkpoint, and ``best.pt`` when the held-out cost is the lowest so far; logs."""
     last = state.last_eval
     row = {
         "step": state.step, "sequences": state.sequences,
@@ -401,6 +402,9 @@ def _record(state: TrainState, window: _Window, metrics: MetricsLog, ckpt_path: 
         "trained_bit_errors": "" if trained_bit_errors is None else trained_bit_errors,
         "curriculum": "" if state.curriculum is None else state.curriculum.column_text(),
     }
+    if last["cost"] < state.best_cost:  # before the checkpoint that records it (a kill
+        state.best_cost = last["cost"]  # between the two writes it again on resume)
+        checkpoint.save(ckpt_path.with_name(checkpoint.BEST_NAME), state.best_state_dict())
     decay, drop = state.lr_decay, state.lr_drop
     guard, curriculum = state.rollback, state.curriculum
     if not schedules:

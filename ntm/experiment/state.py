@@ -57,6 +57,7 @@ class TrainState:
     solved: bool = False
     solved_at: int | None = None  # sequences at the first evaluation that solved the task
     bad_steps_in_a_row: int = 0  # steps skipped in a row (non-finite loss or gradient)
+    best_cost: float = math.inf  # the lowest held-out cost so far, whose weights are in best.pt
 
     def learning_rate(self) -> float:
         """The rate the schedules give now: ``optim.lr``, times the plateau decay's scale (down
@@ -70,6 +71,22 @@ class TrainState:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
 
+    def judged_weights(self) -> dict[str, torch.Tensor]:
+        """The weights the evaluations judge: the average where the run keeps one
+        (``train.ema_decay``, once started), else the model's."""
+        if self.average is not None:
+            averaged = self.average.model_state_dict(self.model)
+            if averaged is not None:
+                return averaged
+        return self.model.state_dict()
+
+    def best_state_dict(self) -> dict[str, Any]:
+        """What ``best.pt`` holds: the judged weights and the figures of the evaluation just
+        made, with the config (for ``ntm.evaluate --best``); nothing to resume from."""
+        return {"model": self.judged_weights(), "step": self.step, "sequences": self.sequences,
+                "wall_seconds": self.wall_seconds, "evaluation": dict(self.last_eval),
+                "config": self.config}
+
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain Python values only (checkpoints load with ``weights_only``)."""
         return {
@@ -80,7 +97,7 @@ class TrainState:
             "average": self.average.state_dict() if self.average is not None else None,
             "step": self.step, "sequences": self.sequences, "wall_seconds": self.wall_seconds,
             "last_eval": self.last_eval, "solved": self.solved, "solved_at": self.solved_at,
-            "bad_steps_in_a_row": self.bad_steps_in_a_row,
+            "bad_steps_in_a_row": self.bad_steps_in_a_row, "best_cost": self.best_cost,
             "lr_decay": self.lr_decay.state_dict() if self.lr_decay is not None else None,
             "lr_drop": self.lr_drop.state_dict() if self.lr_drop is not None else None,
             "rollback": self.rollback.state_dict() if self.rollback is not None else None,
@@ -135,3 +152,4 @@ class TrainState:
         self.solved = state.get("solved", False)
         self.solved_at = state.get("solved_at")
         self.bad_steps_in_a_row = state.get("bad_steps_in_a_row", 0)
+        self.best_cost = state.get("best_cost", math.inf)  # older checkpoints: none kept yet

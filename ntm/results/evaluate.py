@@ -1,4 +1,4 @@
-"""Generalisation: ``python -m ntm.evaluate RUN_DIR [key=value ...] [--sizes ...]``.
+"""Generalisation: ``python -m ntm.evaluate RUN_DIR [key=value ...] [--sizes ...] [--best]``.
 
 Evaluates a trained run on held-out sequences of each of a range of task sizes (copy:
 lengths; associative recall: items; repeat copy: repeats, or lengths with the override
@@ -6,8 +6,9 @@ lengths; associative recall: items; repeat copy: repeats, or lengths with the ov
 also beyond the training range, and writes into the run directory:
 
 - ``generalisation.csv``: size, cost and bit errors per sequence, number of sequences, the
-  Bayes-optimal cost where the task has one (dynamic N-grams), the memory size (NTMs) and the
-  overrides given;
+  Bayes-optimal cost where the task has one (dynamic N-grams), the memory size (NTMs), the
+  overrides given and the checkpoint evaluated (``checkpoint.pt``, the last weights, or with
+  ``--best`` ``best.pt``, those of the run's lowest held-out cost);
 - ``plots/generalisation.png``: cost and bit errors against size, beside the paper's curve
   where docs/paper.md gives one;
 - ``plots/memory_use_size<S>.png``: for an NTM, one episode of the longest size.
@@ -59,7 +60,8 @@ __all__ = ["GENERALISATION_NAME", "FIELDS", "PAPER_CURVES", "evaluate_sizes", "m
 log = logging.getLogger("ntm.evaluate")
 
 GENERALISATION_NAME = "generalisation.csv"
-FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides")
+FIELDS = ("size", "cost", "bit_errors", "sequences", "optimal_cost", "memory_N", "overrides",
+          "checkpoint")
 
 #: docs/paper.md: the paper's generalisation, bits per sequence (cost) by size, read off its
 #: figures; keyed by (task, paper model name).
@@ -189,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="sequences of size S come from seed+S (default train.eval_seed)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--best", action="store_true",
+                        help="the weights of the run's lowest held-out cost (RUN_DIR/best.pt) "
+                             "instead of its last checkpoint")
     parser.add_argument("--no-pictures", action="store_true")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -206,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             log.info("%s for this evaluation: the run trained with fewer locations "
                      "(give memory.N=... to choose).", added[0])
             args.overrides = [*args.overrides, *added]
-        cfg, task, model = load_run(args.run_dir, args.overrides)
+        cfg, task, model = load_run(args.run_dir, args.overrides, best=args.best)
         trained_size = trained_up_to(written, cfg)  # the run's own range, on cfg's axis
         sizes = sizes or list(task.generalisation_sizes)
         seed = cfg.train.eval_seed if args.seed is None else args.seed
@@ -221,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for row in rows:
         row["memory_N"] = cfg.memory.N if has_memory else ""
         row["overrides"] = " ".join(args.overrides)
+        row["checkpoint"] = checkpoint.BEST_NAME if args.best else checkpoint.CHECKPOINT_NAME
     out = args.run_dir / GENERALISATION_NAME
     write_csv(rows, out)
     optimal = not math.isnan(rows[0]["optimal_cost"])
@@ -235,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plots = args.run_dir / PLOTS_DIR
     plots.mkdir(exist_ok=True)
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
+    name += f" ({checkpoint.BEST_NAME})" if args.best else ""
     memory = f"; memory.N = {cfg.memory.N}" if has_memory else ""
     plot_generalisation(
         rows, plots / "generalisation.png", trained_up_to=trained_size,

@@ -1,8 +1,9 @@
 """Pictures of a run: memory use (the paper's Figure 6), memory contents, an animation of the
 memory and the heads, and learning curves.
 
-``python -m ntm.plot RUN_DIR [key=value ...] [--seed S] [--size N] [--gif]`` (or ``ntm-plot``)
-loads the run's config and checkpoint, runs one episode of its task (the overrides may change
+``python -m ntm.plot RUN_DIR [key=value ...] [--seed S] [--size N] [--gif] [--best]`` (or
+``ntm-plot``) loads the run's config and checkpoint (``--best``: the weights of its lowest
+held-out cost, ``best.pt``), runs one episode of its task (the overrides may change
 the task, e.g. ``task.max_length=50``, or ``memory.N``) and writes into ``RUN_DIR/plots/``:
 
     memory_use.png       inputs, adds, write weightings | targets, outputs, reads, read weightings
@@ -474,7 +475,7 @@ def draw_curriculum(levels: np.ndarray, x: np.ndarray, *axes) -> None:
 
 def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, task: Task, *,
                        episode_seed: int = 0, size: int | None = None,
-                       animate: bool = False) -> list[Path]:
+                       animate: bool = False, weights: str | None = None) -> list[Path]:
     """Writes the pictures of a run into ``run_dir/plots/`` and returns their paths:
     learning_curves.png (only once ``metrics.csv`` has a row); for an NTM memory_use.png,
     memory_contents.png, with ``animate`` memory.gif, and on priority sort
@@ -482,13 +483,16 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     attention.png (the LSTM baseline has neither memory nor attention to draw).
 
     The episode is drawn from ``episode_seed`` with ``size`` (None: the largest training
-    size, so the picture shows the longest walk trained on). The model's mode is restored,
-    and neither the global random state nor the training data stream is touched.
+    size, so the picture shows the longest walk trained on). ``weights`` names, in the titles,
+    the checkpoint the model came from where it is not the last (``best.pt``). The model's
+    mode is restored, and neither the global random state nor the training data stream is
+    touched.
     """
     run_dir = Path(run_dir)
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
+    name += f" ({weights})" if weights else ""
     written = []
     metrics_path = run_dir / METRICS_NAME
     if metrics_path.is_file():
@@ -533,18 +537,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=None,
                         help="copy length or number of items (default: largest trained)")
     parser.add_argument("--gif", action="store_true", help="also write memory.gif (slow)")
+    parser.add_argument("--best", action="store_true",
+                        help="the weights of the run's lowest held-out cost (RUN_DIR/best.pt) "
+                             "instead of its last checkpoint")
     args = parser.parse_intermixed_args(argv)
     try:
-        cfg, task, model = load_run(args.run_dir, args.overrides)
+        cfg, task, model = load_run(args.run_dir, args.overrides, best=args.best)
         if args.size is not None:  # beyond the training range: the rows it needs
             config = run_config(args.run_dir)
             added = memory_override(config, args.overrides)
             if added and args.size > trained_up_to(config, cfg):
                 print(f"{added[0]} for this episode: the run trained with fewer locations "
                       "(give memory.N=... to choose).", file=sys.stderr)
-                cfg, task, model = load_run(args.run_dir, [*args.overrides, *added])
+                cfg, task, model = load_run(args.run_dir, [*args.overrides, *added],
+                                            best=args.best)
         paths = write_run_pictures(args.run_dir, cfg, model, task, episode_seed=args.seed,
-                                   size=args.size, animate=args.gif)
+                                   size=args.size, animate=args.gif,
+                                   weights=checkpoint.BEST_NAME if args.best else None)
     except (ConfigError, checkpoint.CheckpointError) as e:
         exit_with(e)
     for path in paths:

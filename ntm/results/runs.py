@@ -136,11 +136,12 @@ def _load_weights(model: nn.Module, weights: dict[str, Tensor], cfg: DictConfig,
         raise mismatch
 
 
-def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Task,
-                                                                           nn.Module]:
+def load_run(run_dir: str | Path, overrides: Sequence[str] = (), best: bool = False,
+             ) -> tuple[DictConfig, Task, nn.Module]:
     """The config (with ``overrides``, dotlist ``key=value``), task and trained model (on the
     CPU, eval mode; its averaged weights where the run kept an average, ``train.ema_decay``) of
-    a run directory written by ``ntm.train``.
+    a run directory written by ``ntm.train``: the last checkpoint's weights, or with ``best``
+    those of the evaluation with the lowest held-out cost (``best.pt``).
 
     Raises ``ConfigError`` or ``CheckpointError``, in one sentence and before any work, for a
     missing run directory or config, a bad override, a missing, damaged or foreign checkpoint,
@@ -167,7 +168,12 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[DictCo
     trained_locations = cfg.memory.N
     trained_steps = build_task(cfg).max_steps  # learned positions are sized by the training task
     _check_overrides(cfg, overrides)
-    ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
+    ckpt_path = run_dir / (checkpoint.BEST_NAME if best else checkpoint.CHECKPOINT_NAME)
+    if best and not ckpt_path.is_file():
+        raise checkpoint.CheckpointError(
+            f"{ckpt_path} does not exist: the run has not finished an evaluation, or was "
+            "trained before ntm kept its best weights; leave out --best to load its last "
+            "checkpoint.")
     state = checkpoint.load(ckpt_path)
     if not isinstance(state.get("model"), dict):
         raise checkpoint.CheckpointError(f"{ckpt_path} holds no model weights.")
