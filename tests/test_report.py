@@ -108,10 +108,11 @@ def test_summary_numbers_are_the_hand_computed_ones(sweep) -> None:
     text = (sweep / "report.md").read_text()
     assert "7 runs in 2 groups; 1 run could not be read" in text
     assert "Settings that differ between the groups: `optim.lr`." in text
+    # The lowest held-out costs are the last ones here: every run's cost only fell.
     assert table_row(text, "A") == ["A", "optim.lr=0.001", "3 of 4", "2,000 (1,500–3,000)",
-                                    "30 (20–40)", "3 (1.75–14)"]
+                                    "30 (20–40)", "3 (1.75–14)", "3 (1.75–14)"]
     assert table_row(text, "B") == ["B", "optim.lr=0.002", "1 of 3", "500 (500–500)",
-                                    "4 (4–4)", "17 (10–24)"]
+                                    "4 (4–4)", "17 (10–24)", "17 (10–24)"]
 
 
 def test_each_run_has_its_row(sweep) -> None:
@@ -122,8 +123,9 @@ def test_each_run_has_its_row(sweep) -> None:
                                                      "4,000", "44", "6"]
     row = table_row(text, "`5_lr2_seed1`")
     assert row[2:8] == ["no", "—", "—", "500", "31", "4"]  # the cut-short row is left out
-    assert "cut short" in row[8]
-    assert table_row(text, "`6_lr2_seed2`")[2:8] == ["no"] + ["—"] * 5
+    assert row[8] == "31 at 500 (5 s)"
+    assert "cut short" in row[9]
+    assert table_row(text, "`6_lr2_seed2`")[2:9] == ["no"] + ["—"] * 6
 
 
 def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept(
@@ -143,15 +145,15 @@ def test_a_run_that_rolled_back_at_its_last_evaluation_reports_the_model_it_kept
               extra=every, steps=[20, 25])
     text = write_report(tmp_path).read_text()
     row = table_row(text, "`0_seed0`")
-    assert row[2:8] == ["no", "—", "—", "2,400", "2", "0.5"]
-    assert "rolled back to the best, at 1,600 sequences" in row[8]
+    assert row[2:9] == ["no", "—", "—", "2,400", "2", "0.5", "2 at 1,600 (10 s)"]
+    assert "rolled back to the best, at 1,600 sequences" in row[9]
     row = table_row(text, "`1_seed1`")
-    assert row[2:8] == ["yes", "800", "5", "1,600", "3", "0.005"]
-    assert "its last evaluation (40 bit errors per sequence) rolled back" in row[8]
+    assert row[2:9] == ["yes", "800", "5", "1,600", "3", "0.005", "3 at 800 (5 s)"]
+    assert "its last evaluation (40 bit errors per sequence) rolled back" in row[9]
     row = table_row(text, "`2_seed2`")
-    assert row[2:9] == ["no", "—", "—", "1,600", "9", "9", ""]
+    assert row[2:10] == ["no", "—", "—", "1,600", "9", "9", "3 at 800 (5 s)", ""]
     row = table_row(text, "`3_seed3`")
-    assert row[2:9] == ["no", "—", "—", "1,000", "95", "40", ""]
+    assert row[2:10] == ["no", "—", "—", "1,000", "95", "40", "3 at 800 (5 s)", ""]
     listed = text.split("## Runs not solved or not read")[1]
     assert "0.5 bit errors per sequence after 2,400" in listed
 
@@ -173,8 +175,22 @@ def test_a_run_that_averages_its_weights_is_replayed_from_the_trained_weights_er
     text = write_report(tmp_path).read_text()
     row = table_row(text, "`0_seed0`")
     assert row[5:8] == ["2,400", "20", "2"]
-    assert "rolled back to the best, at 1,600 sequences" in row[8]
-    assert table_row(text, "`1_seed1`")[5:9] == ["2,400", "90", "40", ""]
+    assert "rolled back to the best, at 1,600 sequences" in row[9]
+    assert table_row(text, "`1_seed1`")[5:10] == ["2,400", "90", "40", "20 at 1,600 (10 s)", ""]
+
+
+def test_the_lowest_held_out_cost_is_found_wherever_it_came(tmp_path) -> None:
+    """A run judged by its best evaluation (dynamic N-grams: no solve, a noisy cost near 133
+    bits): the lowest cost of any row, with its sequences and seconds, beside the last one,
+    costs from 100 bits on to two decimals."""
+    for seed, costs in enumerate([(180.0, 134.59, 136.3), (170.0, 133.987, 134.1)]):
+        write_run(tmp_path / f"{seed}_seed{seed}", seed, 0.001,
+                  [(1000 * (i + 1), 60 * (i + 1), c, 50) for i, c in enumerate(costs)],
+                  extra=("train.solved_bit_errors=null",))
+    text = write_report(tmp_path).read_text()
+    assert table_row(text, "A")[5:] == ["135.20 (134.65–135.75)", "134.29 (134.14–134.44)"]
+    assert table_row(text, "`0_seed0`")[6:9] == ["136.30", "50", "134.59 at 2,000 (120 s)"]
+    assert table_row(text, "`1_seed1`")[6:9] == ["134.10", "50", "133.99 at 2,000 (120 s)"]
 
 
 def test_unsolved_crashed_and_unreadable_runs_are_listed_with_the_reason(sweep) -> None:

@@ -1,12 +1,12 @@
 """Seed statistics of a sweep: ``python -m ntm.report SWEEP_DIR`` (or ``ntm-report``).
 
 Reads every run directory at or under SWEEP_DIR (``ntm.results.sweep``), groups the runs by the
-settings that differ between them other than the seed, and writes ``SWEEP_DIR/report.md``
-with figures in ``SWEEP_DIR/report/``: for each group the runs solved out of the total, the
-median and quartiles of sequences and wall seconds to solve and of the final held-out cost,
-the median learning curve with a quartile band, and, for runs evaluated by ``ntm.evaluate``,
-a generalisation table. Runs that did not solve, crashed or cannot be read are listed with the
-reason; none of them stops the report.
+settings that differ between them other than the seed, and writes ``SWEEP_DIR/report.md`` with
+figures in ``SWEEP_DIR/report/``: for each group the runs solved out of the total, the median
+and quartiles of sequences and wall seconds to solve and of the final and the lowest held-out
+cost, the median learning curve with a quartile band, and, for runs evaluated by
+``ntm.evaluate``, a generalisation table. Runs that did not solve, crashed or cannot be read are
+listed with the reason; none of them stops the report.
 """
 
 from __future__ import annotations
@@ -56,10 +56,16 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def spread(values: Sequence[float]) -> str:
-    """``median (Q1–Q3)``, or a dash for no values."""
+def cost(value: float) -> str:
+    """A held-out cost for a table: ``number``, but two decimals from 100 bits on (dynamic
+    N-grams is judged to within a bit of the optimum, near 133)."""
+    return f"{value:.2f}" if np.isfinite(value) and abs(value) >= 100 else number(value)
+
+
+def spread(values: Sequence[float], form=number) -> str:
+    """``median (Q1–Q3)`` written with ``form``, or a dash for no values."""
     q = quartiles(values)
-    return "—" if q is None else f"{number(q[1])} ({number(q[0])}–{number(q[2])})"
+    return "—" if q is None else f"{form(q[1])} ({form(q[0])}–{form(q[2])})"
 
 
 def carried_forward(runs: Sequence[Run], column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +193,8 @@ def _summary_row(index: int, group: Group) -> list[object]:
     return [group_name(index), group.label, f"{len(solved)} of {len(outcomes)}",
             spread([o.solved_sequences for o in solved]),
             spread([o.solved_seconds for o in solved]),
-            spread([o.final_cost for o in evaluated])]
+            spread([o.final_cost for o in evaluated], cost),
+            spread([o.best_cost for o in evaluated], cost)]
 
 
 def _run_rows(group: Group, root: Path) -> list[list[object]]:
@@ -196,8 +203,9 @@ def _run_rows(group: Group, root: Path) -> list[list[object]]:
     for run in group.runs:
         o = run.outcome()
         solved = (number(o.solved_sequences), number(o.solved_seconds)) if o.solved else ("—",) * 2
-        last = ((number(o.sequences), number(o.final_cost), number(o.final_bit_errors))
-                if run.evaluations else ("—",) * 3)
+        last = ((number(o.sequences), cost(o.final_cost), number(o.final_bit_errors),
+                 f"{cost(o.best_cost)} at {number(o.best_sequences)} ({number(o.best_seconds)} s)")
+                if run.evaluations else ("—",) * 4)
         rows.append([_relative(run, root), run.seed, "yes" if o.solved else "no", *solved,
                      *last, "; ".join([*run.problems, o.note] if o.note else run.problems)])
     return rows
@@ -230,11 +238,13 @@ HOW_TO_READ = """\
 How to read it: a run is solved when the held-out bit errors per sequence of the model it ended
 with are at or below its `train.solved_bit_errors`; it solved at the first evaluation at or
 below that threshold, and the sequences and wall seconds (of training, as in `metrics.csv`) to
-solve are taken there. Each cell is the median (first quartile–third quartile) across runs,
-with numpy's default quartiles (linear interpolation between the sorted values): over the
-solved runs for the time to solve, over every run with an evaluation for the final held-out
-cost (its last evaluation, solved or not; after a rollback at the last evaluation, the best
-evaluation's, whose model the run ended with). In the curves a run that stopped (solved, out of
+solve are taken there. Each cell is the median (first quartile–third quartile) across runs, with
+numpy's default quartiles (linear interpolation between the sorted values): over the solved runs
+for the time to solve, over every run with an evaluation for the final held-out cost (its last
+evaluation, solved or not; after a rollback at the last evaluation, the best evaluation's, whose
+model the run ended with), and for the lowest held-out cost of any evaluation (the weights the
+run keeps in `best.pt`; what dynamic N-grams, which has no solve, is judged by), with the
+sequences and wall seconds at which it came. In the curves a run that stopped (solved, out of
 budget or crashed) holds its last value from its end on, so the median and band at a number of
 sequences are over every run evaluated by then; the faint lines are the runs themselves, a dot
 where one solved. Groups are the runs that share every setting of `config.yaml` except
@@ -270,7 +280,8 @@ def write_report(root: str | Path) -> Path:
               + ", ".join(f"`{key}`" for key in swept) + "." if swept
               else "Every run has the same settings but the seed."), "",
              *_table(["group", "settings", "solved", "sequences to solve",
-                      "wall seconds to solve", "final held-out cost (bits/seq)"],
+                      "wall seconds to solve", "final held-out cost (bits/seq)",
+                      "lowest held-out cost (bits/seq)"],
                      [_summary_row(i, g) for i, g in enumerate(groups)]), "",
              HOW_TO_READ.format(not_settings=", ".join(f"`{k}`" for k in NOT_SETTINGS))]
     if len(groups) > 1:
@@ -284,7 +295,8 @@ def write_report(root: str | Path) -> Path:
                                   or "the same for every run") + f". Seeds: {seeds}.", "",
                   *_table(["run", "seed", "solved", "sequences to solve",
                            "wall seconds to solve", "sequences seen", "final held-out cost",
-                           "final bit errors", "note"], _run_rows(group, root))]
+                           "final bit errors", "lowest held-out cost (at sequences, seconds)",
+                           "note"], _run_rows(group, root))]
         if any(run.evaluations for run in group.runs):
             name = f"group_{label}_curves.png"
             plot_group(group, figures / name, label)

@@ -55,7 +55,10 @@ class Outcome:
     or below it (``solved_sequences``, ``solved_seconds``). ``reason`` says why an unsolved run
     is not. The model it ended with is its last evaluation's, unless that evaluation triggered
     a rollback (``train.rollback_factor``): then it is the best evaluation's, put back, and
-    ``note`` says so; ``final_cost`` and ``final_bit_errors`` are that model's."""
+    ``note`` says so; ``final_cost`` and ``final_bit_errors`` are that model's. ``best_cost``
+    is the lowest held-out cost of any evaluation (the weights ``best.pt`` keeps), reached at
+    ``best_sequences`` and ``best_seconds``: what a task without a solve (dynamic N-grams) is
+    judged by."""
 
     solved: bool
     solved_sequences: float = math.nan
@@ -63,6 +66,9 @@ class Outcome:
     final_cost: float = math.nan
     final_bit_errors: float = math.nan
     sequences: float = math.nan  # at the last evaluation
+    best_cost: float = math.nan
+    best_sequences: float = math.nan
+    best_seconds: float = math.nan
     reason: str = ""
     note: str = ""
 
@@ -102,8 +108,12 @@ class Run:
         kept = kept_evaluation(watched.tolist(), cfg.get("train.rollback_factor"),
                                cfg.get("train.rollback_min_bit_errors", 1.0),
                                _guarded(m.get("step"), cfg.get("train.eval_every")))
-        last = Outcome(False, final_cost=float(m["eval_cost"][kept]),
-                       final_bit_errors=float(errors[kept]), sequences=float(m["sequences"][-1]))
+        costs = m["eval_cost"]
+        best = int(np.nanargmin(costs)) if np.isfinite(costs).any() else kept
+        last = Outcome(False, final_cost=float(costs[kept]),
+                       final_bit_errors=float(errors[kept]), sequences=float(m["sequences"][-1]),
+                       best_cost=float(costs[best]), best_sequences=float(m["sequences"][best]),
+                       best_seconds=float(m["wall_seconds"][best]))
         if kept != len(errors) - 1:
             last.note = (f"its last evaluation ({errors[-1]:.3g} bit errors per sequence) rolled "
                          f"back to the best, at {int(m['sequences'][kept]):,} sequences, whose "
