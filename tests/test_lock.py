@@ -123,7 +123,7 @@ def test_command_line_refuses_a_held_run_directory_before_writing(tmp_path) -> N
     assert message.startswith("error: ") and "\n" not in message, second.stderr
     assert_one_sentence(message.removeprefix("error: "), "in use by process 4242")
     assert after == {**before, LOCK_NAME: b"4242\n"}
-    assert sorted(os.listdir(run_dir)) == [LOCK_NAME, "checkpoint.pt", "config.yaml",
+    assert sorted(os.listdir(run_dir)) == [LOCK_NAME, "best.pt", "checkpoint.pt", "config.yaml",
                                            "metrics.csv"]  # no .hydra, no train.log
 
 

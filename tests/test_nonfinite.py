@@ -287,8 +287,8 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_and_keep_the_checkpoint(tmp_pa
     assert [int(r["step"]) for r in metrics_rows(tmp_path / "stopped")] == [3, 6]
     stopped = saved(tmp_path / "stopped")
     assert stopped["step"] == 6
-    assert sorted(os.listdir(tmp_path / "stopped")) == [".lock", "checkpoint.pt", "config.yaml",
-                                                        "metrics.csv"]
+    assert sorted(os.listdir(tmp_path / "stopped")) == [".lock", "best.pt", "checkpoint.pt",
+                                                        "config.yaml", "metrics.csv"]
 
     monkeypatch.undo()
     train(tiny(12, "train.max_bad_steps=3"), tmp_path / "stopped")

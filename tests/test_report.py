@@ -191,6 +191,27 @@ def test_the_lowest_held_out_cost_is_found_wherever_it_came(tmp_path) -> None:
     assert table_row(text, "A")[5:] == ["135.20 (134.65–135.75)", "134.29 (134.14–134.44)"]
     assert table_row(text, "`0_seed0`")[6:9] == ["136.30", "50", "134.59 at 2,000 (120 s)"]
     assert table_row(text, "`1_seed1`")[6:9] == ["134.10", "50", "133.99 at 2,000 (120 s)"]
+    # A run whose last evaluation was not finite still has its lowest cost counted.
+    write_run(tmp_path / "2_seed2", 2, 0.001, [(1000, 60, 1500.0, 50), (2000, 120, 135.0, 50),
+                                               (3000, 180, math.nan, 50)],
+              extra=("train.solved_bit_errors=null",))
+    text = write_report(tmp_path).read_text()
+    assert table_row(text, "A")[5:] == ["135.20 (134.65–135.75)", "134.59 (134.29–134.80)"]
+    assert table_row(text, "`2_seed2`")[6:9] == ["nan", "50", "135.00 at 2,000 (120 s)"]
+
+
+def test_the_generalisation_table_names_the_weights_it_evaluated(tmp_path) -> None:
+    """``ntm.evaluate --best`` writes ``best.pt`` in the last column: the table says whose
+    weights its medians are of, and when a group mixes them."""
+    rows = [(1000, 10, 2, 0.005)]
+    for seed in (0, 1):
+        run = write_run(tmp_path / f"{seed}_seed{seed}", seed, 0.001, rows)
+        (run / "generalisation.csv").write_text(
+            "size,cost,bit_errors,sequences,checkpoint\n20,1.0,0.1,100,best.pt\n")
+    assert "of the evaluated runs, the weights of `best.pt`;" in write_report(tmp_path).read_text()
+    (tmp_path / "1_seed1" / "generalisation.csv").write_text(
+        "size,cost,bit_errors,sequences,checkpoint\n20,1.0,0.1,100,checkpoint.pt\n")
+    assert "mixed: the weights of `best.pt` for some runs" in write_report(tmp_path).read_text()
 
 
 def test_unsolved_crashed_and_unreadable_runs_are_listed_with_the_reason(sweep) -> None:

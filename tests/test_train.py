@@ -223,6 +223,34 @@ def test_a_kill_at_the_best_weights_loses_nothing(reference, tmp_path, monkeypat
     assert without_timing(metrics_rows(tmp_path)) == without_timing(metrics_rows(reference_dir))
     assert_same_state(saved(tmp_path), saved(reference_dir))
     assert_same_best(tmp_path, reference_dir)
+    assert sorted(os.listdir(tmp_path)) == [".lock", "best.pt", "checkpoint.pt", "config.yaml",
+                                            "metrics.csv"]  # no temporary file left
+
+
+def test_a_checkpoint_from_before_best_weights_resumes_without_a_worse_best(
+        tmp_path, caplog) -> None:
+    """A run resumed from a checkpoint written before ``best.pt`` was kept (no ``best_cost``)
+    takes its best so far from ``metrics.csv``: ``best.pt`` holds a later evaluation only if
+    it beats every earlier row."""
+    settings = ("train.eval_every=1", "optim.lr=0.05", "train.rollback_factor=null")
+    train(tiny(10, *settings), tmp_path / "whole")
+    costs = [float(r["eval_cost"]) for r in metrics_rows(tmp_path / "whole")]
+    for first in (1, 5):  # the lowest of the first rows is beaten later, and is not
+        run = tmp_path / f"old{first}"
+        train(tiny(first, *settings), run)
+        state = saved(run)
+        del state["best_cost"]
+        checkpoint.save(run / checkpoint.CHECKPOINT_NAME, state)
+        (run / checkpoint.BEST_NAME).unlink()
+        with caplog.at_level(logging.INFO, logger="ntm.train"):
+            train(tiny(10, *settings), run)
+        assert f"below {min(costs[:first]):.3f}" in caplog.text
+        later = min(range(first, 10), key=costs.__getitem__)
+        if costs[later] < min(costs[:first]):
+            assert checkpoint.load(run / checkpoint.BEST_NAME)["step"] == later + 1
+        else:
+            assert not (run / checkpoint.BEST_NAME).exists()
+    assert min(costs[1:]) < costs[0]  # the first case is the one with a later best
 
 
 @pytest.mark.parametrize("average", [(), ("train.ema_decay=0.5",)])

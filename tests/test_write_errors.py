@@ -30,7 +30,8 @@ from conftest import (
 
 import ntm.experiment.metrics_log
 import ntm.experiment.writes
-from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment import checkpoint
+from ntm.experiment.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from ntm.experiment.loop import RunResult, train
 from ntm.experiment.metrics_log import MetricsLog
 from ntm.experiment.writes import WriteError, raise_on_log_errors, write_atomically
@@ -84,6 +85,10 @@ def assert_resumes_as_if_never_stopped(run_dir: Path, reference: tuple[Path, Run
     ours, theirs = saved(run_dir), saved(reference_dir)
     for name, tensor in theirs["model"].items():
         assert torch.equal(ours["model"][name], tensor), name
+    ours, theirs = (checkpoint.load(d / BEST_NAME) for d in (run_dir, reference_dir))
+    assert (ours["step"], ours["evaluation"]) == (theirs["step"], theirs["evaluation"])
+    for name, tensor in theirs["model"].items():
+        assert torch.equal(ours["model"][name], tensor), name
     assert not [name for name in os.listdir(run_dir) if name.endswith(".tmp")]
 
 
@@ -96,6 +101,21 @@ def test_a_full_disk_while_writing_a_checkpoint(reference, tmp_path, monkeypatch
     assert saved(tmp_path)["step"] == 3  # the first checkpoint, whole
     assert [int(r["step"]) for r in metrics_rows(tmp_path)] == [3, 6]  # 6 is dropped on resume
     assert not (tmp_path / f".{CHECKPOINT_NAME}.tmp").exists()
+    monkeypatch.undo()
+    assert_resumes_as_if_never_stopped(tmp_path, reference)
+
+
+def test_a_full_disk_while_writing_the_best_weights(reference, tmp_path, monkeypatch) -> None:
+    """``best.pt`` is written before the evaluation's row and checkpoint: a failure there leaves
+    the earlier ``best.pt`` whole and the row and checkpoint of the evaluation before."""
+    disk_fills_up(monkeypatch, ntm.experiment.writes, f".{BEST_NAME}.tmp", nth=2)
+    with pytest.raises(WriteError) as info:
+        train(compose_config(SETTINGS), tmp_path)
+    assert_one_sentence(str(info.value), f"could not write {tmp_path / BEST_NAME} ({FULL})")
+    # The evaluation before: its row and its checkpoint, whole (the failed one wrote neither).
+    assert saved(tmp_path)["step"] == int(metrics_rows(tmp_path)[-1]["step"])
+    assert checkpoint.load(tmp_path / BEST_NAME)["step"] == 3  # the first best, whole
+    assert not (tmp_path / f".{BEST_NAME}.tmp").exists()
     monkeypatch.undo()
     assert_resumes_as_if_never_stopped(tmp_path, reference)
 

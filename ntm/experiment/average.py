@@ -8,8 +8,8 @@ keeps the signal and cancels most of the noise, so the run can keep a higher rat
 
 The average is what the run is judged by: every held-out evaluation (and so the learning
 curves, the solve and the plateau decay), the checkpoint's ``averaged_model``, which
-``ntm.evaluate`` and ``ntm.plot`` load in place of the trained weights, and the run's
-pictures. The rollback (``ntm.experiment.rollback``) is the exception: it watches the trained
+``ntm.evaluate`` and ``ntm.plot`` load in place of the trained weights, ``best.pt`` and the
+run's pictures. The rollback (``ntm.experiment.rollback``) is the exception: it watches the trained
 weights, evaluated a second time (``metrics.csv``'s ``trained_bit_errors``), since a collapse
 happens to them and the average shows it late and blurred; it puts the average back with the
 weights.

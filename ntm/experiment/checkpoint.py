@@ -2,7 +2,7 @@
 
 A checkpoint holds the model, the optimizer, the step and sequence counters, every random
 state (Python, NumPy, torch, the task's data generator) and the resolved config. A second
-file, ``best.pt``, holds only the weights (and figures) of the run's best evaluation. It is
+file, ``best.pt``, holds only the weights (and figures) of the run's best evaluation. Both are
 written to a temporary file and renamed over the old one, so a run killed at any moment
 leaves either the previous checkpoint or the new one, never half of one. It is loaded with
 ``weights_only=True``: a checkpoint holds tensors and plain Python values, never code.

@@ -47,7 +47,7 @@ from ntm.experiment.metrics import (
     evaluate_batches,
     optimal_cost_per_sequence,
 )
-from ntm.experiment.metrics_log import MetricsLog
+from ntm.experiment.metrics_log import METRICS_NAME, MetricsLog, read_columns
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.run_dir import check_writable
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay, cooldown_factor, warmup_factor
@@ -136,6 +136,11 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
         resume_step = state.step
         log.info("Resuming %s from step %d (%d sequences).", run_dir, state.step,
                  state.sequences)
+        if "best_cost" not in saved:  # written before runs kept best.pt
+            state.best_cost = _lowest_recorded_cost(run_dir, resume_step)
+            log.info("The checkpoint is older than best.pt: best.pt will hold the first later "
+                     "evaluation below %.3f, the lowest held-out cost in metrics.csv.",
+                     state.best_cost)
         saved_threshold = saved["config"].get("train", {}).get("solved_bit_errors")
         if saved_threshold != t.solved_bit_errors or state.solved_at is None:
             # Solved by this run's threshold, which may differ from the checkpoint's.
@@ -356,6 +361,19 @@ def _count_step(state: TrainState, window: _Window, result: StepResult, batch: B
             f"{result.nonfinite}), leaving the last checkpoint as it was; resume with a lower "
             "optim.lr or tighter clipping.")
     return math.nan
+
+
+def _lowest_recorded_cost(run_dir: Path, step: int) -> float:
+    """The lowest held-out cost in ``metrics.csv`` up to ``step`` (inf without one): the best
+    so far of a run resumed from a checkpoint written before ``best.pt`` was kept, so that
+    ``best.pt`` never holds weights worse than an earlier row."""
+    path = run_dir / METRICS_NAME
+    if not path.is_file():
+        return math.inf
+    columns, _ = read_columns(path, ("eval_cost",), optional=("step",))
+    costs = columns["eval_cost"][~(columns["step"] > step)]  # rows without a step count
+    costs = costs[np.isfinite(costs)]
+    return float(costs.min()) if len(costs) else math.inf
 
 
 def _judged(state: TrainState) -> AbstractContextManager[torch.nn.Module]:

@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ntm.experiment.checkpoint import CHECKPOINT_NAME
+from ntm.experiment.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from ntm.experiment.config import ConfigError
 from ntm.experiment.errors import exit_with
 from ntm.experiment.lock import LOCK_NAME, RunDirInUse, acquire
@@ -27,9 +27,10 @@ from ntm.experiment.writes import temporary_path
 
 __all__ = ["FILES", "FOLDERS", "HYDRA_ONLY", "check_writable", "remove_if_unused", "RunDirCheck"]
 
-#: What a run writes into its directory (ntm.train, its checkpoint, Hydra's log and record).
-FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, "train.log", LOCK_NAME, FAILED_NAME,
-         *(temporary_path(name).name for name in ("config.yaml", "metrics.csv", CHECKPOINT_NAME)))
+#: What a run writes into its directory (ntm.train, its checkpoints, Hydra's log and record).
+FILES = ("config.yaml", "metrics.csv", CHECKPOINT_NAME, BEST_NAME, "train.log", LOCK_NAME,
+         FAILED_NAME, *(temporary_path(name).name
+                        for name in ("config.yaml", "metrics.csv", CHECKPOINT_NAME, BEST_NAME)))
 FOLDERS = (".hydra", "plots", "tensorboard")
 
 

@@ -1,12 +1,11 @@
 """The state of a training run: the one definition of what a checkpoint holds.
 
 ``TrainState.state_dict()`` is what ``ntm.train`` saves at each evaluation and
-``TrainState.load_state_dict()`` puts all of it back, so a resumed run continues exactly
-where it stopped: the model (and its averaged weights, ``train.ema_decay``), the optimizer's
-moments, the counters, the last evaluation,
-the learning-rate decay, the curriculum's level, the count of non-finite steps in a row,
-every random state and the config (which a resume must agree with on
-``CHECKPOINT_SETTINGS``).
+``TrainState.load_state_dict()`` puts all of it back, so a resumed run continues exactly where
+it stopped: the model (and its averaged weights, ``train.ema_decay``), the optimizer's moments,
+the counters, the last evaluation, the learning-rate decay, the curriculum's level, the count of
+non-finite steps in a row, the lowest held-out cost so far (whose weights ``best.pt`` holds),
+every random state and the config (which a resume must agree with on ``CHECKPOINT_SETTINGS``).
 """
 
 from __future__ import annotations

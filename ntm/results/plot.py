@@ -483,8 +483,9 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     attention.png (the LSTM baseline has neither memory nor attention to draw).
 
     The episode is drawn from ``episode_seed`` with ``size`` (None: the largest training
-    size, so the picture shows the longest walk trained on). ``weights`` names, in the titles,
-    the checkpoint the model came from where it is not the last (``best.pt``). The model's
+    size, so the picture shows the longest walk trained on). ``weights`` names, in the
+    episode's titles, the checkpoint the model came from where it is not the last
+    (``best.pt``); the learning curves come from ``metrics.csv`` whatever the weights. The model's
     mode is restored, and neither the global random state nor the training data stream is
     touched.
     """
@@ -492,7 +493,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     name = f"{cfg.task.name}, {model_label(cfg)}, seed {cfg.seed}"
-    name += f" ({weights})" if weights else ""
+    weighted = f"{name} ({weights})" if weights else name  # the episodes' titles
     written = []
     metrics_path = run_dir / METRICS_NAME
     if metrics_path.is_file():
@@ -506,7 +507,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     size = task.largest_training_size if size is None else size
     batch, logits, trace = episode(model, task, episode_seed, size)
     errors = int(wrong_bits(logits, batch.targets, batch.mask).sum())
-    title = (f"{name}: one episode (size {size}, seed {episode_seed}, "
+    title = (f"{weighted}: one episode (size {size}, seed {episode_seed}, "
              f"{len(batch.inputs)} steps), {errors} wrong bits")
     if isinstance(model, TransformerBaseline):
         written.append(out / "attention.png")
@@ -522,7 +523,7 @@ def write_run_pictures(run_dir: str | Path, cfg: DictConfig, model: nn.Module, t
     if isinstance(task, PrioritySortTask):
         written.append(out / "priority_writes.png")
         plot_priority_writes(model, task, written[-1],
-                             title=f"{name}: write location against priority, 20 sequences")
+                             title=f"{weighted}: write location against priority, 20 sequences")
     return written
 
 

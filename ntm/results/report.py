@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -59,10 +59,10 @@ def number(value: float) -> str:
 def cost(value: float) -> str:
     """A held-out cost for a table: ``number``, but two decimals from 100 bits on (dynamic
     N-grams is judged to within a bit of the optimum, near 133)."""
-    return f"{value:.2f}" if np.isfinite(value) and abs(value) >= 100 else number(value)
+    return f"{value:,.2f}" if np.isfinite(value) and abs(value) >= 100 else number(value)
 
 
-def spread(values: Sequence[float], form=number) -> str:
+def spread(values: Sequence[float], form: Callable[[float], str] = number) -> str:
     """``median (Q1–Q3)`` written with ``form``, or a dash for no values."""
     q = quartiles(values)
     return "—" if q is None else f"{form(q[1])} ({form(q[0])}–{form(q[2])})"
@@ -194,7 +194,7 @@ def _summary_row(index: int, group: Group) -> list[object]:
             spread([o.solved_sequences for o in solved]),
             spread([o.solved_seconds for o in solved]),
             spread([o.final_cost for o in evaluated], cost),
-            spread([o.best_cost for o in evaluated], cost)]
+            spread([o.best_cost for o in outcomes if np.isfinite(o.best_cost)], cost)]
 
 
 def _run_rows(group: Group, root: Path) -> list[list[object]]:
@@ -228,8 +228,13 @@ def _generalisation(group: Group) -> list[str]:
         counted = (number(sequences[0]) if (sequences == sequences[0]).all()
                    else f"{number(sequences.min())}–{number(sequences.max())}")
         rows.append([number(size), len(at), counted, spread(costs), spread(errors)])
-    return ["", "Generalisation (`generalisation.csv` of the evaluated runs; median (Q1–Q3) "
-                "across runs):", "",
+    # ntm.evaluate --best writes best.pt in its last column; older files have no column.
+    best = {"best.pt" in t["checkpoint"] for t in tables}
+    weights = ("the weights of `best.pt`" if best == {True} else "the last checkpoints' weights"
+               if best == {False} else "mixed: the weights of `best.pt` for some runs, the last "
+               "checkpoint's for the others")
+    return ["", f"Generalisation (`generalisation.csv` of the evaluated runs, {weights}; "
+                "median (Q1–Q3) across runs):", "",
             *_table(["size", "runs", "sequences per run", "held-out cost (bits/seq)",
                      "bit errors per sequence"], rows)]
 

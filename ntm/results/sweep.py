@@ -2,10 +2,11 @@
 how it ended, and grouping runs by the settings that differ between them other than the seed.
 
 A run directory (written by ``ntm.train``) holds ``config.yaml`` (the resolved config),
-``metrics.csv`` (one row per evaluation) and ``checkpoint.pt``; a Hydra job directory also
-holds ``.hydra/overrides.yaml``, and an evaluated run ``generalisation.csv`` (``ntm.evaluate``:
-columns size, cost, bit_errors, sequences). Nothing here raises on a damaged or half-written
-run: what is wrong is recorded in ``Run.problems`` in words, for the report.
+``metrics.csv`` (one row per evaluation), ``checkpoint.pt`` and ``best.pt``; a Hydra job
+directory also holds ``.hydra/overrides.yaml``, and an evaluated run ``generalisation.csv``
+(``ntm.evaluate``: columns size, cost, bit_errors, sequences, and which checkpoint). Nothing
+here raises on a damaged or half-written run: what is wrong is recorded in ``Run.problems`` in
+words, for the report.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def find_run_dirs(root: Path) -> list[Path]:
 def read_generalisation(path: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
     """``generalisation.csv``'s columns with one row per size (the last row of a size that
     appears twice), sorted by size; None when it holds no usable row."""
-    columns, problems = read_columns(path, GENERALISATION_COLUMNS)
+    columns, problems = read_columns(path, GENERALISATION_COLUMNS, text=("checkpoint",))
     if not len(columns["size"]):
         return None, problems
     last_row = {size: i for i, size in enumerate(columns["size"])}
