@@ -316,3 +316,8 @@ cell ng_b32_p10_seed3 $ng_p10 'seed=3' optim.lr=1e-3
 # minutes.
 cell ng_b64_p20_floor2.5e-4_s0 $ng_b64_p20 'seed=0' train.min_lr=2.5e-4 train.max_minutes=120
 cell ng_b64_p40_s0 $ng_b64 'seed=0' train.lr_decay_patience=40 train.max_minutes=120
+# (ng_b64_p20_floor2.5e-4_s0: the default's path to 460,800 sequences, best 135.79 at 505,600,
+# then drifting up at 2.5e-4, 142.5 at 889,600; stopped at 77 minutes. ng_b64_p40_s0: first
+# halving at 480,000 sequences instead of 339,200, 134.40 at 120 minutes (1,479,616 sequences)
+# against the default's 134.74 at the same sequences; resumed to 150 minutes as
+# ng_b64_p40_s0_long, docs/training.md. The default is unchanged.)
