@@ -321,3 +321,5 @@ cell ng_b64_p40_s0 $ng_b64 'seed=0' train.lr_decay_patience=40 train.max_minutes
 # halving at 480,000 sequences instead of 339,200, 134.40 at 120 minutes (1,479,616 sequences)
 # against the default's 134.74 at the same sequences; resumed to 150 minutes as
 # ng_b64_p40_s0_long, docs/training.md. The default is unchanged.)
+# (ng_b64_p40_s0_long, resumed to 150 minutes: best 134.23 at 142 minutes, 1,769,600 sequences,
+# then up again at the floor rate; 134.61 at 150.)
