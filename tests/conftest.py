@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import random
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -197,6 +198,16 @@ def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 def saved(run_dir: Path) -> dict:
     """The checkpoint of a run directory."""
     return checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
+
+
+def copy_with_other_best_weights(run_dir: Path, to: Path) -> Path:
+    """A copy of ``run_dir`` at ``to`` whose ``best.pt`` weights differ from the last
+    checkpoint's (every float shifted by 0.3), so that a test can tell which was loaded."""
+    shutil.copytree(run_dir, to)
+    kept = checkpoint.load(to / checkpoint.BEST_NAME)
+    kept["model"] = {k: v + 0.3 if v.is_floating_point() else v for k, v in kept["model"].items()}
+    checkpoint.save(to / checkpoint.BEST_NAME, {k: v for k, v in kept.items() if k != "format"})
+    return to
 
 
 def losses_fitting_one_batch(model: torch.nn.Module, task, steps: int = 60,

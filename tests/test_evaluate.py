@@ -13,11 +13,11 @@ import torch
 from conftest import (
     assert_one_sentence,
     compose_config,
+    copy_with_other_best_weights,
     trained_run,
 )
 from omegaconf import OmegaConf
 
-from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_task
 from ntm.experiment.config import ConfigError
 from ntm.experiment.metrics import bit_errors_per_sequence, cost_per_sequence
@@ -205,11 +205,7 @@ def test_bad_input_is_one_sentence_and_exit_2(runs, capsys, args, setting) -> No
 def test_best_evaluates_the_weights_of_the_lowest_held_out_cost(runs, tmp_path) -> None:
     """``--best`` loads ``best.pt`` (here given other weights than the last checkpoint's, so
     that the two differ) and says so in the table; without it, the last checkpoint."""
-    run = tmp_path / "run"
-    shutil.copytree(runs["ntm"], run)
-    kept = checkpoint.load(run / "best.pt")
-    kept["model"] = {k: v + 0.3 if v.is_floating_point() else v for k, v in kept["model"].items()}
-    checkpoint.save(run / "best.pt", {k: v for k, v in kept.items() if k != "format"})
+    run = copy_with_other_best_weights(runs["ntm"], tmp_path / "run")
     figures = {}
     for flags, name in (["--best"], "best.pt"), ([], "checkpoint.pt"):
         main([str(run), *flags, "--sizes", "3", "--sequences", "20", "--no-pictures"])

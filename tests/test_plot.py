@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from conftest import (
     TINY,
     assert_one_sentence,
     compose_config,
+    copy_with_other_best_weights,
     trained_run,
 )
 from omegaconf import OmegaConf
@@ -413,11 +413,7 @@ def test_best_draws_the_best_weights_and_names_them(run_dir, tmp_path, monkeypat
         return plot_memory_use(batch, logits, trace, path, title=title)
 
     monkeypatch.setattr(plot, "plot_memory_use", memory_use)
-    run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
-    kept = checkpoint.load(run / "best.pt")  # other weights than the last, so the two differ
-    kept["model"] = {k: v + 0.3 if v.is_floating_point() else v for k, v in kept["model"].items()}
-    checkpoint.save(run / "best.pt", {k: v for k, v in kept.items() if k != "format"})
+    run = copy_with_other_best_weights(run_dir, tmp_path / "run")
     plot.main([str(run), "--best"])
     plot.main([str(run)])
     (best_logits, best_title), (last_logits, last_title) = drawn

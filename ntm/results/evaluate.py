@@ -45,6 +45,7 @@ from ntm.models.ntm import NTM
 from ntm.models.transformer import SequenceTooLong, TransformerBaseline
 from ntm.results.plot import PLOTS_DIR, log_scale_if_it_helps, plot_attention, plot_memory_use
 from ntm.results.runs import (
+    BEST_HELP,
     episode,
     load_run,
     memory_override,
@@ -191,9 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="sequences of size S come from seed+S (default train.eval_seed)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--best", action="store_true",
-                        help="the weights of the run's lowest held-out cost (RUN_DIR/best.pt) "
-                             "instead of its last checkpoint")
+    parser.add_argument("--best", action="store_true", help=BEST_HELP)
     parser.add_argument("--no-pictures", action="store_true")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -50,6 +50,7 @@ from ntm.models.ntm import NTM, Trace  # noqa: E402
 from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
 from ntm.results.priority_writes import plot_priority_writes  # noqa: E402
 from ntm.results.runs import (  # noqa: E402
+    BEST_HELP,
     episode,
     load_run,
     memory_override,
@@ -538,9 +539,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=None,
                         help="copy length or number of items (default: largest trained)")
     parser.add_argument("--gif", action="store_true", help="also write memory.gif (slow)")
-    parser.add_argument("--best", action="store_true",
-                        help="the weights of the run's lowest held-out cost (RUN_DIR/best.pt) "
-                             "instead of its last checkpoint")
+    parser.add_argument("--best", action="store_true", help=BEST_HELP)
     args = parser.parse_intermixed_args(argv)
     try:
         cfg, task, model = load_run(args.run_dir, args.overrides, best=args.best)

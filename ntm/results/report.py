@@ -23,6 +23,7 @@ matplotlib.use("Agg")  # servers have no display: never a desktop backend
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ntm.experiment.checkpoint import BEST_NAME  # noqa: E402
 from ntm.experiment.errors import exit_with  # noqa: E402
 from ntm.results.plot import log_scale_if_it_helps  # noqa: E402
 from ntm.results.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
@@ -229,7 +230,7 @@ def _generalisation(group: Group) -> list[str]:
                    else f"{number(sequences.min())}–{number(sequences.max())}")
         rows.append([number(size), len(at), counted, spread(costs), spread(errors)])
     # ntm.evaluate --best writes best.pt in its last column; older files have no column.
-    best = {"best.pt" in t["checkpoint"] for t in tables}
+    best = {BEST_NAME in t["checkpoint"] for t in tables}
     weights = ("the weights of `best.pt`" if best == {True} else "the last checkpoints' weights"
                if best == {False} else "mixed: the weights of `best.pt` for some runs, the last "
                "checkpoint's for the others")

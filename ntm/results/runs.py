@@ -22,8 +22,13 @@ from ntm.models.ntm import Trace
 from ntm.models.transformer import AttentionTrace, SequenceTooLong
 from tasks import Batch, Task, task_defaults
 
-__all__ = ["EVALUATION_MEMORY", "load_run", "load_ntm_run", "episode", "paper_model", "model_label",
-           "memory_override", "run_config", "trained_up_to"]
+__all__ = ["BEST_HELP", "EVALUATION_MEMORY", "load_run", "load_ntm_run", "episode", "paper_model",
+           "model_label", "memory_override", "run_config", "trained_up_to"]
+
+#: The help of ``--best``, the flag of ``ntm.evaluate`` and ``ntm.plot`` for ``load_run``'s
+#: ``best``.
+BEST_HELP = ("the weights of the run's lowest held-out cost (RUN_DIR/best.pt) instead of its "
+             "last checkpoint")
 
 
 #: The memory an NTM that trained in less is evaluated with (the paper's N, for copy lengths up
