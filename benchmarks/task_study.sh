@@ -323,3 +323,9 @@ cell ng_b64_p40_s0 $ng_b64 'seed=0' train.lr_decay_patience=40 train.max_minutes
 # ng_b64_p40_s0_long, docs/training.md. The default is unchanged.)
 # (ng_b64_p40_s0_long, resumed to 150 minutes: best 134.23 at 142 minutes, 1,769,600 sequences,
 # then up again at the floor rate; 134.61 at 150.)
+# Patience 40 on seed 1, to see whether it costs the seed that the default brings to 134 bits
+# late (ng_b64_p20_seed1 resumed: 133.995 at 122 minutes, 1,536,000 sequences; its first
+# halving at 52 minutes). Seeds 2 and 3 halve no rate before their first <= 134, so patience
+# 40 leaves their paths as they are. One thread, 120 minutes, beside ng_b64_p40_s0 resumed
+# at 120 minutes with the average of its weights (docs/training.md).
+cell ng_b64_p40_s1 $ng_b64 'seed=1' train.lr_decay_patience=40 train.max_minutes=120

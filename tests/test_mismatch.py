@@ -18,7 +18,13 @@ import ntm.results.plot
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_optimizer, build_task
 from ntm.experiment.checkpoint import CheckpointError
-from ntm.experiment.config import CHECKPOINT_SETTINGS, ConfigError, checkpoint_mismatch, validate
+from ntm.experiment.config import (
+    CHECKPOINT_SETTINGS,
+    HELD_OUT_SETTINGS,
+    ConfigError,
+    checkpoint_mismatch,
+    validate,
+)
 from ntm.experiment.loop import train
 from ntm.results.runs import load_ntm_run, load_run
 
@@ -150,6 +156,46 @@ def test_resume_with_a_shape_changing_setting_names_it_and_changes_nothing(
     assert_one_sentence(str(info.value), setting)
     assert f"{setting} is " in str(info.value)
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("override, setting", [
+    ("train.eval_size=7", "train.eval_size"),
+    ("train.eval_seed=11", "train.eval_seed"),
+])
+def test_resume_with_another_held_out_set_names_the_setting_and_changes_nothing(
+        copy_run, tmp_path, override, setting) -> None:
+    """The run's best cost (``best.pt``), plateau decay, guard and solve compare evaluations
+    of one held-out set: a resume that would draw another is refused before any work."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name, data in snapshot(copy_run).items():
+        (run_dir / name).write_bytes(data)
+    before = snapshot(run_dir)
+    with pytest.raises(ConfigError) as info:
+        train(tiny(6, override), run_dir)
+    assert_one_sentence(str(info.value), setting)
+    assert f"{setting} is {override.split('=')[1]} but the run was evaluated with " in str(
+        info.value)
+    assert snapshot(run_dir) == before
+
+
+def test_a_run_from_before_the_held_out_check_resumes_with_its_set(copy_run, tmp_path) -> None:
+    """A checkpoint whose config names no held-out set (written before the setting existed)
+    resumes; the same set named again resumes as well."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name, data in snapshot(copy_run).items():
+        (run_dir / name).write_bytes(data)
+    saved = checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
+    for key in HELD_OUT_SETTINGS:
+        del saved["config"]["train"][key.split(".")[1]]
+    checkpoint.save(run_dir / checkpoint.CHECKPOINT_NAME, saved)
+    train(tiny(6), run_dir)
+    resumed = checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
+    assert resumed["step"] == 6
+    assert resumed["config"]["train"]["eval_size"] == tiny(6).train.eval_size
+    train(tiny(9), run_dir)  # now with the set in its config: the same set resumes
+    assert checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)["step"] == 9
 
 
 LSTM = ("model=lstm", "model.size=8", "model.layers=1")
@@ -356,6 +402,7 @@ def test_the_fixed_settings_are_the_documented_ones() -> None:
     assert CHECKPOINT_SETTINGS == ("task", "model", "controller", "memory", "optim.name",
                                    "optim.momentum", "optim.centered", "optim.amsgrad",
                                    "seed")
+    assert HELD_OUT_SETTINGS == ("train.eval_size", "train.eval_seed")
 
 
 def test_metrics_rows_of_a_refused_resume_are_kept(copy_run, tmp_path) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "DEVICES",
     "LIMITS",
     "CHECKPOINT_SETTINGS",
+    "HELD_OUT_SETTINGS",
     "validate",
     "check_overrides",
     "checkpoint_mismatch",
@@ -81,6 +82,11 @@ LIMITS: dict[str, int | float] = {
 #: data): a run resumes, and a checkpoint is loaded, only with a config that agrees on them.
 CHECKPOINT_SETTINGS = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
                        "optim.centered", "optim.amsgrad", "seed")
+#: Settings that fix the held-out set (``train.eval_size`` sequences drawn from
+#: ``train.eval_seed``): a run's best cost, ``best.pt``, plateau decay, guard and solve compare
+#: evaluations of one set, so a run resumes only with the same ones (``ntm.evaluate`` measures
+#: any other set).
+HELD_OUT_SETTINGS = ("train.eval_size", "train.eval_seed")
 
 
 class ConfigError(ValueError):

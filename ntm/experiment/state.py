@@ -5,7 +5,8 @@
 it stopped: the model (and its averaged weights, ``train.ema_decay``), the optimizer's moments,
 the counters, the last evaluation, the learning-rate decay, the curriculum's level, the count of
 non-finite steps in a row, the lowest held-out cost so far (whose weights ``best.pt`` holds),
-every random state and the config (which a resume must agree with on ``CHECKPOINT_SETTINGS``).
+every random state and the config (which a resume must agree with on ``CHECKPOINT_SETTINGS``
+and on the held-out set, ``HELD_OUT_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.average import WeightAverage
-from ntm.experiment.config import ConfigError, checkpoint_mismatch
+from ntm.experiment.config import HELD_OUT_SETTINGS, ConfigError, checkpoint_mismatch
 from ntm.experiment.curriculum import Curriculum
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
@@ -122,6 +123,15 @@ class TrainState:
                 f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
                 f"{found[1]!r}; resume with the run's own settings or start a new run directory."
             )
+        for key in HELD_OUT_SETTINGS:  # older checkpoints' configs may lack a key: not compared
+            section, name = key.split(".")
+            trained = state["config"].get(section, {}).get(name)
+            if trained is not None and trained != self.config[section][name]:
+                raise ConfigError(
+                    f"{key} is {self.config[section][name]!r} but the run was evaluated with "
+                    f"{trained!r}; its best cost, plateau decay, guard and solve compare "
+                    "evaluations of one held-out set, so resume with the run's own value "
+                    "(ntm.evaluate measures any other set) or start a new run directory.")
         try:
             self.model.load_state_dict(state["model"])
             settings = [{k: v for k, v in g.items() if k != "params"}
