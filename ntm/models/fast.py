@@ -135,6 +135,11 @@ Candidates measured and not chosen (same conditions):
   same number of operations, only fewer autograd nodes: the time is in the operations;
 - the whole sequence as one graph: the chunks above at K = 41 (copy's longest sequence);
   eight steps already compile for 48 s and gain little over four;
+- the whole sequence as one loop in one graph, ``torch._higher_order_ops.scan`` (a prototype;
+  the step compiled once, called once per sequence): on torch 2.13's CPU build inductor
+  refuses it under autograd ("scan might be aliasing the input or the output") even for a
+  one-layer tanh recurrence whose outputs are cloned, as its docstring asks; without
+  gradients, or with the ``aot_eager`` backend (no fused kernels), it runs;
 - inductor settings, compile seconds and copy sequences/s at batch 8 (one process each):
   vectorisation off (``cpp.simdlen=0``) 30 s and 145 seq/s against 28.5 s and 197 by default;
   one compile thread 42 s and tiling heuristics off 39 s, against 28.5 s by default, though
