@@ -23,6 +23,7 @@ from ntm.experiment.config import (
     HELD_OUT_SETTINGS,
     ConfigError,
     checkpoint_mismatch,
+    held_out_mismatch,
     validate,
 )
 from ntm.experiment.loop import train
@@ -164,8 +165,8 @@ def test_resume_with_a_shape_changing_setting_names_it_and_changes_nothing(
 ])
 def test_resume_with_another_held_out_set_names_the_setting_and_changes_nothing(
         copy_run, tmp_path, override, setting) -> None:
-    """The run's best cost (``best.pt``), plateau decay, guard and solve compare evaluations
-    of one held-out set: a resume that would draw another is refused before any work."""
+    """The run's best cost (``best.pt``), plateau decay and rollback compare evaluations of one
+    held-out set: a resume that would draw another is refused, the run directory unchanged."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     for name, data in snapshot(copy_run).items():
@@ -179,23 +180,14 @@ def test_resume_with_another_held_out_set_names_the_setting_and_changes_nothing(
     assert snapshot(run_dir) == before
 
 
-def test_a_run_from_before_the_held_out_check_resumes_with_its_set(copy_run, tmp_path) -> None:
-    """A checkpoint whose config names no held-out set (written before the setting existed)
-    resumes; the same set named again resumes as well."""
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    for name, data in snapshot(copy_run).items():
-        (run_dir / name).write_bytes(data)
-    saved = checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
-    for key in HELD_OUT_SETTINGS:
-        del saved["config"]["train"][key.split(".")[1]]
-    checkpoint.save(run_dir / checkpoint.CHECKPOINT_NAME, saved)
-    train(tiny(6), run_dir)
-    resumed = checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)
-    assert resumed["step"] == 6
-    assert resumed["config"]["train"]["eval_size"] == tiny(6).train.eval_size
-    train(tiny(9), run_dir)  # now with the set in its config: the same set resumes
-    assert checkpoint.load(run_dir / checkpoint.CHECKPOINT_NAME)["step"] == 9
+def test_held_out_mismatch_names_the_first_setting_that_draws_another_set() -> None:
+    trained = OmegaConf.to_container(tiny(3), resolve=True)
+    assert held_out_mismatch(trained, copy.deepcopy(trained)) is None
+    other = copy.deepcopy(trained)
+    other["train"]["eval_seed"] += 1
+    other["train"]["eval_every"] += 1  # not part of the set
+    assert held_out_mismatch(trained, other) == ("train.eval_seed", trained["train"]["eval_seed"],
+                                                 trained["train"]["eval_seed"] + 1)
 
 
 LSTM = ("model=lstm", "model.size=8", "model.layers=1")

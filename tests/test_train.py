@@ -368,7 +368,7 @@ def test_resume_with_changed_shape_names_the_key(six_steps) -> None:
 
 
 def test_resume_may_change_the_training_budget_and_schedule(six_steps) -> None:
-    train(tiny(8, "train.eval_every=2", "train.eval_size=4"), six_steps)
+    train(tiny(8, "train.eval_every=2"), six_steps)
     assert [int(r["step"]) for r in metrics_rows(six_steps)] == [3, 6, 8]
 
 

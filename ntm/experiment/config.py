@@ -42,6 +42,7 @@ __all__ = [
     "LIMITS",
     "CHECKPOINT_SETTINGS",
     "HELD_OUT_SETTINGS",
+    "held_out_mismatch",
     "validate",
     "check_overrides",
     "checkpoint_mismatch",
@@ -83,7 +84,7 @@ LIMITS: dict[str, int | float] = {
 CHECKPOINT_SETTINGS = ("task", "model", "controller", "memory", "optim.name", "optim.momentum",
                        "optim.centered", "optim.amsgrad", "seed")
 #: Settings that fix the held-out set (``train.eval_size`` sequences drawn from
-#: ``train.eval_seed``): a run's best cost, ``best.pt``, plateau decay, guard and solve compare
+#: ``train.eval_seed``): a run's best cost (``best.pt``), plateau decay and rollback compare
 #: evaluations of one set, so a run resumes only with the same ones (``ntm.evaluate`` measures
 #: any other set).
 HELD_OUT_SETTINGS = ("train.eval_size", "train.eval_seed")
@@ -527,6 +528,19 @@ def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | 
         found = _first_difference(old, new, key)
         if found:
             return found
+    return None
+
+
+def held_out_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
+    """Where ``current`` (a resolved config as a dict) would draw another held-out set than
+    ``trained`` (the config saved in a checkpoint), on ``HELD_OUT_SETTINGS``: (dotted key,
+    trained value, current value) of the first difference, or None."""
+    trained = _with_defaults(trained)
+    for key in HELD_OUT_SETTINGS:
+        section, name = key.split(".")
+        old, new = trained.get(section, {}).get(name), current[section][name]
+        if old != new:
+            return key, old, new
     return None
 
 

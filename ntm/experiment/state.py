@@ -21,7 +21,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.average import WeightAverage
-from ntm.experiment.config import HELD_OUT_SETTINGS, ConfigError, checkpoint_mismatch
+from ntm.experiment.config import ConfigError, checkpoint_mismatch, held_out_mismatch
 from ntm.experiment.curriculum import Curriculum
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
@@ -112,7 +112,8 @@ class TrainState:
         """Puts back what ``state_dict`` saved. The optimizer's moments come from ``state``, its
         settings (lr, ...) from this run's config. ``CheckpointError`` when ``state`` (read
         from ``origin``) is not a resumable checkpoint, ``ConfigError`` when it was trained with
-        other ``CHECKPOINT_SETTINGS``; each in one sentence."""
+        other ``CHECKPOINT_SETTINGS`` or evaluated on another held-out set
+        (``HELD_OUT_SETTINGS``); each in one sentence."""
         missing = [key for key in REQUIRED_KEYS if key not in state]
         if missing:
             raise checkpoint.CheckpointError(f"{origin} holds no {missing[0]!r}, so it was "
@@ -123,15 +124,13 @@ class TrainState:
                 f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
                 f"{found[1]!r}; resume with the run's own settings or start a new run directory."
             )
-        for key in HELD_OUT_SETTINGS:  # older checkpoints' configs may lack a key: not compared
-            section, name = key.split(".")
-            trained = state["config"].get(section, {}).get(name)
-            if trained is not None and trained != self.config[section][name]:
-                raise ConfigError(
-                    f"{key} is {self.config[section][name]!r} but the run was evaluated with "
-                    f"{trained!r}; its best cost, plateau decay, guard and solve compare "
-                    "evaluations of one held-out set, so resume with the run's own value "
-                    "(ntm.evaluate measures any other set) or start a new run directory.")
+        found = held_out_mismatch(state["config"], self.config)
+        if found:
+            raise ConfigError(
+                f"{found[0]} is {found[2]!r} but the run was evaluated with {found[1]!r}; its "
+                "best cost, plateau decay and rollback compare evaluations of one held-out set, "
+                "so resume with the run's own value (ntm.evaluate measures any other set) or "
+                "start a new run directory.")
         try:
             self.model.load_state_dict(state["model"])
             settings = [{k: v for k, v in g.items() if k != "params"}
