@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import TINY
 
 from ntm.experiment.checkpoint import CHECKPOINT_NAME
@@ -49,7 +50,9 @@ def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path) -> None:
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "ntm.train", *TINY, "train.eval_every=2",
                "train.max_sequences=10000000", f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # faulthandler: a run that does not end after the signal is sent SIGABRT, and the
+    # failure shows where each of its threads was (seen once in many runs, not reproduced).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -58,7 +61,13 @@ def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path) -> None:
             assert time.monotonic() < deadline, "no checkpoint in 240 s"
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            stdout, stderr = process.communicate(timeout=60)
+            pytest.fail(f"no end 120 s after SIGINT; its last output: {stdout[-2000:]}; "
+                        f"its threads at SIGABRT: {stderr[-6000:]}")
     finally:
         if process.poll() is None:
             process.kill()
