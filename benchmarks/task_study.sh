@@ -329,3 +329,9 @@ cell ng_b64_p40_s0 $ng_b64 'seed=0' train.lr_decay_patience=40 train.max_minutes
 # 40 leaves their paths as they are. One thread, 120 minutes, beside ng_b64_p40_s0 resumed
 # at 120 minutes with the average of its weights (docs/training.md).
 cell ng_b64_p40_s1 $ng_b64 'seed=1' train.lr_decay_patience=40 train.max_minutes=120
+# (ng_b64_p40_s0 at 120 minutes, resumed with the average of its weights as
+# ng_b64_p40_s0_ema120: cp -r runs/study/ng_b64_p40_s0 runs/study/ng_b64_p40_s0_ema120, then
+# python -m ntm.train hydra.run.dir=runs/study/ng_b64_p40_s0_ema120/0 <the cell's settings>
+# train.max_minutes=180 train.max_sequences=3000000 train.ema_decay=0.999
+# train.ema_start=1479616: best 134.04 at 180 minutes, 2,142,912 sequences, still falling;
+# docs/training.md.)
