@@ -242,6 +242,9 @@ def test_learning_curves_from_hand_written_metrics(tmp_path) -> None:
     held_out = [line for line in cost.lines if line.get_label() == "held-out cost"][0]
     assert np.array_equal(held_out.get_xdata(), [3200, 6400, 9600, 12800])
     assert "12,800 sequences in 0.7 min" in fig.get_suptitle()
+    assert "last held-out cost 0 bits" in fig.get_suptitle()
+    ngrams = write_metrics(tmp_path / "ngrams.csv", [(100, 3200, 10.0, 140.0, 133.82, 47.4, 320.0)])
+    assert "last held-out cost 133.82 bits" in plot_learning_curves(ngrams).get_suptitle()
 
     one = write_metrics(tmp_path / "one.csv", [(100, 3200, 10.0, 80.0, 75.0, 30.0, 320.0)])
     assert len(panels(plot_learning_curves(one, tmp_path / "one.png"))) == 2

@@ -48,6 +48,7 @@ from ntm.experiment.metrics import wrong_bits  # noqa: E402
 from ntm.experiment.metrics_log import METRICS_NAME, read_columns  # noqa: E402
 from ntm.models.ntm import NTM, Trace  # noqa: E402
 from ntm.models.transformer import AttentionTrace, TransformerBaseline  # noqa: E402
+from ntm.results.numbers import cost  # noqa: E402
 from ntm.results.priority_writes import plot_priority_writes  # noqa: E402
 from ntm.results.runs import (  # noqa: E402
     BEST_HELP,
@@ -453,7 +454,7 @@ def plot_learning_curves(metrics: str | Path | dict[str, np.ndarray],
         top.set_xticks(x[picks], [f"{wall[i] / 60:.1f}" for i in picks], fontsize=8)
         top.set_xlabel("wall time (minutes)", fontsize=8)
     fig.suptitle(f"{title + ': ' if title else ''}{int(x[-1]):,} sequences in "
-                 f"{wall[-1] / 60:.1f} min; last held-out cost {m['eval_cost'][-1]:.3g} bits, "
+                 f"{wall[-1] / 60:.1f} min; last held-out cost {cost(m['eval_cost'][-1])} bits, "
                  f"{m['eval_bit_errors'][-1]:.3g} bit errors per sequence", fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=100)

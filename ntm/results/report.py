@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ntm.experiment.checkpoint import BEST_NAME  # noqa: E402
 from ntm.experiment.errors import exit_with  # noqa: E402
+from ntm.results.numbers import cost, number  # noqa: E402
 from ntm.results.plot import log_scale_if_it_helps  # noqa: E402
 from ntm.results.sweep import NOT_SETTINGS, Group, Run, find_run_dirs, group_runs, read_run  # noqa: E402
 
@@ -44,23 +45,6 @@ def quartiles(values: Sequence[float]) -> tuple[float, float, float] | None:
         return None
     q1, median, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
     return float(q1), float(median), float(q3)
-
-
-def number(value: float) -> str:
-    """A number for a table: thousands separated from 1,000, whole from 100, else 3 digits."""
-    if not np.isfinite(value):
-        return str(value)
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.3g}"
-
-
-def cost(value: float) -> str:
-    """A held-out cost for a table: ``number``, but two decimals from 100 bits on (dynamic
-    N-grams is judged to within a bit of the optimum, near 133)."""
-    return f"{value:,.2f}" if np.isfinite(value) and abs(value) >= 100 else number(value)
 
 
 def spread(values: Sequence[float], form: Callable[[float], str] = number) -> str:
