@@ -320,12 +320,12 @@ cell ng_b64_p40_s0 $ng_b64 'seed=0' train.lr_decay_patience=40 train.max_minutes
 # then drifting up at 2.5e-4, 142.5 at 889,600; stopped at 77 minutes. ng_b64_p40_s0: first
 # halving at 480,000 sequences instead of 339,200, 134.40 at 120 minutes (1,479,616 sequences)
 # against the default's 134.74 at the same sequences; resumed to 150 minutes as
-# ng_b64_p40_s0_long, docs/training.md. The default is unchanged.)
+# ng_b64_p40_s0_long, docs/training.md. The default was unchanged then.)
 # (ng_b64_p40_s0_long, resumed to 150 minutes: best 134.23 at 142 minutes, 1,769,600 sequences,
 # then up again at the floor rate; 134.61 at 150.)
 # Patience 40 on seed 1, to see whether it costs the seed that the default brings to 134 bits
 # late (ng_b64_p20_seed1 resumed: 133.995 at 122 minutes, 1,536,000 sequences; its first
-# halving at 52 minutes). Seeds 2 and 3 halve no rate before their first <= 134, so patience
+# halving at 43 minutes). Seeds 2 and 3 halve no rate before their first <= 134, so patience
 # 40 leaves their paths as they are. One thread, 120 minutes, beside ng_b64_p40_s0 resumed
 # at 120 minutes with the average of its weights (docs/training.md).
 cell ng_b64_p40_s1 $ng_b64 'seed=1' train.lr_decay_patience=40 train.max_minutes=120
@@ -333,5 +333,9 @@ cell ng_b64_p40_s1 $ng_b64 'seed=1' train.lr_decay_patience=40 train.max_minutes
 # ng_b64_p40_s0_ema120: cp -r runs/study/ng_b64_p40_s0 runs/study/ng_b64_p40_s0_ema120, then
 # python -m ntm.train hydra.run.dir=runs/study/ng_b64_p40_s0_ema120/0 <the cell's settings>
 # train.max_minutes=180 train.max_sequences=3000000 train.ema_decay=0.999
-# train.ema_start=1479616: best 134.04 at 180 minutes, 2,142,912 sequences, still falling;
+# train.ema_start=1479616: best 134.04 at 179 minutes, 2,131,200 sequences, still falling;
 # docs/training.md.)
+# (ng_b64_p40_s1: 133.98 at 84.5 minutes, 1,059,200 sequences, the first at or below 134;
+# best 133.69 at 115 minutes; its rate never halved. Patience 40 became the default:
+# conf/task/dynamic_ngrams.yaml. ng_b64_p40_s0_ema120 resumed to 200 minutes as
+# ng_b64_p40_s0_ema120_long: 133.989 at 186 minutes, 2,201,600 sequences.)
