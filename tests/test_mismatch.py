@@ -23,7 +23,6 @@ from ntm.experiment.config import (
     HELD_OUT_SETTINGS,
     ConfigError,
     checkpoint_mismatch,
-    held_out_mismatch,
     validate,
 )
 from ntm.experiment.loop import train
@@ -162,14 +161,14 @@ def test_resume_with_a_fixed_setting_names_it_and_changes_nothing(
     assert snapshot(run_dir) == before
 
 
-def test_held_out_mismatch_names_the_first_setting_that_draws_another_set() -> None:
+def test_checkpoint_mismatch_names_a_setting_of_another_held_out_set() -> None:
     trained = OmegaConf.to_container(tiny(3), resolve=True)
-    assert held_out_mismatch(trained, copy.deepcopy(trained)) is None
+    assert checkpoint_mismatch(trained, copy.deepcopy(trained), HELD_OUT_SETTINGS) is None
     other = copy.deepcopy(trained)
     other["train"]["eval_seed"] += 1
     other["train"]["eval_every"] += 1  # not part of the set
-    assert held_out_mismatch(trained, other) == ("train.eval_seed", trained["train"]["eval_seed"],
-                                                 trained["train"]["eval_seed"] + 1)
+    assert checkpoint_mismatch(trained, other, HELD_OUT_SETTINGS) == (
+        "train.eval_seed", trained["train"]["eval_seed"], trained["train"]["eval_seed"] + 1)
 
 
 LSTM = ("model=lstm", "model.size=8", "model.layers=1")

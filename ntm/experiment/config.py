@@ -42,7 +42,6 @@ __all__ = [
     "LIMITS",
     "CHECKPOINT_SETTINGS",
     "HELD_OUT_SETTINGS",
-    "held_out_mismatch",
     "validate",
     "check_overrides",
     "checkpoint_mismatch",
@@ -501,20 +500,23 @@ def _with_defaults(trained: dict) -> dict:
     return filled
 
 
-def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
+def checkpoint_mismatch(trained: dict, current: dict,
+                        settings: Sequence[str] = CHECKPOINT_SETTINGS,
+                        ) -> tuple[str, Any, Any] | None:
     """Where ``current`` (a resolved config as a dict) disagrees with ``trained`` (the config
-    saved in a checkpoint) on ``CHECKPOINT_SETTINGS``: (dotted key, trained value, current
-    value) of the first difference, or None; a setting newer than the checkpoint counts as
-    its default there. Groups the trained model does not read
-    (``ModelEntry.groups``: the LSTM baseline reads neither controller nor memory) are not
-    compared, nor the settings of its groups it ignores (``ModelEntry.ignores``: the NTM's
-    heads, clipping, similarity and write gate for the baselines)."""
+    saved in a checkpoint) on ``settings`` (``CHECKPOINT_SETTINGS``, or ``HELD_OUT_SETTINGS``
+    for the held-out set): (dotted key, trained value, current value) of the first difference,
+    or None; a setting newer than the checkpoint counts as its default there. Groups the
+    trained model does not read (``ModelEntry.groups``: the LSTM baseline reads neither
+    controller nor memory) are not compared, nor the settings of its groups it ignores
+    (``ModelEntry.ignores``: the NTM's heads, clipping, similarity and write gate for the
+    baselines)."""
     trained = _with_defaults(trained)
     model = trained.get("model")
     kind = model.get("kind") if isinstance(model, dict) else None
     unused = set(MODEL_GROUPS) - set(MODELS[kind].groups) if kind in MODELS else set()
     ignored = MODELS[kind].ignores if kind in MODELS else ()
-    for key in CHECKPOINT_SETTINGS:
+    for key in settings:
         if key.split(".")[0] in unused:
             continue
         old, new = trained, current
@@ -528,19 +530,6 @@ def checkpoint_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | 
         found = _first_difference(old, new, key)
         if found:
             return found
-    return None
-
-
-def held_out_mismatch(trained: dict, current: dict) -> tuple[str, Any, Any] | None:
-    """Where ``current`` (a resolved config as a dict) would draw another held-out set than
-    ``trained`` (the config saved in a checkpoint), on ``HELD_OUT_SETTINGS``: (dotted key,
-    trained value, current value) of the first difference, or None."""
-    trained = _with_defaults(trained)
-    for key in HELD_OUT_SETTINGS:
-        section, name = key.split(".")
-        old, new = trained.get(section, {}).get(name), current[section][name]
-        if old != new:
-            return key, old, new
     return None
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ntm.experiment import checkpoint
 from ntm.experiment.average import WeightAverage
-from ntm.experiment.config import ConfigError, checkpoint_mismatch, held_out_mismatch
+from ntm.experiment.config import HELD_OUT_SETTINGS, ConfigError, checkpoint_mismatch
 from ntm.experiment.curriculum import Curriculum
 from ntm.experiment.rollback import Rollback
 from ntm.experiment.schedule import BitErrorDrop, PlateauDecay
@@ -124,7 +124,7 @@ class TrainState:
                 f"{found[0]} is {found[2]!r} but the checkpoint was trained with "
                 f"{found[1]!r}; resume with the run's own settings or start a new run directory."
             )
-        found = held_out_mismatch(state["config"], self.config)
+        found = checkpoint_mismatch(state["config"], self.config, HELD_OUT_SETTINGS)
         if found:
             raise ConfigError(
                 f"{found[0]} is {found[2]!r} but the run was evaluated with {found[1]!r}; its "
