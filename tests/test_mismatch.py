@@ -14,6 +14,7 @@ import torch
 from conftest import TINY, assert_one_sentence, compose_config, tiny_run, torch_isolated
 from omegaconf import DictConfig, OmegaConf
 
+import ntm.experiment.loop
 import ntm.results.plot
 from ntm.experiment import checkpoint
 from ntm.experiment.build import build_model, build_optimizer, build_task
@@ -148,17 +149,20 @@ def test_every_setting_that_changes_what_a_checkpoint_holds_is_fixed_on_resume(b
     ("train.eval_seed=11", "train.eval_seed"),
 ])
 def test_resume_with_a_fixed_setting_names_it_and_changes_nothing(
-        copy_run, tmp_path, override, setting) -> None:
+        copy_run, tmp_path, monkeypatch, override, setting) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     for name, data in snapshot(copy_run).items():
         (run_dir / name).write_bytes(data)
     before = snapshot(run_dir)
+    drawn = []  # the held-out set (up to 100,000 sequences) is not drawn for a refused resume
+    monkeypatch.setattr(ntm.experiment.loop, "held_out_set", lambda *a: drawn.append(a))
     with pytest.raises(ConfigError) as info:
         train(tiny(6, override), run_dir)
     assert_one_sentence(str(info.value), setting)
     assert f"{setting} is " in str(info.value)
     assert snapshot(run_dir) == before
+    assert drawn == []
 
 
 def test_checkpoint_mismatch_names_a_setting_of_another_held_out_set() -> None:

@@ -125,8 +125,6 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
     if t.threads:
         torch.set_num_threads(t.threads)
     state = _initial_state(cfg, task, device)
-    eval_batches = held_out_set(task, cfg, device)
-    eval_optimal = optimal_cost_per_sequence(task, eval_batches)
     ckpt_path = run_dir / checkpoint.CHECKPOINT_NAME
     resume_step = None
     if ckpt_path.exists():
@@ -147,6 +145,10 @@ def _train(cfg: DictConfig, run_dir: Path, task: Task, draw: Draw | None) -> Run
             state.solved_at = (state.sequences if _solved(state.last_eval, t.solved_bit_errors)
                                else None)
     state.solved = _solved(state.last_eval, t.solved_bit_errors)
+    # Drawn after the checkpoint is checked, so that a refused resume draws nothing; the draw
+    # uses its own generator, so its place changes no run.
+    eval_batches = held_out_set(task, cfg, device)
+    eval_optimal = optimal_cost_per_sequence(task, eval_batches)
     max_seconds = math.inf if t.max_minutes is None else 60 * t.max_minutes
 
     def out_of_budget() -> bool:
