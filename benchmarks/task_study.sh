@@ -346,3 +346,9 @@ cell ng_b64_p40_s1 $ng_b64 'seed=1' train.lr_decay_patience=40 train.max_minutes
 ng_ema="$ng_b64 train.lr_decay_patience=40 train.ema_decay=0.999 train.ema_start=256000"
 cell ng_b64_p40_ema256k_s3 $ng_ema 'seed=3' train.max_minutes=60
 cell ng_b64_p40_ema256k_s0 $ng_ema 'seed=0' train.max_minutes=140 train.max_sequences=3000000
+# (ng_b64_p40_ema256k_s3: 134.060 at 60 minutes, 755,392 sequences: the average's cost at equal
+# sequences no lower than the trained weights' (134.70 against 134.59 at 500,000), the second
+# evaluation a cost in sequences; without it 134.062 at 60 minutes.)
+# Batch 128 at the same rate, seed 3: twice the sequences a step, for how much more time a step
+# on one thread? One thread, 60 minutes, beside ng_b64_p40_ema256k_s0.
+cell ng_b128_p40_s3 $ng_b64 train.lr_decay_patience=40 train.batch_size=128 'seed=3' train.max_minutes=60
