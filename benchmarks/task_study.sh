@@ -352,3 +352,6 @@ cell ng_b64_p40_ema256k_s0 $ng_ema 'seed=0' train.max_minutes=140 train.max_sequ
 # Batch 128 at the same rate, seed 3: twice the sequences a step, for how much more time a step
 # on one thread? One thread, 60 minutes, beside ng_b64_p40_ema256k_s0.
 cell ng_b128_p40_s3 $ng_b64 train.lr_decay_patience=40 train.batch_size=128 'seed=3' train.max_minutes=60
+# (ng_b128_p40_s3: 134.34 at 60 minutes, 959,872 sequences, against 134.06 for batch 64: 1.10x
+# the sequences a second, slower per sequence. ng_b64_p40_ema256k_s0: 134.38 at 140 minutes
+# against 134.29 without the average; docs/training.md.)
