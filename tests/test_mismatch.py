@@ -161,6 +161,9 @@ def test_resume_with_a_fixed_setting_names_it_and_changes_nothing(
         train(tiny(6, override), run_dir)
     assert_one_sentence(str(info.value), setting)
     assert f"{setting} is " in str(info.value)
+    if setting in HELD_OUT_SETTINGS:
+        assert f"{setting} is {override.split('=')[1]} but the run was evaluated with " in str(
+            info.value)
     assert snapshot(run_dir) == before
     assert drawn == []
 
