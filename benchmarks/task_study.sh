@@ -355,3 +355,13 @@ cell ng_b128_p40_s3 $ng_b64 train.lr_decay_patience=40 train.batch_size=128 'see
 # (ng_b128_p40_s3: 134.34 at 60 minutes, 959,872 sequences, against 134.06 for batch 64: 1.10x
 # the sequences a second, slower per sequence. ng_b64_p40_ema256k_s0: 134.38 at 140 minutes
 # against 134.29 without the average; docs/training.md.)
+# The default alone on the machine with both threads (JOBS=1, one run at a time): the estimate
+# from three minutes of throughput (1.35x the sequences a second of one thread beside another
+# run, the same path) put seed 3's first <= 134 at about 51 minutes and seed 1's at about 63;
+# measured here, seed 3 for 60 minutes, then seed 1 for 65.
+cell ng_b64_p40_alone_s3 $ng_b64 train.lr_decay_patience=40 'seed=3' train.threads=2 train.max_minutes=60
+cell ng_b64_p40_alone_s1 $ng_b64 train.lr_decay_patience=40 'seed=1' train.threads=2 train.max_minutes=65
+# (ng_b64_p40_alone_s3: the 60-minute run's path evaluation for evaluation (the same held-out
+# cost at all 290 evaluations to 928,000 sequences), at 1.38x its pace: first at or below 134 at 50.2 minutes
+# (928,000 sequences, 133.987, as at 69.4 minutes there), 133.92 at 60 minutes (1,105,792
+# sequences); docs/training.md.)
