@@ -362,6 +362,10 @@ cell ng_b128_p40_s3 $ng_b64 train.lr_decay_patience=40 train.batch_size=128 'see
 cell ng_b64_p40_alone_s3 $ng_b64 train.lr_decay_patience=40 'seed=3' train.threads=2 train.max_minutes=60
 cell ng_b64_p40_alone_s1 $ng_b64 train.lr_decay_patience=40 'seed=1' train.threads=2 train.max_minutes=65
 # (ng_b64_p40_alone_s3: the 60-minute run's path evaluation for evaluation (the same held-out
-# cost at all 290 evaluations to 928,000 sequences), at 1.38x its pace: first at or below 134 at 50.2 minutes
-# (928,000 sequences, 133.987, as at 69.4 minutes there), 133.92 at 60 minutes (1,105,792
-# sequences); docs/training.md.)
+# cost at all 290 evaluations to 928,000 sequences), at 1.38x its pace: first at or below 134
+# at 50.2 minutes (928,000 sequences, 133.987, as at 69.4 minutes there), 133.92 at 60
+# minutes (1,105,792 sequences); docs/training.md.)
+# (ng_b64_p40_alone_s1: the 120-minute run's path (the same held-out cost at all 364
+# evaluations), at 1.43x its pace: first at or below 134 at 59.1 minutes (1,059,200 sequences,
+# 133.981, as at 84.5 minutes there), 133.96 at 65 minutes. With seed 2 (38 minutes at one
+# thread), three seeds of four at 134 within the hour alone; docs/training.md.)
