@@ -101,7 +101,8 @@ def _models(cfg: DictConfig, task: Task, device: torch.device,
     eager = build_model(cfg, task).to(device)
     fast = build_model(cfg, task).to(device)
     fast.load_state_dict(eager.state_dict())
-    accelerate(fast, setting, device, steps_per_graph=cfg.train.compile_steps)
+    accelerate(fast, setting, device, steps_per_graph=cfg.train.compile_steps,
+               wrapper=cfg.train.compile_wrapper)
     return eager, fast
 
 

@@ -42,9 +42,11 @@ def _fresh_dynamo():
 
 
 def pair(task_name: str = "copy", backend: str = "inductor", device: torch.device = CPU,
-         setting: str = "true", steps_per_graph: int = 4, **settings) -> tuple[NTM, NTM, object]:
+         setting: str = "true", steps_per_graph: int = 4, wrapper: str = "cpp",
+         **settings) -> tuple[NTM, NTM, object]:
     """An eager NTM and a fast one (``train.compile=setting``, ``steps_per_graph`` time steps
-    per compiled graph) with the same parameters, tiny, for ``task_name``."""
+    per compiled graph, ``train.compile_wrapper=wrapper``) with the same parameters, tiny, for
+    ``task_name``."""
     task = make_task(task_name)
     config = NTMConfig(task.input_width, task.output_width, **{
         "memory_locations": 8, "memory_width": 4, "controller_size": 8, **settings})
@@ -56,7 +58,7 @@ def pair(task_name: str = "copy", backend: str = "inductor", device: torch.devic
     fast = NTM(config).to(device)
     fast.load_state_dict(eager.state_dict())
     assert accelerate(fast, setting, device, backend=backend,
-                      steps_per_graph=steps_per_graph) is not None
+                      steps_per_graph=steps_per_graph, wrapper=wrapper) is not None
     return eager, fast, task
 
 
@@ -191,6 +193,65 @@ def test_bad_compile_steps_setting_is_one_sentence(value) -> None:
     with pytest.raises(ConfigError) as error:
         validate(compose_config([f"train.compile_steps={value}"]))
     assert_one_sentence(str(error.value), "train.compile_steps")
+
+
+@pytest.mark.parametrize("value", ["c++", "CPP", "", None])
+def test_bad_compile_wrapper_is_one_sentence(value) -> None:
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    with pytest.raises(ValueError) as error:
+        accelerate(model, "true", CPU, wrapper=value)
+    assert_one_sentence(str(error.value), "train.compile_wrapper")
+    assert "steps" not in vars(model)
+    if value is not None:
+        with pytest.raises(ConfigError) as error:
+            validate(compose_config([f"train.compile_wrapper={value!r}"]))
+        assert_one_sentence(str(error.value), "train.compile_wrapper")
+
+
+@pytest.mark.parametrize("wrapper", ["cpp", "python"])
+@pytest.mark.parametrize("device", [CPU, CUDA])
+def test_the_wrapper_setting_reaches_inductor_on_the_cpu_only(monkeypatch, wrapper,
+                                                                device) -> None:
+    """``cpp`` asks inductor for its C++ wrapper with pooled buffers on a CPU; ``python`` and
+    every CUDA compile leave both at inductor's defaults (off)."""
+    seen = {}
+
+    def compile_(fn, **kwargs):
+        seen.update(kwargs["options"])
+        return fn
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    monkeypatch.setattr("ntm.models.fast.probe_instruction_sets", lambda: None)
+    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
+    assert accelerate(model, "true", device, wrapper=wrapper) == "default"
+    on = wrapper == "cpp" and device == CPU
+    assert (seen.get("cpp_wrapper", False), seen.get("memory_planning", False)) == (on, on)
+    assert seen["size_asserts"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [{}, {"controller": "feedforward", "read_heads": 2},
+                                      {"memory_init": "random", "shift_radius": 2}])
+def test_the_two_wrappers_train_bit_for_bit_alike(settings) -> None:
+    """Inductor's C++ and Python wrappers call the same kernels: three training steps of
+    ``train.compile_wrapper=cpp`` and ``python`` leave the same logits and parameters, bit for
+    bit (so a run's path does not depend on the setting)."""
+    task = make_task("copy")
+    models = {}
+    for wrapper in ("cpp", "python"):
+        _, models[wrapper], _ = pair(wrapper=wrapper, **settings)
+    results = {}
+    for wrapper, model in models.items():
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        generator = torch.Generator().manual_seed(4)
+        torch.manual_seed(5)  # the random memory's draws
+        for _ in range(3):
+            logits = train_step(model, optimizer, task.sample_batch(generator, 3),
+                                clip_grad_norm=1.0).logits
+        results[wrapper] = (logits, [p.detach().clone() for p in model.parameters()])
+    assert torch.equal(results["cpp"][0], results["python"][0])
+    for mine, theirs in zip(results["cpp"][1], results["python"][1], strict=True):
+        assert torch.equal(mine, theirs)
 
 
 def _broken_backend(graph, example_inputs):

@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ntm.experiment.metrics import LOSSES
 from ntm.models import MODEL_GROUPS, MODELS
-from ntm.models.fast import COMPILE_SETTINGS, MAX_STEPS_PER_GRAPH, normalise
+from ntm.models.fast import COMPILE_SETTINGS, MAX_STEPS_PER_GRAPH, WRAPPERS, normalise
 from ntm.models.heads import check_write_gate_bias
 from tasks import TASKS, make_task, task_defaults
 
@@ -171,6 +171,7 @@ class TrainConfig:
     max_bad_steps: int = 10  # steps in a row with a non-finite loss or gradient stop the run
     compile: str = "auto"  # the fast step (ntm/models/fast.py): auto, true, false or cudagraphs
     compile_steps: int = 4  # time steps per compiled graph (a sequence runs as chunks of them)
+    compile_wrapper: str = "cpp"  # how a compiled CPU graph calls its kernels: cpp or python
     curriculum: Any = None  # task settings that start small, {setting: start}; checked by validate
     curriculum_bit_errors: float = 1.0  # ... and grow once training bit errors/seq are <= this
     curriculum_step: int = 1  # ... by this much at a time (ntm/experiment/curriculum.py)
@@ -276,6 +277,7 @@ def validate(cfg: DictConfig) -> None:
     if normalise(cfg.train.compile) not in COMPILE_SETTINGS:
         raise ConfigError(f"train.compile is {cfg.train.compile!r}; allowed values are "
                           f"{', '.join(COMPILE_SETTINGS)}.")
+    _choice(cfg, "train.compile_wrapper", list(WRAPPERS))
     _positive(cfg, "controller.size", "controller.layers", "memory.N", "memory.M", "optim.lr",
               "optim.eps", "train.batch_size", "train.max_sequences", "train.eval_every",
               "train.eval_size", "train.eval_batch_size", "train.min_lr", "train.max_bad_steps",

@@ -263,7 +263,8 @@ def _initial_state(cfg: DictConfig, task: Task, device: torch.device) -> TrainSt
     data_generator = seed_everything(cfg.seed)
     model = build_model(cfg, task).to(device)
     # train.compile: the compiled NTM step, train.compile_steps time steps per graph
-    mode = accelerate(model, cfg.train.compile, device, steps_per_graph=cfg.train.compile_steps)
+    mode = accelerate(model, cfg.train.compile, device, steps_per_graph=cfg.train.compile_steps,
+                      wrapper=cfg.train.compile_wrapper)
     log.info("Time step: %s (train.compile=%s).",
              f"compiled by torch.compile, mode {mode}, {cfg.train.compile_steps} steps per graph"
              if mode else "eager", cfg.train.compile)

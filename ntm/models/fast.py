@@ -177,8 +177,8 @@ from torch import Tensor, nn
 
 from ntm.models.ntm import run_steps
 
-__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PROBE_CODE", "choose", "accelerate",
-           "cpp_compiler", "probe_instruction_sets"]
+__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PROBE_CODE", "WRAPPERS", "choose",
+           "accelerate", "cpp_compiler", "probe_instruction_sets"]
 
 log = logging.getLogger("ntm.train")
 
@@ -186,6 +186,11 @@ log = logging.getLogger("ntm.train")
 COMPILE_SETTINGS = ("auto", "true", "false", "cudagraphs")
 #: The most time steps per compiled graph (``train.compile_steps``): eight compile for 48 s.
 MAX_STEPS_PER_GRAPH = 64
+#: The values ``train.compile_wrapper`` allows, and inductor's settings for each on the CPU:
+#: ``cpp`` calls a graph's kernels from generated C++ (``cpp_wrapper``) with its intermediate
+#: buffers pooled (``memory_planning``); ``python`` from generated Python, the fast path before
+#: the setting. The kernels, and so every result, are the same bit for bit.
+WRAPPERS = {"cpp": {"cpp_wrapper": True, "memory_planning": True}, "python": {}}
 
 
 def normalise(setting: object) -> str:
@@ -221,7 +226,8 @@ def choose(setting: object, device: torch.device, model: nn.Module) -> str | Non
 
 
 def accelerate(model: nn.Module, setting: object, device: torch.device,
-               backend: str = "inductor", steps_per_graph: int = 4) -> str | None:
+               backend: str = "inductor", steps_per_graph: int = 4,
+               wrapper: str = "cpp") -> str | None:
     """Replaces ``model.steps`` by compiled chunks of ``steps_per_graph`` time steps when
     ``setting`` chooses it (see ``choose``); returns the compile mode used, or None when the
     model stays eager.
@@ -235,11 +241,15 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     like the state a chunk hands the next (``_like_later_steps``) so the first chunk runs the
     same graph; under ``auto`` a failed compile logs one warning and the steps run eagerly from
     then on, under ``true`` it raises (the module docstring has the reasons and figures).
-    ``backend`` is for tests (``aot_eager``)."""
+    ``wrapper`` (``train.compile_wrapper``, one of ``WRAPPERS``) is how inductor's CPU code calls
+    its kernels; on CUDA it changes nothing. ``backend`` is for tests (``aot_eager``)."""
     if not isinstance(steps_per_graph, int) or isinstance(steps_per_graph, bool) \
             or not 1 <= steps_per_graph <= MAX_STEPS_PER_GRAPH:
         raise ValueError(f"train.compile_steps is {steps_per_graph!r}; it must be an integer "
                          f"from 1 to {MAX_STEPS_PER_GRAPH}.")
+    if wrapper not in WRAPPERS:
+        raise ValueError(f"train.compile_wrapper is {wrapper!r}; allowed values are "
+                         f"{', '.join(WRAPPERS)}.")
     mode = choose(setting, device, model)
     if mode is None:
         return None
@@ -265,7 +275,8 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
 
     # Inductor's checks of the sizes and strides its extern kernels return, about a hundred
     # per call of a four-step graph, cost a tenth of a small batch's step; they are off.
-    options = ({"options": {**torch._inductor.list_mode_options(mode), "size_asserts": False}}
+    options = ({"options": {**torch._inductor.list_mode_options(mode), "size_asserts": False,
+                            **(WRAPPERS[wrapper] if on_cpu else {})}}
                if backend == "inductor" else {})
     # One step per graph compiles the step itself, the graph of the fast path before
     # train.compile_steps, so that runs made with it take the same paths again.
