@@ -13,9 +13,12 @@ option); only copy is timed (its lengths 1..20 and length-20 passes below).
 Prints, in one run:
 
 1. a table, one row per batch size: median training sequences per second of the eager model
-   and of the fast one (``ntm.models.fast.accelerate`` with ``train.compile=true``), and their
-   ratio. A step is sampling (lengths 1..20 as in training), forward, backward, clipping,
-   Adam (``ntm.train.train_step``). Eager and fast steps alternate in one process, so a
+   and of the fast one (``ntm.models.fast.accelerate`` with ``train.compile=true``), and the
+   median of their ratios, repeat by repeat. A step is sampling (lengths 1..20 as in
+   training), forward, backward, clipping and the optimizer as ``ntm.train`` takes it
+   (``ntm.train.train_step``); a repeat is 64 sequences' worth of steps (one step from batch
+   64 up), the same batches for both, timed once the child process of inductor's
+   instruction-set probe has ended. Eager and fast steps alternate in one process, so a
    machine whose speed drifts slows both alike; the first two repeats are dropped (the fast
    model compiles there), and on CUDA every length 1..20 is first trained twice (CUDA graphs
    are recorded per step position and length; the warm-up seconds go to stderr).
@@ -59,7 +62,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ntm.experiment.build import build_model, build_task  # noqa: E402
+from ntm.experiment.build import build_model, build_optimizer, build_task  # noqa: E402
 from ntm.experiment.command_line import check_command_line, compose_config  # noqa: E402
 from ntm.experiment.config import ConfigError, validate  # noqa: E402
 from ntm.experiment.metrics import training_loss  # noqa: E402
@@ -69,6 +72,9 @@ from ntm.models.fast import accelerate  # noqa: E402
 from tasks import Task  # noqa: E402
 
 CONF_DIR = ROOT / "conf"
+#: Training sequences per repeat of a batch size (one step at batch 64 and above): a step at
+#: batch 1 takes one random length of 1..20 and a few milliseconds, too noisy to time alone.
+SEQUENCES_PER_REPEAT = 64
 
 
 def _setup(overrides: list[str]) -> tuple[DictConfig, Task]:
@@ -106,10 +112,26 @@ def _models(cfg: DictConfig, task: Task, device: torch.device,
     return eager, fast
 
 
+def _clipping(cfg: DictConfig) -> tuple:
+    """``train_step``'s clipping and loss arguments as ``ntm.train`` passes them."""
+    t = cfg.train
+    return t.clip_grad_value, t.clip_grad_norm, t.loss
+
+
+def _wait_for_the_probe() -> None:
+    """Waits for the child process of inductor's instruction-set probe that ``accelerate``
+    started (a second Python importing torch, seconds of one core), so that it does not share
+    the machine with the steps timed."""
+    if fast_path._probe is not None:
+        fast_path._probe.wait()
+
+
 def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int,
                device: torch.device, setting: str = "true") -> None:
     eager, fast = _models(cfg, task, device, setting)
-    optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-3) for m in (eager, fast)}
+    _wait_for_the_probe()
+    optimizers = {m: build_optimizer(cfg, m.parameters()) for m in (eager, fast)}
+    clipping = _clipping(cfg)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     rows = []
@@ -124,20 +146,25 @@ def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int
                 start = time.perf_counter()
                 for length in list(range(1, task.max_length + 1)) * 2:
                     batch = task.sample_batch(generator, batch_size, size=length).to(device)
-                    train_step(model, optimizers[model], batch, clip_grad_norm=1.0)
+                    train_step(model, optimizers[model], batch, *clipping)
                 sync()
                 print(f"  batch {batch_size}: warm-up over every length, "
                       f"{'fast' if model is fast else 'eager'}: "
                       f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        steps = max(1, SEQUENCES_PER_REPEAT // batch_size)
         for i in range(repeats + 2):  # two warm-up repeats are dropped
-            batch = task.sample_batch(generator, batch_size).to(device)
-            for model in (eager, fast):
-                sync()
-                start = time.perf_counter()
-                train_step(model, optimizers[model], batch, clip_grad_norm=1.0)
-                sync()
-                if i >= 2:
-                    rates[model].append(batch_size / (time.perf_counter() - start))
+            seconds = {eager: 0.0, fast: 0.0}
+            for _ in range(steps):
+                batch = task.sample_batch(generator, batch_size).to(device)
+                for model in (eager, fast):
+                    sync()
+                    start = time.perf_counter()
+                    train_step(model, optimizers[model], batch, *clipping)
+                    sync()
+                    seconds[model] += time.perf_counter() - start
+            if i >= 2:
+                for model in (eager, fast):
+                    rates[model].append(steps * batch_size / seconds[model])
         fixed = task.sample_batch(generator, batch_size, size=20).to(device)
         for i in range(repeats + 2):
             for model in (eager, fast):
@@ -148,16 +175,17 @@ def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int
                 if i >= 2:
                     passes[model].append(1000 * (time.perf_counter() - start))
         row = [batch_size, statistics.median(rates[eager]), statistics.median(rates[fast]),
+               statistics.median(f / e for e, f in zip(rates[eager], rates[fast], strict=True)),
                statistics.median(passes[eager]), statistics.median(passes[fast])]
         rows.append(row)
         print(f"  measured batch {batch_size}", file=sys.stderr, flush=True)
     print(f"{'batch':>5} {'eager seq/s':>12} {'fast seq/s':>11} {'ratio':>6}")
-    for b, e, f, _, _ in rows:
-        print(f"{b:>5} {e:>12.1f} {f:>11.1f} {f / e:>6.2f}")
+    for b, e, f, ratio, _, _ in rows:
+        print(f"{b:>5} {e:>12.1f} {f:>11.1f} {ratio:>6.2f}")
     print()
     print(f"{'batch':>5} {'eager fwd+bwd ms @ L=20':>24} {'fast fwd+bwd ms @ L=20':>23} "
           f"{'ratio':>6}")
-    for b, _, _, e, f in rows:
+    for b, _, _, _, e, f in rows:
         print(f"{b:>5} {e:>24.1f} {f:>23.1f} {e / f:>6.2f}")
 
 
@@ -169,9 +197,9 @@ def compile_probe(overrides: list[str]) -> None:
     cfg, task = _setup(overrides)
     start = time.perf_counter()
     _, fast = _models(cfg, task, device)
-    optimizer = torch.optim.Adam(fast.parameters(), lr=1e-3)
+    optimizer = build_optimizer(cfg, fast.parameters())
     generator = torch.Generator().manual_seed(0)
-    train_step(fast, optimizer, task.sample_batch(generator, 64), clip_grad_norm=1.0)
+    train_step(fast, optimizer, task.sample_batch(generator, 64), *_clipping(cfg))
     train_seconds = time.perf_counter() - start
     with torch.no_grad():
         fast.eval()

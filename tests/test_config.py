@@ -20,6 +20,7 @@ from ntm.experiment.build import build_model, build_optimizer, build_task
 from ntm.experiment.command_line import check_command_line
 from ntm.experiment.config import ConfigError, TrainConfig, check_overrides, validate
 from ntm.experiment.metrics import training_loss
+from ntm.experiment.step import train_step
 
 pytestmark = pytest.mark.usefixtures("isolated_torch")
 
@@ -626,6 +627,32 @@ def test_other_overrides_are_left_to_hydra() -> None:
     check_overrides(["-m", "--cfg", "job", "seed=0,1,2", "task=copy", "~experiment",
                      "controller=lstm,feedforward", "memory.N=abc", "memory.N=[", "+a.b=1"],
                     CONF_DIR)
+
+
+@pytest.mark.parametrize("optim", [["optim=adam"], ["optim=adam", "optim.amsgrad=true"],
+                                   ["experiment=paper_copy_ff"]])
+def test_the_optimizer_updates_all_parameters_at_once_bit_for_bit_as_one_by_one(optim) -> None:
+    """``build_optimizer`` asks for torch's ``foreach`` implementation (fewer calls); over ten
+    steps of copy's model it leaves the same parameters, bit for bit, as the loop over
+    parameters, so no run's path depends on it (Adam, AMSGrad, Graves' RMSProp)."""
+    cfg = compose_config([*optim, "train.compile=false"])
+    task = build_task(cfg)
+    torch.manual_seed(0)
+    start = build_model(cfg, task).state_dict()
+    finals = []
+    for foreach in (True, False):
+        model = build_model(cfg, task)
+        model.load_state_dict(start)
+        optimizer = build_optimizer(cfg, model.parameters())
+        assert all(group["foreach"] for group in optimizer.param_groups)
+        for group in optimizer.param_groups:
+            group["foreach"] = foreach
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(10):
+            train_step(model, optimizer, task.sample_batch(generator, 4), clip_grad_norm=1.0)
+        finals.append([p.detach().clone() for p in model.parameters()])
+    for mine, theirs in zip(*finals, strict=True):
+        assert torch.equal(mine, theirs)
 
 
 def test_optim_amsgrad_builds_adam_that_divides_by_the_largest_second_moment() -> None:

@@ -186,7 +186,7 @@ def test_step_check_exits_1_on_a_wrong_step(monkeypatch, capsys) -> None:
     """``main`` returns 1 when the run's step is not the model's."""
     import ntm.experiment.loop as loop
 
-    def wrong(model, setting, device, steps_per_graph=4):
+    def wrong(model, setting, device, steps_per_graph=4, wrapper="cpp"):
         eager_steps = model.steps
 
         def steps(inputs, state):

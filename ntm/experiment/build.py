@@ -63,15 +63,20 @@ def build_model(cfg: DictConfig, task: Task, max_steps: int | None = None) -> nn
 
 
 def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
-    """Adam, or the paper's RMSProp (``centered`` with momentum gives Graves' 2013 form)."""
+    """Adam, or the paper's RMSProp (``centered`` with momentum gives Graves' 2013 form).
+
+    Both update every parameter in one call per operation (``foreach``, torch's default on CUDA
+    only): on a CPU the same arithmetic, bit for bit, as the loop over parameters
+    (``tests/test_config.py``), in fewer calls, which at small batches is time (the compiled
+    copy step at batch 1: about 0.5 ms of 3.5, ``ntm/models/fast.py``)."""
     o = cfg.optim
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                amsgrad=o.amsgrad)
+                                amsgrad=o.amsgrad, foreach=True)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=o.lr, alpha=o.alpha, eps=o.eps, momentum=o.momentum, centered=o.centered
-        )
+            params, lr=o.lr, alpha=o.alpha, eps=o.eps, momentum=o.momentum, centered=o.centered,
+            foreach=True)
     raise ConfigError(f"optim.name is {o.name!r}; allowed values are adam, rmsprop.")
 
 

@@ -187,10 +187,13 @@ COMPILE_SETTINGS = ("auto", "true", "false", "cudagraphs")
 #: The most time steps per compiled graph (``train.compile_steps``): eight compile for 48 s.
 MAX_STEPS_PER_GRAPH = 64
 #: The values ``train.compile_wrapper`` allows, and inductor's settings for each on the CPU:
-#: ``cpp`` calls a graph's kernels from generated C++ (``cpp_wrapper``) with its intermediate
-#: buffers pooled (``memory_planning``); ``python`` from generated Python, the fast path before
-#: the setting. The kernels, and so every result, are the same bit for bit.
-WRAPPERS = {"cpp": {"cpp_wrapper": True, "memory_planning": True}, "python": {}}
+#: ``cpp`` calls a graph's kernels from generated C++ (``cpp_wrapper``; the kernels built apart
+#: from that C++, so that the two cores build them side by side) with its intermediate buffers
+#: pooled (``memory_planning``); ``python`` from generated Python, the fast path before the
+#: setting. The kernels, and so every result, are the same bit for bit.
+WRAPPERS = {"cpp": {"cpp_wrapper": True, "cpp_wrapper_build_separate": True,
+                    "memory_planning": True},
+            "python": {}}
 
 
 def normalise(setting: object) -> str:
