@@ -21,7 +21,8 @@ size and stride checks of its extern kernels (``size_asserts``, about a hundred 
 four-step graph) are turned off. Measured on copy's default model (``python
 benchmarks/train_speed.py [--batch-sizes 1 4 16 64] -- train.compile_steps=K``, two threads,
 alone on the machine; training sequences per second against eager in the same process, and the
-compile of a first process with an empty cache):
+compile of a first process with an empty cache; inductor's Python wrapper, before
+``train.compile_wrapper``, and Adam one parameter at a time):
 
     K   batch 1: seq/s (x eager)   batch 4   batch 16   batch 64   compile: first, cached
     1   110 (1.81x)                2.07x     2.05x      1.96x      19.3 s, 3.8 s
@@ -35,7 +36,35 @@ above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at 32 s of co
 first process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and
 compile for 48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is
 4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a training step that are not
-compiled (sampling, clipping, Adam) stay as they were.
+compiled (sampling, clipping, Adam) stayed as they were. With the C++ wrapper below: 3.80x.
+
+Why inductor's C++ wrapper (``train.compile_wrapper``, default ``cpp``): what a four-step
+graph's call still cost at batch 1 was largely Python, in inductor's generated wrapper (its
+buffer allocations and kernel calls) and in AOT autograd's wrappers. ``cpp`` has inductor
+write that wrapper in C++, pool the graph's intermediate buffers (``memory_planning``) and
+build the kernels apart from the wrapper (``cpp_wrapper_build_separate``; built in one piece
+with it, a first process compiled for 40 s against 32-33 s, and ran no faster);
+the optimizers also update all parameters per call (``foreach``, ``build_optimizer``).
+The kernels are the same, so every result is the same bit for bit (``tests/test_fast.py``,
+``tests/test_config.py``; the documented N-grams run's first four evaluations, recall's and
+priority sort's first ones, all equal). Copy's default model, ``python
+benchmarks/train_speed.py [-- train.compile_wrapper=python]``, one process each, alone on the
+machine, two threads, one after the other (eager 95 and 77 sequences/s at batch 1 in the two
+processes: compare ratios, not rates):
+
+    wrapper    batch 1   batch 4   batch 16   batch 64   batch 256   compile: first, cached
+    cpp        3.80x     3.74x     3.10x      2.52x      1.71x       30.3 s, 3.9 s
+    python     3.34x     3.13x     3.01x      2.40x      1.75x       29.2 s, 3.6 s
+
+(forward+backward at length 20, batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
+Priority sort's default (five head pairs, batch 16) trained its steps 10-200 in 28.3 s against
+41.1 s (1.45x), recall's (batch 64, one step per graph) its steps 150-300 in 6.3 s against 6.6
+s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 30.6 s against
+35.9 s (the documented run, on an earlier day), each on the same path. Copy's default solves
+no sooner (``python benchmarks/time_to_solve.py --against 'train.compile_wrapper=python'``:
+10 of 10 both, the same sequences seed by seed, a median 9.5 s from process start against
+9.3 s, per seed 1.00x): at batch 8 its seconds to the solve are mostly start-up and
+evaluations. A first process compiles a few seconds longer (below).
 
 - CPU (``train.compile=true``, and ``auto`` where inductor finds a C++ compiler):
   ``torch.compile`` (inductor's C++ code generation) of the chunk, static shapes, one graph
@@ -84,8 +113,9 @@ code generation). ``accelerate`` therefore starts the probe in a child process
 (``probe_instruction_sets``), which builds what inductor's probe builds while the first chunk
 is traced: the first process, alone on the machine with empty caches (inductor's precompiled
 header too), took a median 35.8 s against 39.5 s without it, three of each alternating
-(``python benchmarks/train_speed.py --compile-pairs 3``). The compile figures of the table
-above were measured before, with the precompiled header already built.
+(``python benchmarks/train_speed.py --compile-pairs 3``; with the Python wrapper, on an earlier
+day); with the C++ wrapper, on a faster day, 29.4 s against 32.7 s. The compile figures of
+the first table above were measured before, with the precompiled header already built.
 
 Measurements of one step per graph (``train.compile_steps=1``, the fast path until four became
 the default; the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
