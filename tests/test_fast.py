@@ -212,8 +212,9 @@ def test_bad_compile_wrapper_is_one_sentence(value) -> None:
 @pytest.mark.parametrize("device", [CPU, CUDA])
 def test_the_wrapper_setting_reaches_inductor_on_the_cpu_only(monkeypatch, wrapper,
                                                                 device) -> None:
-    """``cpp`` asks inductor for its C++ wrapper with pooled buffers on a CPU; ``python`` and
-    every CUDA compile leave both at inductor's defaults (off)."""
+    """``cpp`` asks inductor for its C++ wrapper, built apart from the kernels, with pooled
+    buffers on a CPU; ``python`` and every CUDA compile leave all three at inductor's defaults
+    (off)."""
     seen = {}
 
     def compile_(fn, **kwargs):
@@ -222,10 +223,12 @@ def test_the_wrapper_setting_reaches_inductor_on_the_cpu_only(monkeypatch, wrapp
 
     monkeypatch.setattr(torch, "compile", compile_)
     monkeypatch.setattr("ntm.models.fast.probe_instruction_sets", lambda: None)
+    monkeypatch.setattr("ntm.models.fast.cpp_compiler", lambda: "g++")  # any machine
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert accelerate(model, "true", device, wrapper=wrapper) == "default"
     on = wrapper == "cpp" and device == CPU
-    assert (seen.get("cpp_wrapper", False), seen.get("memory_planning", False)) == (on, on)
+    assert [seen.get(key, False) for key in
+            ("cpp_wrapper", "cpp_wrapper_build_separate", "memory_planning")] == [on] * 3
     assert seen["size_asserts"] is False
 
 

@@ -167,7 +167,7 @@ def test_every_setting_is_fuzzed() -> None:
     assert {"memory.N", "optim.lr", "train.threads", "train.max_bad_steps", "seed"} <= set(NUMBERS)
     assert set(CHOICES) == {"model.kind", "controller.kind", "memory.init",
                             "memory.initial_weighting", "optim.name", "device", "train.compile",
-                            "model.similarity", "train.loss"}
+                            "model.similarity", "train.loss", "train.compile_wrapper"}
     assert {"model.size", "model.heads", "model.positions"} <= set(NUMBERS)  # may be null
     assert set(BOOLEANS) == {"optim.centered", "optim.amsgrad", "train.pictures",
                              "train.progress", "controller.layer_norm"}

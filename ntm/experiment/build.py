@@ -67,8 +67,8 @@ def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
 
     Both update every parameter in one call per operation (``foreach``, torch's default on CUDA
     only): on a CPU the same arithmetic, bit for bit, as the loop over parameters
-    (``tests/test_config.py``), in fewer calls, which at small batches is time (the compiled
-    copy step at batch 1: about 0.5 ms of 3.5, ``ntm/models/fast.py``)."""
+    (``tests/test_config.py``), in fewer calls, which at small batches is time (part of the
+    compiled step's gain at batch 1, ``ntm/models/fast.py``)."""
     o = cfg.optim
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,

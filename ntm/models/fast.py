@@ -31,19 +31,22 @@ compile of a first process with an empty cache; inductor's Python wrapper, befor
     8   235 (3.48x)                4.14x     3.67x      2.73x      47.7 s, 4.5 s
 
 (each row its own process, two threads, eager 61-68 sequences/s at batch 1; K = 4 also at
-batch 256: 1.75x, where the arithmetic dominates and padding costs). Four steps is the default,
-above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at 32 s of compiling in a
+batch 256: 1.75x, where the arithmetic dominates and padding costs). Four steps is the default:
+with the Python wrapper above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at 32 s of compiling in a
 first process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and
 compile for 48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is
 4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a training step that are not
-compiled (sampling, clipping, Adam) stayed as they were. With the C++ wrapper below: 3.80x.
+compiled (sampling, clipping, Adam) stayed as they were. With the C++ wrapper below:
+3.70-3.80x.
 
 Why inductor's C++ wrapper (``train.compile_wrapper``, default ``cpp``): what a four-step
 graph's call still cost at batch 1 was largely Python, in inductor's generated wrapper (its
 buffer allocations and kernel calls) and in AOT autograd's wrappers. ``cpp`` has inductor
 write that wrapper in C++, pool the graph's intermediate buffers (``memory_planning``) and
 build the kernels apart from the wrapper (``cpp_wrapper_build_separate``; built in one piece
-with it, a first process compiled for 40 s against 32-33 s, and ran no faster);
+with it, a first process compiled for 40 s against 32-33 s and ran no faster, ``python
+benchmarks/train_speed.py --batch-sizes 1 --repeats 3`` with ``TORCHINDUCTOR_CPP_WRAPPER=1``,
+then with ``cpp``, the same day);
 the optimizers also update all parameters per call (``foreach``, ``build_optimizer``).
 The kernels are the same, so every result is the same bit for bit (``tests/test_fast.py``,
 ``tests/test_config.py``; the documented N-grams run's first four evaluations, recall's and
@@ -56,6 +59,7 @@ processes: compare ratios, not rates):
     cpp        3.80x     3.74x     3.10x      2.52x      1.71x       30.3 s, 3.9 s
     python     3.34x     3.13x     3.01x      2.40x      1.75x       29.2 s, 3.6 s
 
+(two more runs of ``cpp`` that day: 3.70x and 3.72x at batch 1)
 (forward+backward at length 20, batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
 Priority sort's default (five head pairs, batch 16) trained its steps 10-200 in 28.3 s against
 41.1 s (1.45x), recall's (batch 64, one step per graph) its steps 150-300 in 6.3 s against 6.6
@@ -64,7 +68,7 @@ s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 30
 no sooner (``python benchmarks/time_to_solve.py --against 'train.compile_wrapper=python'``:
 10 of 10 both, the same sequences seed by seed, a median 9.5 s from process start against
 9.3 s, per seed 1.00x): at batch 8 its seconds to the solve are mostly start-up and
-evaluations. A first process compiles a few seconds longer (below).
+evaluations. A first process compiles about a second longer (30.3 s against 29.2 s above).
 
 - CPU (``train.compile=true``, and ``auto`` where inductor finds a C++ compiler):
   ``torch.compile`` (inductor's C++ code generation) of the chunk, static shapes, one graph
@@ -186,8 +190,9 @@ Candidates measured and not chosen (same conditions):
   step at batch 1 (7.8 ms compiled), the forward took 3.9 ms, the backward 2.8, the clipping
   and Adam 0.8 (Adam alone 0.55 ms; torch's ``fused=True`` Adam 0.28 ms, not adopted: it rounds
   differently, so every documented compiled path would change), the sampling 0.2;
-- inductor's C++ wrapper (``cpp_wrapper``: the graph's kernels called from C++ instead of
-  Python; measured on another day, at batch 16 for the solve): forward+backward of a
+- inductor's C++ wrapper alone (``cpp_wrapper``, the kernels built in one piece with it, no
+  pooled buffers; an earlier trial, before the wrapper became ``train.compile_wrapper=cpp``
+  above, measured on another day, at batch 16 for the solve): forward+backward of a
   length-20 batch of 8 in 41.0 ms against 43.9 ms (medians of 25, alternating in one
   process), yet copy at batch 16 took longer from process start to the solve with it on four
   seeds of five (by 6-19%; 11% less on the fifth; ``TORCHINDUCTOR_CPP_WRAPPER=1 python

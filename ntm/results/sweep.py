@@ -35,7 +35,7 @@ GENERALISATION_COLUMNS = ("size", "cost", "bit_errors", "sequences")
 # The budgets are among them: a run resumed with more sequences or minutes trained the same
 # way, only longer (the report lists every budget its runs had).
 NOT_SETTINGS = ("seed", "train.threads", "train.progress", "train.pictures", "train.plot_every",
-                "train.max_sequences", "train.max_minutes")
+                "train.compile_wrapper", "train.max_sequences", "train.max_minutes")
 
 
 class _Unset:
