@@ -117,6 +117,18 @@ def test_state_round_trip() -> None:
     assert all(torch.equal(a, b) for a, b in zip(_weights(model), best, strict=True))
 
 
+def test_a_rollback_keeps_the_optimizers_foreach_setting() -> None:
+    """A best state saved by an optimizer without ``foreach`` (a checkpoint written before
+    ``build_optimizer`` asked for it) puts back the moments, not that setting."""
+    model, optimizer = _model_and_optimizer()
+    guard = Rollback(factor=2)
+    guard.step(3.0, model, optimizer)  # saved with foreach None
+    optimizer.param_groups[0]["foreach"] = True
+    _train(model, optimizer)
+    assert guard.step(7.0, model, optimizer)
+    assert optimizer.param_groups[0]["foreach"] is True
+
+
 def test_the_best_evaluation_figures_travel_with_its_state() -> None:
     """The figures given with a new best are kept (and round-trip); a worse evaluation's are
     not; a checkpoint from before they were kept gives None."""
