@@ -179,33 +179,24 @@ def test_any_steps_per_graph_matches_eager_with_one_graph(steps_per_graph) -> No
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
 
-@pytest.mark.parametrize("value", [0, -1, 65, 2.5, True, "4"])
-def test_bad_steps_per_graph_is_one_sentence(value) -> None:
+@pytest.mark.parametrize(("argument", "value", "setting"), [
+    *(("steps_per_graph", value, "train.compile_steps") for value in [0, -1, 65, 2.5, True, "4"]),
+    *(("wrapper", value, "train.compile_wrapper") for value in ["c++", "CPP", "", None])])
+def test_a_bad_accelerate_argument_is_one_sentence(argument, value, setting) -> None:
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     with pytest.raises(ValueError) as error:
-        accelerate(model, "true", CPU, steps_per_graph=value)
-    assert_one_sentence(str(error.value), "train.compile_steps")
+        accelerate(model, "true", CPU, **{argument: value})
+    assert_one_sentence(str(error.value), setting)
     assert "steps" not in vars(model)
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "65"])
-def test_bad_compile_steps_setting_is_one_sentence(value) -> None:
+@pytest.mark.parametrize("override", ["train.compile_steps=0", "train.compile_steps=-2",
+                                      "train.compile_steps=65", "train.compile_wrapper='c++'",
+                                      "train.compile_wrapper=CPP", "train.compile_wrapper=''"])
+def test_a_bad_steps_or_wrapper_setting_is_one_sentence(override) -> None:
     with pytest.raises(ConfigError) as error:
-        validate(compose_config([f"train.compile_steps={value}"]))
-    assert_one_sentence(str(error.value), "train.compile_steps")
-
-
-@pytest.mark.parametrize("value", ["c++", "CPP", "", None])
-def test_bad_compile_wrapper_is_one_sentence(value) -> None:
-    model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
-    with pytest.raises(ValueError) as error:
-        accelerate(model, "true", CPU, wrapper=value)
-    assert_one_sentence(str(error.value), "train.compile_wrapper")
-    assert "steps" not in vars(model)
-    if value is not None:
-        with pytest.raises(ConfigError) as error:
-            validate(compose_config([f"train.compile_wrapper={value!r}"]))
-        assert_one_sentence(str(error.value), "train.compile_wrapper")
+        validate(compose_config([override]))
+    assert_one_sentence(str(error.value), override.split("=")[0])
 
 
 @pytest.mark.parametrize("wrapper", ["cpp", "python"])
