@@ -32,22 +32,23 @@ compile of a first process with an empty cache; inductor's Python wrapper, befor
 
 (each row its own process, two threads, eager 61-68 sequences/s at batch 1; K = 4 also at
 batch 256: 1.75x, where the arithmetic dominates and padding costs). Four steps is the default:
-with the Python wrapper above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at 32 s of compiling in a
-first process (one step: 19 s) and 4 s with the cache. Eight steps gain a little more and
-compile for 48 s. At batch 1 no row reaches 4x eager: the forward and backward pass alone is
-4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a training step that are not
-compiled (sampling, clipping, Adam) stayed as they were. With the C++ wrapper below:
-3.70-3.80x.
+with the Python wrapper above 150 sequences/s at batch 1, 3.3x eager at 16 and 2.7x at 64, at
+32 s of compiling in a first process (one step: 19 s) and 4 s with the cache. Eight steps gain
+a little more and compile for 48 s. At batch 1 no row reaches 4x eager: the forward and
+backward pass alone is 4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a
+training step that are not compiled (sampling, clipping, Adam) stayed as they were. With the
+C++ wrapper below: 3.70-3.80x.
 
 Why inductor's C++ wrapper (``train.compile_wrapper``, default ``cpp``): what a four-step
 graph's call still cost at batch 1 was largely Python, in inductor's generated wrapper (its
 buffer allocations and kernel calls) and in AOT autograd's wrappers. ``cpp`` has inductor
 write that wrapper in C++, pool the graph's intermediate buffers (``memory_planning``) and
 build the kernels apart from the wrapper (``cpp_wrapper_build_separate``; built in one piece
-with it, a first process compiled for 40 s against 32-33 s and ran no faster, ``python
-benchmarks/train_speed.py --batch-sizes 1 --repeats 3`` with ``TORCHINDUCTOR_CPP_WRAPPER=1``,
-then with ``cpp``, the same day);
-the optimizers also update all parameters per call (``foreach``, ``build_optimizer``).
+with it, a first process compiled for 40.6 s against 32-33 s, ``python
+benchmarks/train_speed.py`` with ``TORCHINDUCTOR_CPP_WRAPPER=1`` and then with ``cpp``, the same
+day, and trained at batch 1 at 3.85x and 4.01x eager in two runs against the 3.70-3.80x below,
+within the machine's drift); the optimizers also update all parameters per call (``foreach``,
+``build_optimizer``).
 The kernels are the same, so every result is the same bit for bit (``tests/test_fast.py``,
 ``tests/test_config.py``; the documented N-grams run's first four evaluations, recall's and
 priority sort's first ones, all equal). Copy's default model, ``python
@@ -59,8 +60,8 @@ processes: compare ratios, not rates):
     cpp        3.80x     3.74x     3.10x      2.52x      1.71x       30.3 s, 3.9 s
     python     3.34x     3.13x     3.01x      2.40x      1.75x       29.2 s, 3.6 s
 
-(two more runs of ``cpp`` that day: 3.70x and 3.72x at batch 1)
-(forward+backward at length 20, batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
+(two more runs of ``cpp`` that day: 3.70x and 3.72x at batch 1; forward+backward at length 20,
+batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
 Priority sort's default (five head pairs, batch 16) trained its steps 10-200 in 28.3 s against
 41.1 s (1.45x), recall's (batch 64, one step per graph) its steps 150-300 in 6.3 s against 6.6
 s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 30.6 s against
