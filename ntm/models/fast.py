@@ -64,8 +64,9 @@ processes: compare ratios, not rates):
 batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
 Priority sort's default (five head pairs, batch 16) trained its steps 10-200 in 28.3 s against
 41.1 s (1.45x), recall's (batch 64, one step per graph) its steps 150-300 in 6.3 s against 6.6
-s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 30.6 s against
-35.9 s (the documented run, on an earlier day), each on the same path. Copy's default solves
+s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 27.2 s against
+31.7 s, each on the same path, one run after the other (docs/training.md, "The compiled step",
+has the commands). Copy's default solves
 no sooner (``python benchmarks/time_to_solve.py --against 'train.compile_wrapper=python'``:
 10 of 10 both, the same sequences seed by seed, a median 9.5 s from process start against
 9.3 s, per seed 1.00x): at batch 8 its seconds to the solve are mostly start-up and
