@@ -323,6 +323,9 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     unit = eager_step if steps_per_graph == 1 else chunk
     compiled = torch.compile(unit, backend=backend, dynamic=False, fullgraph=True, **options)
     cuda_graphs = mode == "reduce-overhead"
+    # Where inductor builds its kernels but not the C++ wrapper, the Python one may do.
+    other_wrapper = ("train.compile_wrapper=python may build where the C++ wrapper does not; "
+                     if on_cpu and WRAPPERS[wrapper] else "")
 
     def initial_state(batch_size: int, generator: torch.Generator | None = None):
         state = eager_initial_state(batch_size, generator)
@@ -357,8 +360,8 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
                 error = error.inner_exception
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             log.warning("train.compile=auto: compiling the step failed (%s: %s), so it runs "
-                        "eagerly (train.compile=false skips the attempt).",
-                        type(error).__name__, first_line)
+                        "eagerly (%strain.compile=false skips the attempt).",
+                        type(error).__name__, first_line, other_wrapper)
             return eager_steps(inputs, start)  # a fault of the model itself raises here again
         return torch.cat(hs)[:length], torch.cat(reads)[:length]
 
