@@ -112,7 +112,7 @@ def _models(cfg: DictConfig, task: Task, device: torch.device,
     return eager, fast
 
 
-def _clipping(cfg: DictConfig) -> tuple:
+def _step_settings(cfg: DictConfig) -> tuple:
     """``train_step``'s clipping and loss arguments as ``ntm.train`` passes them."""
     t = cfg.train
     return t.clip_grad_value, t.clip_grad_norm, t.loss
@@ -131,7 +131,7 @@ def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int
     eager, fast = _models(cfg, task, device, setting)
     _wait_for_the_probe()
     optimizers = {m: build_optimizer(cfg, m.parameters()) for m in (eager, fast)}
-    clipping = _clipping(cfg)
+    settings = _step_settings(cfg)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     rows = []
@@ -146,7 +146,7 @@ def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int
                 start = time.perf_counter()
                 for length in list(range(1, task.max_length + 1)) * 2:
                     batch = task.sample_batch(generator, batch_size, size=length).to(device)
-                    train_step(model, optimizers[model], batch, *clipping)
+                    train_step(model, optimizers[model], batch, *settings)
                 sync()
                 print(f"  batch {batch_size}: warm-up over every length, "
                       f"{'fast' if model is fast else 'eager'}: "
@@ -159,7 +159,7 @@ def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int
                 for model in (eager, fast):
                     sync()
                     start = time.perf_counter()
-                    train_step(model, optimizers[model], batch, *clipping)
+                    train_step(model, optimizers[model], batch, *settings)
                     sync()
                     seconds[model] += time.perf_counter() - start
             if i >= 2:
@@ -199,7 +199,7 @@ def compile_probe(overrides: list[str]) -> None:
     _, fast = _models(cfg, task, device)
     optimizer = build_optimizer(cfg, fast.parameters())
     generator = torch.Generator().manual_seed(0)
-    train_step(fast, optimizer, task.sample_batch(generator, 64), *_clipping(cfg))
+    train_step(fast, optimizer, task.sample_batch(generator, 64), *_step_settings(cfg))
     train_seconds = time.perf_counter() - start
     with torch.no_grad():
         fast.eval()

@@ -21,7 +21,7 @@ import torch
 from ntm.experiment.writes import write_atomically
 
 __all__ = ["BEST_NAME", "CHECKPOINT_NAME", "CheckpointError", "save", "load", "random_states",
-           "restore_random_states"]
+           "restore_random_states", "load_optimizer_state"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Beside it: the weights of the evaluation with the lowest held-out cost so far (what a
@@ -96,3 +96,14 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if found != FORMAT:
         raise CheckpointError(f"{path} is not an ntm checkpoint (format {FORMAT} expected).")
     return state
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Puts ``state`` (an optimizer's ``state_dict``: its moments and step counts) into
+    ``optimizer``, which keeps its own settings (lr, betas, ``foreach``, ...): those come from
+    this run's config, not from a checkpoint or saved state that may predate them."""
+    settings = [{k: v for k, v in group.items() if k != "params"}
+                for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, setting in zip(optimizer.param_groups, settings, strict=True):
+        group.update(setting)

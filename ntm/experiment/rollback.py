@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ntm.experiment.average import WeightAverage
+from ntm.experiment.checkpoint import load_optimizer_state
 
 __all__ = ["Rollback", "kept_evaluation"]
 
@@ -115,10 +116,7 @@ class Rollback:
         if not bit_errors > self.limit():
             return False
         model.load_state_dict(self.saved["model"])
-        foreach = [group.get("foreach") for group in optimizer.param_groups]
-        optimizer.load_state_dict(copy.deepcopy(self.saved["optimizer"]))
-        for group, setting in zip(optimizer.param_groups, foreach, strict=True):
-            group["foreach"] = setting  # a state saved before foreach was on would turn it off
+        load_optimizer_state(optimizer, copy.deepcopy(self.saved["optimizer"]))
         if average is not None:  # a state saved before the average started holds None
             average.load_state_dict(self.saved.get("average"), model)
         self.count += 1

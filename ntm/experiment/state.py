@@ -133,11 +133,7 @@ class TrainState:
                 "start a new run directory.")
         try:
             self.model.load_state_dict(state["model"])
-            settings = [{k: v for k, v in g.items() if k != "params"}
-                        for g in self.optimizer.param_groups]
-            self.optimizer.load_state_dict(state["optimizer"])
-            for group, setting in zip(self.optimizer.param_groups, settings, strict=True):
-                group.update(setting)
+            checkpoint.load_optimizer_state(self.optimizer, state["optimizer"])
             if self.lr_decay is not None and state.get("lr_decay"):
                 self.lr_decay.load_state_dict(state["lr_decay"])
             if self.lr_drop is not None and state.get("lr_drop"):

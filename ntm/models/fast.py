@@ -325,7 +325,7 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     cuda_graphs = mode == "reduce-overhead"
     # Where inductor builds its kernels but not the C++ wrapper, the Python one may do.
     other_wrapper = ("train.compile_wrapper=python may build where the C++ wrapper does not; "
-                     if on_cpu and WRAPPERS[wrapper] else "")
+                     if on_cpu and wrapper == "cpp" else "")
 
     def initial_state(batch_size: int, generator: torch.Generator | None = None):
         state = eager_initial_state(batch_size, generator)
