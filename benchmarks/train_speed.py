@@ -17,11 +17,12 @@ Prints, in one run:
    median of their ratios, repeat by repeat. A step is sampling (lengths 1..20 as in
    training), forward, backward, clipping and the optimizer as ``ntm.train`` takes it
    (``ntm.train.train_step``); a repeat is 64 sequences' worth of steps (one step from batch
-   64 up), the same batches for both, timed once the child process of inductor's
-   instruction-set probe has ended. Eager and fast steps alternate in one process, so a
-   machine whose speed drifts slows both alike; the first two repeats are dropped (the fast
-   model compiles there), and on CUDA every length 1..20 is first trained twice (CUDA graphs
-   are recorded per step position and length; the warm-up seconds go to stderr).
+   64 up), the same batches for both, timed once the child process that builds inductor's
+   instruction-set probe and precompiled headers has ended. Eager and fast steps alternate in
+   one process, so a machine whose speed drifts slows both alike; the first two repeats are
+   dropped (the fast model compiles there), and on CUDA every length 1..20 is first trained
+   twice (CUDA graphs are recorded per step position and length; the warm-up seconds go to
+   stderr).
    ``--fast-mode reduce-overhead`` times CUDA graphs (``train.compile=cudagraphs``);
 2. the median forward+backward milliseconds of one batch of length-20 sequences, eager and
    fast, per batch size;
@@ -31,8 +32,8 @@ Prints, in one run:
    step at batch 64, compile included, then one evaluation batch of 500 (which runs the
    eager step: evaluation compiles nothing);
 4. with ``--compile-pairs N``: the first process's seconds with inductor's instruction-set
-   probe started early in a child process (what ``accelerate`` does) and without, N
-   processes each, alternating, each in fresh caches;
+   probe and precompiled headers built early in a child process (what ``accelerate`` does)
+   and without, N processes each, alternating, each in fresh caches;
 5. with ``--time-to-solve``: seconds to solve the copy run (``python -m ntm.train``, seed 0,
    with the overrides), eager against fast, the fast run with empty compile caches.
    Takes minutes.
@@ -118,18 +119,19 @@ def _step_settings(cfg: DictConfig) -> tuple:
     return t.clip_grad_value, t.clip_grad_norm, t.loss
 
 
-def _wait_for_the_probe() -> None:
-    """Waits for the child process of inductor's instruction-set probe that ``accelerate``
-    started (a second Python importing torch, seconds of one core), so that it does not share
-    the machine with the steps timed."""
-    if fast_path._probe is not None:
-        fast_path._probe.wait()
+def _wait_for_the_prebuild() -> None:
+    """Waits for the child process that ``accelerate`` started to build inductor's
+    instruction-set probe and precompiled headers (``ntm.models.fast.start_prebuild``: a second
+    Python importing torch, seconds of one core), so that it does not share the machine with
+    the steps timed."""
+    if fast_path._prebuild is not None:
+        fast_path._prebuild.wait()
 
 
 def throughput(cfg: DictConfig, task: Task, batch_sizes: list[int], repeats: int,
                device: torch.device, setting: str = "true") -> None:
     eager, fast = _models(cfg, task, device, setting)
-    _wait_for_the_probe()
+    _wait_for_the_prebuild()
     optimizers = {m: build_optimizer(cfg, m.parameters()) for m in (eager, fast)}
     settings = _step_settings(cfg)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -237,19 +239,20 @@ def compile_times(overrides: list[str], threads: int | None) -> None:
 
 
 def compile_pairs(overrides: list[str], threads: int | None, pairs: int) -> None:
-    """First-process compile seconds with inductor's instruction-set probe started early in a
-    child process (``ntm.models.fast.probe_instruction_sets``, what ``accelerate`` does) and
-    without it (inductor probes at its first kernel), ``pairs`` times each, alternating, each
+    """First-process compile seconds with inductor's instruction-set probe and precompiled
+    headers built early in a child process (``ntm.models.fast.start_prebuild``, what
+    ``accelerate`` does) and without it (inductor builds them at its first kernel and its first
+    C++ build), ``pairs`` times each, alternating, each
     process in fresh caches; prints both medians and their ratio."""
     seconds = {"with": [], "without": []}
     for i in range(pairs):
         for variant in ("with", "without") if i % 2 == 0 else ("without", "with"):
             with tempfile.TemporaryDirectory() as cache:
-                flags = [] if variant == "with" else ["--no-instruction-set-probe"]
+                flags = [] if variant == "with" else ["--no-prebuild"]
                 seconds[variant].append(
                     _probe_seconds(_fresh_caches(cache), threads, overrides, *flags)["total"])
     with_, without = (statistics.median(seconds[v]) for v in ("with", "without"))
-    print(f"first process, {pairs} pairs alternating: the early instruction-set probe "
+    print(f"first process, {pairs} pairs alternating: the early prebuild "
           f"{with_:.1f} s ({', '.join(f'{x:.1f}' for x in seconds['with'])}), without it "
           f"{without:.1f} s ({', '.join(f'{x:.1f}' for x in seconds['without'])}): "
           f"{with_ / without:.2f}x")
@@ -293,9 +296,9 @@ def main() -> None:
                              "as train.compile=cudagraphs)")
     parser.add_argument("--compile-pairs", type=int, default=0, metavar="N",
                         help="also time N first processes with inductor's instruction-set probe "
-                             "started early and N without, alternating")
+                             "and precompiled headers built early and N without, alternating")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-instruction-set-probe", action="store_true",
+    parser.add_argument("--no-prebuild", action="store_true",
                         help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*",
                         help="Hydra overrides of the model and task timed, as for ntm.train "
@@ -304,8 +307,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile_probe:
-        if args.no_instruction_set_probe:  # accelerate finds the module's name at call time
-            fast_path.probe_instruction_sets = lambda: None
+        if args.no_prebuild:  # accelerate finds the module's name at call time
+            fast_path.start_prebuild = lambda options: None
         compile_probe(args.overrides)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -213,7 +213,7 @@ def test_the_wrapper_setting_reaches_inductor_on_the_cpu_only(monkeypatch, wrapp
         return fn
 
     monkeypatch.setattr(torch, "compile", compile_)
-    monkeypatch.setattr("ntm.models.fast.probe_instruction_sets", lambda: None)
+    monkeypatch.setattr("ntm.models.fast.start_prebuild", lambda options: None)
     monkeypatch.setattr("ntm.models.fast.cpp_compiler", lambda: "g++")  # any machine
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert accelerate(model, "true", device, wrapper=wrapper) == "default"
@@ -308,28 +308,31 @@ def test_without_a_cpp_compiler_the_step_stays_eager_with_a_warning(monkeypatch,
     assert not caplog.records
 
 
-def test_the_instruction_set_probe_starts_with_inductor_on_the_cpu_only(monkeypatch) -> None:
-    """``accelerate`` starts inductor's instruction-set probe early for inductor's CPU code,
+def test_the_prebuild_starts_with_inductor_on_the_cpu_only(monkeypatch) -> None:
+    """``accelerate`` starts the child that builds inductor's instruction-set probe and
+    precompiled headers early for inductor's CPU code, with the compile's own inductor options,
     and not for another backend, another device or an eager model."""
     import ntm.models.fast as fast
 
     if fast.cpp_compiler() is None:
-        pytest.skip("no C++ compiler: accelerate stays eager before the probe")
+        pytest.skip("no C++ compiler: accelerate stays eager before the prebuild")
     calls = []
-    monkeypatch.setattr(fast, "probe_instruction_sets", lambda: calls.append(1))
+    monkeypatch.setattr(fast, "start_prebuild", calls.append)
     model = NTM(NTMConfig(3, 2, memory_locations=8, memory_width=4, controller_size=8))
     assert accelerate(model, "true", CPU, backend="aot_eager") == "default"
     assert accelerate(model, "false", CPU) is None
-    assert accelerate(model, "true", CUDA) == "default"  # Triton's kernels: no C++ probe
+    assert accelerate(model, "true", CUDA) == "default"  # Triton's kernels: no C++ headers
     assert calls == []
     assert accelerate(model, "true", CPU) == "default"
-    assert calls == [1]
+    assert accelerate(model, "true", CPU, wrapper="python") == "default"
+    assert calls == [{"size_asserts": False, **fast.WRAPPERS["cpp"]}, {"size_asserts": False}]
 
 
-def test_the_instruction_set_probe_is_one_child_process_per_process(monkeypatch) -> None:
-    """The probe runs in a child process (inductor's probe is not safe to run twice at once in
-    one process), started once however many models are accelerated; a child that cannot start
-    is no fault."""
+def test_the_prebuild_is_one_child_process_per_process(monkeypatch) -> None:
+    """The prebuild runs in a child process (inductor's probe is not safe to run twice at once
+    in one process), the script run directly with the options as JSON, started once however
+    many models are accelerated; a child that cannot start is no fault."""
+    import json
     import subprocess
     import sys
 
@@ -341,34 +344,82 @@ def test_the_instruction_set_probe_is_one_child_process_per_process(monkeypatch)
         def __init__(self, command, **kwargs) -> None:
             started.append(command)
 
-    monkeypatch.setattr(fast, "_probe", None)
+    monkeypatch.setattr(fast, "_prebuild", None)
     monkeypatch.setattr(subprocess, "Popen", Child)
-    first = fast.probe_instruction_sets()
-    assert fast.probe_instruction_sets() is first
-    assert started == [[sys.executable, "-c", fast.PROBE_CODE]]
+    first = fast.start_prebuild({"cpp_wrapper": True})
+    assert fast.start_prebuild({"cpp_wrapper": False}) is first
+    assert started == [[sys.executable, fast.PREBUILD_SCRIPT, json.dumps({"cpp_wrapper": True})]]
 
     def cannot(command, **kwargs):
         raise OSError("no processes left")
 
-    monkeypatch.setattr(fast, "_probe", None)
+    monkeypatch.setattr(fast, "_prebuild", None)
     monkeypatch.setattr(subprocess, "Popen", cannot)
-    assert fast.probe_instruction_sets() is None
+    assert fast.start_prebuild({}) is None
 
 
-def test_the_instruction_set_probe_runs_inductors_probe() -> None:
-    """The child's code runs inductor's probe in this torch (its on-disk cache warm from the
-    tests before, so it only loads what it built)."""
+@pytest.mark.parametrize("wrapper", ["cpp", "python"])
+def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper) -> None:
+    """``prebuild`` runs inductor's own precompiler on the headers, with the command lines, that
+    a compile with the options asks for (recorded from a tiny compile, which stops at its first
+    C++ build), each on a thread, and leaves inductor's functions as they were."""
+    import threading
+
+    from torch._inductor import codecache, cpp_builder
+
+    import ntm.models.fast as fast
+    from ntm.models.prebuild import prebuild
+
+    if fast.cpp_compiler() is None:
+        pytest.skip("no C++ compiler: accelerate never starts the prebuild")
+    built, build = [], cpp_builder.CppBuilder.build
+
+    def precompile(header, command_line, **command):
+        built.append((header, threading.current_thread() is not threading.main_thread(),
+                      command_line.split()[0]))
+        return "built.h"
+
+    monkeypatch.setattr(codecache, "_precompile_header", precompile)
+    options = {"size_asserts": False, **fast.WRAPPERS[wrapper]}
+    headers = prebuild(options)
+    prefix = "torch/csrc/inductor/cpp_prefix.h"
+    assert headers == (["torch/csrc/inductor/cpp_wrapper/cpu.h", prefix] if wrapper == "cpp"
+                       else [prefix])
+    compiler = fast.cpp_compiler()
+    assert sorted(built) == sorted((header, True, compiler) for header in headers)
+    assert codecache._precompile_header is precompile
+    assert cpp_builder.CppBuilder.build is build
+
+
+@pytest.mark.slow
+def test_the_prebuilt_headers_are_the_ones_inductor_uses(tmp_path) -> None:
+    """In empty caches, the prebuild child's precompiled headers are those a compile with the
+    same options then uses: it finds every header built and builds none of its own (so the
+    command lines match inductor's to the byte, and nothing compiled differs)."""
+    import json
+    import math
+    import os
     import subprocess
     import sys
 
     import ntm.models.fast as fast
 
     if fast.cpp_compiler() is None:
-        pytest.skip("no C++ compiler: accelerate never starts the probe")
-    done = subprocess.run([sys.executable, "-c", fast.PROBE_CODE + "; print('probed')"],
-                          capture_output=True, text=True, timeout=300)
+        pytest.skip("no C++ compiler: accelerate never starts the prebuild")
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path), "TMPDIR": str(tmp_path)}
+    options = {"size_asserts": False, **fast.WRAPPERS["cpp"]}
+    done = subprocess.run([sys.executable, fast.PREBUILD_SCRIPT, json.dumps(options)], env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "probed"
+    headers = sorted(p.name for p in tmp_path.rglob("*.gch"))
+    assert len(headers) == 2
+    compile_ = (f"import torch; f = torch.compile(lambda x: (x * 3).cos() - x, dynamic=False, "
+                f"options={options!r}); print(f(torch.ones(8, requires_grad=True)).sum().item())")
+    done = subprocess.run([sys.executable, "-c", compile_], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) == pytest.approx(8 * (math.cos(3) - 1))
+    assert sorted(p.name for p in tmp_path.rglob("*.gch")) == headers
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

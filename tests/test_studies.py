@@ -237,25 +237,25 @@ def test_train_speed_refuses_a_bad_override_in_one_line(overrides, message) -> N
 
 
 def test_train_speed_compile_pairs_alternate_in_fresh_caches(monkeypatch, capsys) -> None:
-    """``--compile-pairs``: with and without the early instruction-set probe, alternating,
+    """``--compile-pairs``: with and without the early prebuild, alternating,
     each process in its own empty inductor cache and temporary directory."""
     train_speed = _benchmark("train_speed")
     calls = []
 
     def fake_run(command, env, **kwargs):
         calls.append((command, env["TORCHINDUCTOR_CACHE_DIR"], env["TMPDIR"]))
-        total = 3.0 if "--no-instruction-set-probe" in command else 2.0
+        total = 3.0 if "--no-prebuild" in command else 2.0
         stdout = f'{{"train": 1.0, "total": {total}}}\n'
         return subprocess.CompletedProcess(command, 0, stdout=stdout)
 
     monkeypatch.setattr(train_speed.subprocess, "run", fake_run)
     train_speed.compile_pairs(["memory.N=22"], threads=None, pairs=2)
-    without = ["--no-instruction-set-probe" in command for command, _, _ in calls]
+    without = ["--no-prebuild" in command for command, _, _ in calls]
     assert without == [False, True, True, False]
     assert all(command[-2:] == ["--", "memory.N=22"] for command, _, _ in calls)
     assert all(cache == tmp for _, cache, tmp in calls)
     assert len({cache for _, cache, _ in calls}) == 4
-    assert "probe 2.0 s (2.0, 2.0), without it 3.0 s (3.0, 3.0): 0.67x" in capsys.readouterr().out
+    assert "prebuild 2.0 s (2.0, 2.0), without it 3.0 s (3.0, 3.0): 0.67x" in capsys.readouterr().out
 
 
 def test_train_speed_hands_its_overrides_to_the_compile_probe(monkeypatch, capsys) -> None:

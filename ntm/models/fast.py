@@ -205,17 +205,19 @@ Candidates measured and not chosen (same conditions):
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ntm.models.ntm import run_steps
 
-__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PROBE_CODE", "WRAPPERS", "choose",
-           "accelerate", "cpp_compiler", "probe_instruction_sets"]
+__all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PREBUILD_SCRIPT", "WRAPPERS", "choose",
+           "accelerate", "cpp_compiler", "start_prebuild"]
 
 log = logging.getLogger("ntm.train")
 
@@ -300,8 +302,6 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
             log.warning("train.compile: inductor found no C++ compiler (set CXX or install "
                         "g++), so the step runs eagerly.")
         return None
-    if on_cpu and backend == "inductor":
-        probe_instruction_sets()
     # Graphs are kept per batch size and per model built in the process (tests, sweeps):
     # more than dynamo's default of 8.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
@@ -318,6 +318,8 @@ def accelerate(model: nn.Module, setting: object, device: torch.device,
     options = ({"options": {**torch._inductor.list_mode_options(mode), "size_asserts": False,
                             **(WRAPPERS[wrapper] if on_cpu else {})}}
                if backend == "inductor" else {})
+    if on_cpu and backend == "inductor":
+        start_prebuild(options["options"])
     # One step per graph compiles the step itself, the graph of the fast path before
     # train.compile_steps, so that runs made with it take the same paths again.
     unit = eager_step if steps_per_graph == 1 else chunk
@@ -380,34 +382,36 @@ def cpp_compiler() -> str | None:
         return None
 
 
-#: What the child process of ``probe_instruction_sets`` runs: inductor's own probe (private API).
-PROBE_CODE = "from torch._inductor.cpu_vec_isa import valid_vec_isa_list; valid_vec_isa_list()"
-_probe: subprocess.Popen | None = None
+#: The script the child process of ``start_prebuild`` runs (it imports torch, not ``ntm``).
+PREBUILD_SCRIPT = str(Path(__file__).with_name("prebuild.py"))
+_prebuild: subprocess.Popen | None = None
 
 
-def probe_instruction_sets() -> subprocess.Popen | None:
-    """Starts inductor's probe of the CPU's vector instruction sets in a child process, once per
-    process, and returns it (None where it could not start).
+def start_prebuild(options: dict) -> subprocess.Popen | None:
+    """Starts, once per process, a child process that builds what inductor's first C++ build
+    waits for while the first chunk is traced, and returns it (None where it could not start):
+    inductor's probe of the CPU's vector instruction sets (on x86 a small C++ build per
+    instruction set the CPU reports, each loaded by a process of its own), then its
+    precompiled headers for a compile with inductor ``options`` (``ntm.models.prebuild``).
 
-    Inductor runs the probe at its first kernel, after tracing: on x86 a small C++ build per
-    instruction set the CPU reports (six builds here, 15 s of the compiler on a busy 2-core
-    machine with an empty cache), each loaded by a process of its own. The child started
-    from ``accelerate`` makes those builds on the other core while dynamo and AOT autograd
-    trace the first chunk; inductor then finds them built in its on-disk cache (a build holds
-    a file lock, so inductor waits for one in progress instead of making it again) and only
-    loads them. A child process, not a thread: inductor's probe changes an instruction set's
-    flags while it builds, which a second probe in the same process could catch half-changed.
-    The child's faults are left to inductor's own probe to meet and report.
+    Inductor runs the probe at its first kernel, after tracing, and builds the headers (about
+    6-7 s of the compiler each here) on the training process's thread, one after the other;
+    the child makes these builds on the other core, the headers side by side, and inductor
+    then finds them in its on-disk cache (each build holds a file lock, so inductor waits for
+    one in progress instead of making it again). The builds are the ones inductor would make,
+    so nothing computed changes. A child process, not a thread: inductor's probe changes an
+    instruction set's flags while it builds, which a second probe in the same process could
+    catch half-changed. The child's faults are left to inductor's own builds to meet and report.
     """
-    global _probe
-    if _probe is None:
+    global _prebuild
+    if _prebuild is None:
         try:
-            _probe = subprocess.Popen([sys.executable, "-c", PROBE_CODE],
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+            _prebuild = subprocess.Popen(
+                [sys.executable, PREBUILD_SCRIPT, json.dumps(options)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             return None
-    return _probe
+    return _prebuild
 
 
 def _like_later_steps(state: tuple) -> tuple:
