@@ -61,7 +61,10 @@ processes: compare ratios, not rates):
     python     3.34x     3.13x     3.01x      2.40x      1.75x       29.2 s, 3.6 s
 
 (two more runs of ``cpp`` that day: 3.70x and 3.72x at batch 1; forward+backward at length 20,
-batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``).
+batch 1: 4.60x eager with ``cpp``, 4.09x with ``python``). On a slower day (eager 33
+sequences/s at batch 1), with the precompiled headers built by the child process (below):
+4.35x, 4.12x, 3.87x, 2.67x and 2.18x, 37.8 s and 4.9 s to compile; the ratios move with the
+machine's speed, so compare them within one run.
 Priority sort's default (five head pairs, batch 16) trained its steps 10-200 in 28.3 s against
 41.1 s (1.45x), recall's (batch 64, one step per graph) its steps 150-300 in 6.3 s against 6.6
 s, and the N-grams default (batch 64, one step per graph) its steps 50-200 in 27.2 s against
@@ -115,13 +118,23 @@ took 44.5 of 69.3 s, six of them inductor's probe of the CPU's instruction sets 
 run on the main thread at the first kernel, after tracing) and 23 the kernels (about 1.5 s
 each; ``-O2`` or no line tables would save a tenth to a fifth of that, not offered by
 inductor's settings); the rest is Python (dynamo, AOT autograd, inductor's lowering and
-code generation). ``accelerate`` therefore starts the probe in a child process
-(``probe_instruction_sets``), which builds what inductor's probe builds while the first chunk
-is traced: the first process, alone on the machine with empty caches (inductor's precompiled
-header too), took a median 35.8 s against 39.5 s without it, three of each alternating
-(``python benchmarks/train_speed.py --compile-pairs 3``; with the Python wrapper, on an earlier
-day); with the C++ wrapper, on a faster day, 29.4 s against 32.7 s. The compile figures of
-the first table above were measured before, with the precompiled header already built.
+code generation). ``accelerate`` therefore starts the probe in a child process, which builds
+what inductor's probe builds while the first chunk is traced: the first process, alone on the
+machine with empty caches (inductor's precompiled headers too), took a median 35.8 s against
+39.5 s without it, three of each alternating (``python benchmarks/train_speed.py
+--compile-pairs 3``; with the Python wrapper, on an earlier day); with the C++ wrapper, on a
+faster day, 29.4 s against 32.7 s. With the C++ wrapper a first process also builds two
+precompiled headers (inductor's ``cpp_cache_precompile_headers``: the wrapper's and the
+kernels', 6-7 s of the compiler each on a slow day), one after the other on the training
+thread at the first graph's build; without precompiled headers every build parses the headers
+itself and the first process took as long (46.4 s against 46.5 s, one each). So the child now
+builds those headers too, side by side, once the probe is done (``start_prebuild``,
+``ntm.models.prebuild``; the headers and command lines are inductor's own, recorded from a tiny
+compile with the run's options, so nothing compiled changes): three first processes each way,
+alternating, on a slow day (eager 31 sequences/s at batch 1), a median 40.8 s against 47.8 s
+with no child at all, where four first processes with the probe alone had taken 44.8-53.3 s
+that day. The compile figures of the first table above were measured before, with the
+precompiled header already built.
 
 Measurements of one step per graph (``train.compile_steps=1``, the fast path until four became
 the default; the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
