@@ -328,7 +328,7 @@ def test_the_prebuild_starts_with_inductor_on_the_cpu_only(monkeypatch) -> None:
     assert calls == [{"size_asserts": False, **fast.WRAPPERS["cpp"]}, {"size_asserts": False}]
 
 
-def test_the_prebuild_is_one_child_process_per_process(monkeypatch) -> None:
+def test_the_prebuild_is_one_child_process_per_process(monkeypatch, tmp_path) -> None:
     """The prebuild runs in a child process (inductor's probe is not safe to run twice at once
     in one process), the script run directly with the options as JSON, started once however
     many models are accelerated; a child that cannot start is no fault."""
@@ -345,6 +345,7 @@ def test_the_prebuild_is_one_child_process_per_process(monkeypatch) -> None:
             started.append(command)
 
     monkeypatch.setattr(fast, "_prebuild", None)
+    monkeypatch.setattr(fast, "done_marker", lambda options: tmp_path / "never.done")
     monkeypatch.setattr(subprocess, "Popen", Child)
     first = fast.start_prebuild({"cpp_wrapper": True})
     assert fast.start_prebuild({"cpp_wrapper": False}) is first
@@ -356,6 +357,29 @@ def test_the_prebuild_is_one_child_process_per_process(monkeypatch) -> None:
     monkeypatch.setattr(fast, "_prebuild", None)
     monkeypatch.setattr(subprocess, "Popen", cannot)
     assert fast.start_prebuild({}) is None
+
+
+def test_no_prebuild_starts_where_a_finished_one_left_its_marker(monkeypatch, tmp_path) -> None:
+    """A finished prebuild's marker (named for the options) means everything is built: no
+    child then; another option's marker does not count."""
+    import subprocess
+
+    import ntm.models.fast as fast
+    from ntm.models.prebuild import done_marker
+
+    started = []
+    monkeypatch.setattr(fast, "_prebuild", None)
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: started.append(command))
+    monkeypatch.setattr("torch._inductor.codecache._HEADER_DIR", str(tmp_path))
+    options = {"size_asserts": False, **fast.WRAPPERS["cpp"]}
+    assert done_marker(options) != done_marker({"size_asserts": False})
+    assert done_marker(options).parent.parent == tmp_path
+    done_marker(options).parent.mkdir()
+    done_marker(options).touch()
+    assert fast.start_prebuild(options) is None
+    assert started == []
+    fast.start_prebuild({"size_asserts": False})
+    assert len(started) == 1
 
 
 @pytest.mark.parametrize("wrapper", ["cpp", "python"])
@@ -389,6 +413,34 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
     assert sorted(built) == sorted((header, True, compiler) for header in headers)
     assert codecache._precompile_header is precompile
     assert cpp_builder.CppBuilder.build is build
+    # The stopped compile left no C++ library cached as built (dynamo's own cache of the tiny
+    # function, which a compile finished from inductor's on-disk cache leaves, is reset).
+    torch._dynamo.reset()
+    assert prebuild(options) == headers
+
+
+def test_a_prebuild_whose_header_fails_raises_after_the_others(monkeypatch) -> None:
+    """A header build that fails is raised (the child then writes no marker), once the other
+    builds have finished."""
+    from torch._inductor import codecache
+
+    import ntm.models.fast as fast
+    from ntm.models.prebuild import prebuild
+
+    if fast.cpp_compiler() is None:
+        pytest.skip("no C++ compiler: accelerate never starts the prebuild")
+    built = []
+
+    def precompile(header, command_line, **command):
+        if header.endswith("cpp_prefix.h"):
+            raise RuntimeError("the compiler failed")
+        built.append(header)
+        return "built.h"
+
+    monkeypatch.setattr(codecache, "_precompile_header", precompile)
+    with pytest.raises(RuntimeError, match="the compiler failed"):
+        prebuild({"size_asserts": False, **fast.WRAPPERS["cpp"]})
+    assert built == ["torch/csrc/inductor/cpp_wrapper/cpu.h"]
 
 
 @pytest.mark.slow
@@ -413,6 +465,7 @@ def test_the_prebuilt_headers_are_the_ones_inductor_uses(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     headers = sorted(p.name for p in tmp_path.rglob("*.gch"))
     assert len(headers) == 2
+    assert [p.parent.name for p in tmp_path.rglob("*.done")] == ["ntm_prebuild"]
     compile_ = (f"import torch; f = torch.compile(lambda x: (x * 3).cos() - x, dynamic=False, "
                 f"options={options!r}); print(f(torch.ones(8, requires_grad=True)).sum().item())")
     done = subprocess.run([sys.executable, "-c", compile_], env=env, capture_output=True,

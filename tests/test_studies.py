@@ -255,7 +255,8 @@ def test_train_speed_compile_pairs_alternate_in_fresh_caches(monkeypatch, capsys
     assert all(command[-2:] == ["--", "memory.N=22"] for command, _, _ in calls)
     assert all(cache == tmp for _, cache, tmp in calls)
     assert len({cache for _, cache, _ in calls}) == 4
-    assert "prebuild 2.0 s (2.0, 2.0), without it 3.0 s (3.0, 3.0): 0.67x" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "prebuild 2.0 s (2.0, 2.0), without it 3.0 s (3.0, 3.0): 0.67x" in out
 
 
 def test_train_speed_hands_its_overrides_to_the_compile_probe(monkeypatch, capsys) -> None:

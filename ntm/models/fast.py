@@ -228,6 +228,7 @@ import torch
 from torch import Tensor, nn
 
 from ntm.models.ntm import run_steps
+from ntm.models.prebuild import done_marker
 
 __all__ = ["COMPILE_SETTINGS", "MAX_STEPS_PER_GRAPH", "PREBUILD_SCRIPT", "WRAPPERS", "choose",
            "accelerate", "cpp_compiler", "start_prebuild"]
@@ -415,9 +416,14 @@ def start_prebuild(options: dict) -> subprocess.Popen | None:
     so nothing computed changes. A child process, not a thread: inductor's probe changes an
     instruction set's flags while it builds, which a second probe in the same process could
     catch half-changed. The child's faults are left to inductor's own builds to meet and report.
+    No child starts where a finished one left its marker for these ``options``
+    (``prebuild.done_marker``): everything it would build is built, and a child would only take
+    a core from the start of training.
     """
     global _prebuild
     if _prebuild is None:
+        if done_marker(options).exists():
+            return None
         try:
             _prebuild = subprocess.Popen(
                 [sys.executable, PREBUILD_SCRIPT, json.dumps(options)],

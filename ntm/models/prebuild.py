@@ -11,37 +11,71 @@ the training process's thread, one after the other, when its first graph is buil
 headers are built side by side, ahead of that. Which headers, and with which command lines, is
 inductor's own answer: a tiny function is compiled with the same options, inductor's calls to
 its header precompiler are recorded (not run) and the compile is stopped at its first C++
-build; then the recorded calls run, each on a thread. Inductor writes a header under a file
-lock and skips one already built, so the training process either finds a header built or waits
-for the build in progress. The child's output is identical to what the training process would
-build (the same compiler, flags and header), so nothing computed changes. A change in
-inductor's internals makes this do less, never something else: any fault here ends the child,
-and inductor then builds what is missing itself.
+build; then the recorded calls run, each on a thread, under the same options. Inductor builds a
+header under a file lock and skips one whose file exists, so the training process either finds
+a header built or waits for the build in progress. The child's output is identical to what the
+training process would build (the same compiler, flags and header), so nothing computed
+changes. A change in inductor's internals makes this do less, never something else: a fault
+here stops the child's work (its messages go to its stderr, which ``accelerate`` discards), and
+inductor then builds what is missing itself.
+
+Once every header has been built, the child leaves a marker (``done_marker``) beside inductor's
+precompiled headers, named for torch's version, inductor's cache folder and the options; a
+later process that finds it starts no child, since everything the child would build is built
+(with a warm cache the child only cost a second core a few seconds, which slowed the start of
+training). A header whose file exists but whose build was killed (``kill -9`` of the whole
+process tree) is not rebuilt by inductor, prebuilt or not; the compiler then ignores it and
+parses the header itself, slower and with the same result. Deleting inductor's cache folder
+(the temporary directory's ``torchinductor_$USER``) clears both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 import threading
+import traceback
+from pathlib import Path
 
-__all__ = ["prebuild"]
+__all__ = ["done_marker", "prebuild"]
 
 
 class _Stop(Exception):
     """Raised at the tiny compile's first C++ build: the recorded headers are all it is for."""
 
 
+def done_marker(options: dict) -> Path:
+    """The file a finished prebuild for inductor ``options`` leaves: beside inductor's
+    precompiled headers, named for torch's version, inductor's cache folder, the C++ compiler
+    asked for (``CXX``) and the options."""
+    import torch
+    from torch._inductor import codecache
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    key = json.dumps([torch.__version__, cache_dir(), os.environ.get("CXX"),
+                      sorted(options.items())])
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Path(codecache._HEADER_DIR) / "ntm_prebuild" / f"{name}.done"
+
+
 def prebuild(options: dict) -> list[str]:
     """Runs inductor's instruction-set probe, then builds the precompiled headers a compile with
-    inductor ``options`` would build (see the module docstring); returns the headers' names."""
+    inductor ``options`` would build (see the module docstring); returns the headers' names.
+    Raises the first fault of a header's build, after the others have finished."""
     import torch
-    from torch._inductor import codecache, cpp_builder
+    from torch._inductor import codecache, config, cpp_builder
     from torch._inductor.cpu_vec_isa import valid_vec_isa_list
 
-    valid_vec_isa_list()  # the probe: small builds, one per instruction set the CPU reports
+    # Before anything is patched: the probe's own builds go through CppBuilder.build, and a
+    # _Stop there would count every instruction set as unsupported for the whole process.
+    valid_vec_isa_list()
     calls: list[tuple] = []
     precompile, build = codecache._precompile_header, cpp_builder.CppBuilder.build
+    caches = [cls.cache for cls in (codecache.CppCodeCache, codecache.CppPythonBindingsCodeCache,
+                                    codecache.CppWrapperCodeCache)]
+    cached = [set(cache) for cache in caches]
 
     def record(header: str, command_line: str, **command) -> str:
         calls.append((header, command_line, command))
@@ -50,27 +84,58 @@ def prebuild(options: dict) -> list[str]:
     def stop(self, *args, **kwargs):
         raise _Stop
 
+    settings = {**options, "compile_threads": 1}
     codecache._precompile_header, cpp_builder.CppBuilder.build = record, stop
     try:
         tiny = torch.compile(lambda x: x.sin() * 2, dynamic=False, fullgraph=True,
-                             options={**options, "compile_threads": 1})
+                             options=settings)
         with torch.no_grad():
             tiny(torch.randn(16))
-    except Exception:  # _Stop, as dynamo wraps it
-        pass
+    except Exception as error:  # _Stop, as dynamo wraps it
+        if not _stopped(error):
+            traceback.print_exc()
     finally:
         codecache._precompile_header, cpp_builder.CppBuilder.build = precompile, build
-    threads = [threading.Thread(target=precompile, args=(header, line), kwargs=command)
-               for header, line, command in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        for cache, before in zip(caches, cached, strict=True):  # entries never built
+            for key in set(cache) - before:
+                del cache[key]
+    faults: list[BaseException] = []
+
+    def run(header: str, command_line: str, command: dict) -> None:
+        try:
+            precompile(header, command_line, **command)
+        except BaseException as error:  # reported by the caller, after the other builds
+            faults.append(error)
+
+    threads = [threading.Thread(target=run, args=call) for call in calls]
+    with config.patch(settings):  # once, around every thread: a patch is process-wide
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if faults:
+        raise faults[0]
     return [header for header, _, _ in calls]
 
 
+def _stopped(error: BaseException | None) -> bool:
+    """Whether ``error`` is, or was raised from, ``_Stop``."""
+    while error is not None:
+        if isinstance(error, _Stop):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 if __name__ == "__main__":
+    sys.path.pop(0)  # this file's folder: ntm's model modules are not top-level names here
     import torch
 
     torch.set_num_threads(1)  # the training process has the other threads
-    print(" ".join(prebuild(json.loads(sys.argv[1]))))
+    settings = json.loads(sys.argv[1])
+    headers = prebuild(settings)
+    if headers:
+        marker = done_marker(settings)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("\n".join(headers) + "\n")
+    print(" ".join(headers))
