@@ -132,7 +132,7 @@ builds those headers too, side by side, once the probe is done (``start_prebuild
 ``ntm.models.prebuild``; the headers and command lines are inductor's own, recorded from a tiny
 compile with the run's options, so nothing compiled changes): three first processes each way,
 alternating, on a slow day (eager 31 sequences/s at batch 1), a median 40.8 s against 47.8 s
-with no child at all, where four first processes with the probe alone had taken 44.8-53.3 s
+with no child at all (later that day, slower still: 47.7 s against 58.3 s), where four first processes with the probe alone had taken 44.8-53.3 s
 that day. The compile figures of the first table above were measured before, with the
 precompiled header already built.
 
