@@ -37,7 +37,7 @@ with the Python wrapper above 150 sequences/s at batch 1, 3.3x eager at 16 and 2
 a little more and compile for 48 s. At batch 1 no row reaches 4x eager: the forward and
 backward pass alone is 4.4x at K = 4 (7.5 against 32.6 ms at length 20); the parts of a
 training step that are not compiled (sampling, clipping, Adam) stayed as they were. With the
-C++ wrapper below: 3.70-3.80x.
+C++ wrapper below: 3.70-3.80x on the fast machine, 4.33-4.89x on a slower one.
 
 Why inductor's C++ wrapper (``train.compile_wrapper``, default ``cpp``): what a four-step
 graph's call still cost at batch 1 was largely Python, in inductor's generated wrapper (its
