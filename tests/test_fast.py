@@ -381,6 +381,14 @@ def test_no_prebuild_starts_where_a_finished_one_left_its_marker(monkeypatch, tm
     fast.start_prebuild({"size_asserts": False})
     assert len(started) == 1
 
+    def moved(options):
+        raise AttributeError("module 'torch._inductor.codecache' has no attribute '_HEADER_DIR'")
+
+    monkeypatch.setattr(fast, "_prebuild", None)
+    monkeypatch.setattr(fast, "done_marker", moved)  # inductor's private names moved
+    fast.start_prebuild(options)
+    assert len(started) == 2
+
 
 @pytest.mark.parametrize("wrapper", ["cpp", "python"])
 def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper) -> None:

@@ -116,25 +116,26 @@ Where a first process's compile goes (copy's default, four steps per graph, one 
 machine busy with two other runs, so the seconds are inflated): 29 runs of the C++ compiler
 took 44.5 of 69.3 s, six of them inductor's probe of the CPU's instruction sets (about 15 s,
 run on the main thread at the first kernel, after tracing) and 23 the kernels (about 1.5 s
-each; ``-O2`` or no line tables would save a tenth to a fifth of that, not offered by
-inductor's settings); the rest is Python (dynamo, AOT autograd, inductor's lowering and
-code generation). ``accelerate`` therefore starts the probe in a child process, which builds
-what inductor's probe builds while the first chunk is traced: the first process, alone on the
-machine with empty caches (inductor's precompiled headers too), took a median 35.8 s against
-39.5 s without it, three of each alternating (``python benchmarks/train_speed.py
---compile-pairs 3``; with the Python wrapper, on an earlier day); with the C++ wrapper, on a
-faster day, 29.4 s against 32.7 s. With the C++ wrapper a first process also builds two
-precompiled headers (inductor's ``cpp_cache_precompile_headers``: the wrapper's and the
-kernels', 6-7 s of the compiler each on a slow day), one after the other on the training
-thread at the first graph's build; without precompiled headers every build parses the headers
-itself and the first process took as long (46.4 s against 46.5 s, one each). So the child now
-builds those headers too, side by side, once the probe is done (``start_prebuild``,
-``ntm.models.prebuild``; the headers and command lines are inductor's own, recorded from a tiny
-compile with the run's options, so nothing compiled changes): three first processes each way,
-alternating, on a slow day (eager 31 sequences/s at batch 1), a median 40.8 s against 47.8 s
-with no child at all (later that day, slower still: 47.7 s against 58.3 s), where four first processes with the probe alone had taken 44.8-53.3 s
-that day. The compile figures of the first table above were measured before, with the
-precompiled header already built.
+each; ``-O2`` would save a tenth to a fifth of that, not offered by inductor's settings, and no
+line tables, ``aot_inductor.enable_line_tables=False``, showed no gain in two first processes
+each way); the rest is Python (dynamo, AOT autograd, inductor's lowering and code generation).
+``accelerate`` therefore starts the probe in a child process, which builds what inductor's
+probe builds while the first chunk is traced: the first process, alone on the machine with
+empty caches (inductor's precompiled headers too), took a median 35.8 s against 39.5 s without
+it, three of each alternating (``python benchmarks/train_speed.py --compile-pairs 3``; with the
+Python wrapper, on an earlier day); with the C++ wrapper, on a faster day, 29.4 s against 32.7
+s. With the C++ wrapper a first process also builds two precompiled headers (inductor's
+``cpp_cache_precompile_headers``: the wrapper's and the kernels', 6-7 s of the compiler each on
+a slow day), one after the other on the training thread at the first graph's build; without
+precompiled headers every build parses the headers itself and the first process took as long
+(46.4 s against 46.5 s, one each). So the child now builds those headers too, side by side,
+once the probe is done (``start_prebuild``, ``ntm.models.prebuild``; the headers and command
+lines are inductor's own, recorded from a tiny compile with the run's options, so nothing
+compiled changes): three first processes each way, alternating, on a slow day (eager 31
+sequences/s at batch 1), a median 40.8 s against 47.8 s with no child at all (later that day,
+slower still: 47.7 s against 58.3 s), where four first processes with the probe alone had taken
+44.8-53.3 s that day. The compile figures of the first table above were measured before, with
+the precompiled header already built.
 
 Measurements of one step per graph (``train.compile_steps=1``, the fast path until four became
 the default; the 2-core CPU with nothing else running; ``benchmarks/train_speed.py`` for
@@ -422,8 +423,11 @@ def start_prebuild(options: dict) -> subprocess.Popen | None:
     """
     global _prebuild
     if _prebuild is None:
-        if done_marker(options).exists():
-            return None
+        try:
+            if done_marker(options).exists():
+                return None
+        except Exception:  # inductor's private names moved: the child then does what it can
+            pass
         try:
             _prebuild = subprocess.Popen(
                 [sys.executable, PREBUILD_SCRIPT, json.dumps(options)],
