@@ -242,8 +242,8 @@ def compile_pairs(overrides: list[str], threads: int | None, pairs: int) -> None
     """First-process compile seconds with inductor's instruction-set probe and precompiled
     headers built early in a child process (``ntm.models.fast.start_prebuild``, what
     ``accelerate`` does) and without it (inductor builds them at its first kernel and its first
-    C++ build), ``pairs`` times each, alternating, each
-    process in fresh caches; prints both medians and their ratio."""
+    C++ build), ``pairs`` times each, alternating, each process in fresh caches; prints both
+    medians and their ratio."""
     seconds = {"with": [], "without": []}
     for i in range(pairs):
         for variant in ("with", "without") if i % 2 == 0 else ("without", "with"):
