@@ -206,6 +206,9 @@ Candidates measured and not chosen (same conditions):
   step at batch 1 (7.8 ms compiled), the forward took 3.9 ms, the backward 2.8, the clipping
   and Adam 0.8 (Adam alone 0.55 ms; torch's ``fused=True`` Adam 0.28 ms, not adopted: it rounds
   differently, so every documented compiled path would change), the sampling 0.2;
+- the backward graph compiled in a second child process beside the forward, then found in
+  inductor's FX graph cache (``benchmarks/compile_split.py``): a first process took 48.8 s
+  against 43.7 s, slower, since the two compiles shared the two cores with the early child;
 - inductor's C++ wrapper alone (``cpp_wrapper``, the kernels built in one piece with it, no
   pooled buffers; an earlier trial, before the wrapper became ``train.compile_wrapper=cpp``
   above, measured on another day, at batch 16 for the solve): forward+backward of a
