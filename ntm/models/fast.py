@@ -206,6 +206,11 @@ Candidates measured and not chosen (same conditions):
   step at batch 1 (7.8 ms compiled), the forward took 3.9 ms, the backward 2.8, the clipping
   and Adam 0.8 (Adam alone 0.55 ms; torch's ``fused=True`` Adam 0.28 ms, not adopted: it rounds
   differently, so every documented compiled path would change), the sampling 0.2;
+- each step of a chunk as one nested compile region (``torch.compiler.nested_compile_region``
+  around a step taking and returning flat tensors, so that dynamo traces it once and reuses
+  it): inductor's C++ wrapper does not implement it (``codegen invoke_subgraph is not
+  implemented for cpp wrapper``), and with the Python wrapper a first process compiled for
+  62.7 s against 42.3 s without regions (one each, a slow day);
 - the backward graph compiled in a second child process beside the forward, then found in
   inductor's FX graph cache (``benchmarks/compile_split.py``): a first process took 48.8 s
   against 43.7 s, slower, since the two compiles shared the two cores with the early child;
