@@ -11,9 +11,9 @@ options, runs its forward graph uncompiled and compiles only the backward graph,
 in inductor's FX graph cache; the training process compiles the forward meanwhile, waits for the
 child, and then finds its backward graph in that cache (``fxgraph_cache_hit``: the same graph
 and options, so the same kernels). Each process runs the compile probe of
-``benchmarks/train_speed.py`` (one training step at batch 64 from the model's construction) in
-fresh caches; ``--pairs`` times each way, alternating; prints each time, the medians and their
-ratio.
+``benchmarks/train_speed.py`` (the seconds from the model's construction to the end of one training
+step at batch 64) in fresh caches; ``--pairs`` times each way, alternating; prints each time,
+the medians and their ratio.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -33,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_speed as ts  # noqa: E402
 
-from ntm.experiment.build import build_model, build_optimizer  # noqa: E402
+from ntm.experiment.build import build_model  # noqa: E402
 from ntm.models import fast as fast_path  # noqa: E402
 
 
@@ -69,37 +67,38 @@ def child(payload_path: str) -> None:
 
 
 def probe(split: bool, overrides: list[str]) -> None:
-    """The compile probe of ``train_speed`` with (``split``) or without the backward child;
-    prints the seconds and inductor's FX graph cache counts as JSON."""
+    """``train_speed``'s compile probe, with (``split``) the backward child started at the
+    first compiled call; prints its seconds, then inductor's FX graph cache counts and the
+    child's exit status, each as a JSON line."""
     from torch._dynamo.utils import counters
 
-    cfg, task = ts._setup(overrides)
-    start = time.perf_counter()
-    _, fast = ts._models(cfg, task, torch.device("cpu"))
-    compiled = fast.steps.compiled
-    child_status: list[int] = []  # the child's exit status, when there is one
+    child_status: list[int] = []
+    models = ts._models
 
-    def first_call(xs, state):
-        fast.steps.compiled = compiled
-        if not split:
-            return compiled(xs, state)
-        path = os.path.join(os.environ["TMPDIR"], "backward_child.pt")
-        leaves = torch.utils._pytree.tree_map(
-            lambda t: t.detach().requires_grad_(t.requires_grad), state)
-        torch.save({"model": build_model(cfg, task), "xs": xs, "state": leaves,
-                    "steps": cfg.train.compile_steps, "wrapper": cfg.train.compile_wrapper,
-                    "threads": torch.get_num_threads()}, path)
-        process = subprocess.Popen([sys.executable, __file__, "--child", path])
-        outputs = compiled(xs, state)
-        child_status.append(process.wait())
-        return outputs
+    def models_with_the_child(cfg, task, device):
+        eager, fast = models(cfg, task, device)
+        compiled = fast.steps.compiled
 
-    fast.steps.compiled = first_call
-    optimizer = build_optimizer(cfg, fast.parameters())
-    batch = task.sample_batch(torch.Generator().manual_seed(0), 64)
-    ts.train_step(fast, optimizer, batch, *ts._step_settings(cfg))
-    print(json.dumps({"seconds": time.perf_counter() - start,
-                      "hits": counters["inductor"]["fxgraph_cache_hit"],
+        def first_call(xs, state):
+            fast.steps.compiled = compiled
+            path = os.path.join(os.environ["TMPDIR"], "backward_child.pt")
+            leaves = torch.utils._pytree.tree_map(
+                lambda t: t.detach().requires_grad_(t.requires_grad), state)
+            torch.save({"model": build_model(cfg, task), "xs": xs, "state": leaves,
+                        "steps": cfg.train.compile_steps, "wrapper": cfg.train.compile_wrapper,
+                        "threads": torch.get_num_threads()}, path)
+            process = subprocess.Popen([sys.executable, __file__, "--child", path])
+            outputs = compiled(xs, state)
+            child_status.append(process.wait())
+            return outputs
+
+        fast.steps.compiled = first_call
+        return eager, fast
+
+    if split:
+        ts._models = models_with_the_child
+    ts.compile_probe(overrides)
+    print(json.dumps({"hits": counters["inductor"]["fxgraph_cache_hit"],
                       "misses": counters["inductor"]["fxgraph_cache_miss"],
                       "child": child_status[0] if child_status else None}))
 
@@ -115,19 +114,17 @@ def main() -> None:
         return child(args.child)
     if args.probe:
         return probe(args.probe == "split", args.overrides)
-    seconds = {"split": [], "serial": []}
-    for i in range(args.pairs):
-        for way in ("split", "serial") if i % 2 == 0 else ("serial", "split"):
-            with tempfile.TemporaryDirectory() as cache:
-                out = subprocess.run([sys.executable, __file__, "--probe", way, "--",
-                                      *args.overrides], env=ts._fresh_caches(cache),
-                                     capture_output=True, text=True, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            seconds[way].append(result["seconds"])
-            print(f"{way:>6}: {result['seconds']:.1f} s (FX graph cache: {result['hits']} hits, "
-                  f"{result['misses']} misses" + ("" if result["child"] is None else
-                                               f"; the child's exit status {result['child']}")
-                  + ")", flush=True)
+
+    def measure(way: str, env: dict[str, str]) -> float:
+        out = subprocess.run([sys.executable, __file__, "--probe", way, "--", *args.overrides],
+                             env=env, capture_output=True, text=True, check=True)
+        timing, cache = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
+        child = "" if cache["child"] is None else f"; the child's exit status {cache['child']}"
+        print(f"{way:>6}: {timing['train']:.1f} s (FX graph cache: {cache['hits']} hits, "
+              f"{cache['misses']} misses{child})", flush=True)
+        return timing["train"]
+
+    seconds = ts.alternate_in_fresh_caches(("split", "serial"), args.pairs, measure)
     split, serial = (statistics.median(seconds[w]) for w in ("split", "serial"))
     print(f"first process, median of {args.pairs}: backward in a child {split:.1f} s, "
           f"serial {serial:.1f} s: {split / serial:.2f}x")

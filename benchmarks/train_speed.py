@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -238,19 +239,31 @@ def compile_times(overrides: list[str], threads: int | None) -> None:
                   f"(training step {seconds['train']:.1f} s, then the evaluation batch)")
 
 
+def alternate_in_fresh_caches(variants: tuple[str, str], pairs: int,
+                              measure: Callable[[str, dict[str, str]], float],
+                              ) -> dict[str, list[float]]:
+    """``measure(variant, env)`` for each of the two ``variants``, ``pairs`` times each, their
+    order alternating pair by pair, each call with the environment of fresh caches
+    (``_fresh_caches``) in a temporary directory of its own; the seconds per variant."""
+    seconds: dict[str, list[float]] = {variant: [] for variant in variants}
+    for i in range(pairs):
+        for variant in variants if i % 2 == 0 else variants[::-1]:
+            with tempfile.TemporaryDirectory() as cache:
+                seconds[variant].append(measure(variant, _fresh_caches(cache)))
+    return seconds
+
+
 def compile_pairs(overrides: list[str], threads: int | None, pairs: int) -> None:
     """First-process compile seconds with inductor's instruction-set probe and precompiled
     headers built early in a child process (``ntm.models.fast.start_prebuild``, what
     ``accelerate`` does) and without it (inductor builds them at its first kernel and its first
     C++ build), ``pairs`` times each, alternating, each process in fresh caches; prints both
     medians and their ratio."""
-    seconds = {"with": [], "without": []}
-    for i in range(pairs):
-        for variant in ("with", "without") if i % 2 == 0 else ("without", "with"):
-            with tempfile.TemporaryDirectory() as cache:
-                flags = [] if variant == "with" else ["--no-prebuild"]
-                seconds[variant].append(
-                    _probe_seconds(_fresh_caches(cache), threads, overrides, *flags)["total"])
+    def measure(variant: str, env: dict[str, str]) -> float:
+        flags = [] if variant == "with" else ["--no-prebuild"]
+        return _probe_seconds(env, threads, overrides, *flags)["total"]
+
+    seconds = alternate_in_fresh_caches(("with", "without"), pairs, measure)
     with_, without = (statistics.median(seconds[v]) for v in ("with", "without"))
     print(f"first process, {pairs} pairs alternating: the early prebuild "
           f"{with_:.1f} s ({', '.join(f'{x:.1f}' for x in seconds['with'])}), without it "
