@@ -46,7 +46,8 @@ step() {  # the exit code of the command just run, printed and remembered
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
     if [[ $skip != *" 1 "* ]]; then
         echo "== 1. the gpu tests"
-        timeout 240 python -m pytest -m gpu -q -p no:cacheprovider; step $?
+        # -n 0: in this process, one CUDA context, not one per pytest-xdist worker
+        timeout 240 python -m pytest -m gpu -q -p no:cacheprovider -n 0; step $?
     fi
     if [[ $skip != *" 2 "* ]]; then
         echo "== 2. train_speed: eager against CUDA graphs"

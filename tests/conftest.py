@@ -5,6 +5,7 @@ helpers several test files use (generators, asserts, reading a run's metrics and
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
 from collections.abc import Iterator, Sequence
@@ -101,6 +102,10 @@ def assert_one_sentence(message: str, setting: str) -> None:
     assert ". " not in message and "\n" not in message, message
 
 
+#: The most pytest-xdist workers ``-n auto`` starts: a test file runs on one worker
+#: (``--dist loadfile``), and the longest file takes about a sixth of the serial run.
+MAX_WORKERS = 6
+
 #: The stash key under which the number of deselected ``gpu`` tests is kept for the summary.
 GPU_DESELECTED = pytest.StashKey[int]()
 
@@ -122,6 +127,33 @@ def gpu_summary(deselected: int) -> str | None:
     if not deselected:
         return None
     return f"{deselected} gpu test{'s' if deselected != 1 else ''} deselected: no CUDA device"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, hands the number of deselected gpu tests to the controller,
+    which collects no tests itself (``pytest_testnodedown``)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["gpu_deselected"] = session.config.stash.get(GPU_DESELECTED, 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """In pytest-xdist's controller: every worker collects every test, so each reports the
+    same count; the largest is kept for the summary."""
+    reported = getattr(node, "workeroutput", {}).get("gpu_deselected", 0)
+    node.config.stash[GPU_DESELECTED] = max(node.config.stash.get(GPU_DESELECTED, 0), reported)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default in ``pyproject.toml``): one worker per core this process may
+    use, at most ``MAX_WORKERS``; each worker imports torch and runs its tests on one thread."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import gpu_summary
 
@@ -20,14 +21,17 @@ def test_the_summary_line_counts_the_deselected_tests() -> None:
     assert gpu_summary(3) == "3 gpu tests deselected: no CUDA device"
 
 
-def test_a_run_without_cuda_says_that_gpu_tests_were_deselected() -> None:
-    """pytest on one file holding a gpu test: without CUDA it is deselected, and said so."""
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_run_without_cuda_says_that_gpu_tests_were_deselected(workers: str) -> None:
+    """pytest on one file holding a gpu test: without CUDA it is deselected, and said so, in
+    one process (``-n 0``) and with pytest-xdist's workers, whose controller collects nothing
+    itself (the default run, ``-n auto``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if not torch.cuda.is_available():
         env["CUDA_VISIBLE_DEVICES"] = ""
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/test_tasks_common.py", "-q",
-         "-p", "no:cacheprovider", "-k", "generators_device"],
+         "-p", "no:cacheprovider", "-k", "generators_device", "-n", workers],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     if torch.cuda.is_available():
         assert "gpu test" not in done.stdout, done.stdout
