@@ -405,6 +405,7 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
     if fast.cpp_compiler() is None:
         pytest.skip("no C++ compiler: accelerate never starts the prebuild")
     built, build = [], cpp_builder.CppBuilder.build
+    worker = codecache._worker_compile_cpp
 
     def precompile(header, command_line, **command):
         built.append((header, threading.current_thread() is not threading.main_thread(),
@@ -421,6 +422,7 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
     assert sorted(built) == sorted((header, True, compiler) for header in headers)
     assert codecache._precompile_header is precompile
     assert cpp_builder.CppBuilder.build is build
+    assert codecache._worker_compile_cpp is worker
     # The stopped compile left no C++ library cached as built (dynamo's own cache of the tiny
     # function, which a compile finished from inductor's on-disk cache leaves, is reset).
     torch._dynamo.reset()
@@ -451,6 +453,59 @@ def test_a_prebuild_whose_header_fails_raises_after_the_others(monkeypatch) -> N
     assert built == ["torch/csrc/inductor/cpp_wrapper/cpu.h"]
 
 
+class _FakeBuilder:
+    """The parts of inductor's ``CppBuilder`` that ``build_then_rename`` uses: a target file and
+    a command line ending in ``-o <target>``; ``build`` writes where that command line says,
+    or writes half and dies (a build killed midway)."""
+
+    def __init__(self, target: Path, dies: bool = False) -> None:
+        self.target, self.dies, self.built_at = str(target), dies, []
+        self._output = f"-o {target}"
+
+    def get_target_file_path(self) -> str:
+        return self.target
+
+    def build(self) -> None:
+        path = self._output.split(" ", 1)[1]
+        self.built_at.append(path)
+        Path(path).write_text("half" if self.dies else "whole")
+        if self.dies:
+            raise KeyboardInterrupt
+
+
+def test_the_prebuild_writes_each_header_whole_or_not_at_all(tmp_path) -> None:
+    """``build_then_rename`` builds under a temporary name and renames the file once built; a
+    build that dies leaves no file at the name inductor looks for (so inductor builds it
+    again), one that exists is not built, and the builder's command line is put back."""
+    from ntm.models.prebuild import build_then_rename
+
+    lock = str(tmp_path / "h.lock")
+    whole = _FakeBuilder(tmp_path / "a.h.gch")
+    build_then_rename(lock, [whole])
+    assert (tmp_path / "a.h.gch").read_text() == "whole"
+    assert whole.built_at == [f"{tmp_path / 'a.h.gch'}.partial"]
+    assert whole._output == f"-o {tmp_path / 'a.h.gch'}"
+    assert not (tmp_path / "a.h.gch.partial").exists()
+
+    dying = _FakeBuilder(tmp_path / "b.h.gch", dies=True)
+    with pytest.raises(KeyboardInterrupt):
+        build_then_rename(lock, [dying])
+    assert not (tmp_path / "b.h.gch").exists()
+    again = _FakeBuilder(tmp_path / "b.h.gch")
+    build_then_rename(lock, [again])  # the next child builds it, over the partial file
+    assert (tmp_path / "b.h.gch").read_text() == "whole"
+
+    there = _FakeBuilder(tmp_path / "a.h.gch")
+    build_then_rename(lock, [there])
+    assert there.built_at == []
+
+    moved = _FakeBuilder(tmp_path / "c.h.gch")  # inductor's command line changed its form
+    moved._output = f"--output={tmp_path / 'c.h.gch'}"
+    moved.build = lambda: (tmp_path / "c.h.gch").write_text("in place")
+    build_then_rename(lock, [moved])
+    assert (tmp_path / "c.h.gch").read_text() == "in place"
+
+
 @pytest.mark.slow
 def test_the_prebuilt_headers_are_the_ones_inductor_uses(tmp_path) -> None:
     """In empty caches, the prebuild child's precompiled headers are those a compile with the
@@ -473,6 +528,7 @@ def test_the_prebuilt_headers_are_the_ones_inductor_uses(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     headers = sorted(p.name for p in tmp_path.rglob("*.gch"))
     assert len(headers) == 2
+    assert not list(tmp_path.rglob("*.partial"))  # each written whole, then renamed
     assert [p.parent.name for p in tmp_path.rglob("*.done")] == ["ntm_prebuild"]
     compile_ = (f"import torch; f = torch.compile(lambda x: (x * 3).cos() - x, dynamic=False, "
                 f"options={options!r}); print(f(torch.ones(8, requires_grad=True)).sum().item())")

@@ -23,10 +23,15 @@ Once every header has been built, the child leaves a marker (``done_marker``) be
 precompiled headers, named for torch's version, inductor's cache folder and the options; a
 later process that finds it starts no child, since everything the child would build is built
 (with a warm cache the child only cost a second core a few seconds, which slowed the start of
-training). A header whose file exists but whose build was killed (``kill -9`` of the whole
-process tree) is not rebuilt by inductor, prebuilt or not; the compiler then ignores it and
-parses the header itself, slower and with the same result. Deleting inductor's cache folder
-(the temporary directory's ``torchinductor_$USER``) clears both.
+training). Inductor skips a header whose file exists, so a file cut short by ``kill -9`` of
+the whole process tree (Ctrl-C lets the builds finish) would stay: killed while the compiler
+wrote it, at the end of its build, it is refused ("cannot read PCH file") and every C++ build
+that includes it fails (under ``train.compile=auto`` the step then runs eagerly, with a warning
+naming the error); killed earlier, it is a stub the compiler ignores, parsing the header itself
+(slower, the same result). The child therefore writes each header under a temporary name and
+renames it once whole (``build_then_rename``). A header that inductor builds itself, where no
+child ran, is written in place; deleting inductor's cache folder (the temporary directory's
+``torchinductor_$USER``) clears one cut short.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import threading
 import traceback
 from pathlib import Path
 
-__all__ = ["done_marker", "prebuild"]
+__all__ = ["build_then_rename", "done_marker", "prebuild"]
 
 
 class _Stop(Exception):
@@ -108,14 +113,47 @@ def prebuild(options: dict) -> list[str]:
             faults.append(error)
 
     threads = [threading.Thread(target=run, args=call) for call in calls]
-    with config.patch(settings):  # once, around every thread: a patch is process-wide
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    worker = codecache._worker_compile_cpp
+    codecache._worker_compile_cpp = build_then_rename
+    try:
+        with config.patch(settings):  # once, around every thread: a patch is process-wide
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        codecache._worker_compile_cpp = worker
     if faults:
         raise faults[0]
     return [header for header, _, _ in calls]
+
+
+def build_then_rename(lock_path: str, builders) -> None:
+    """What inductor's ``codecache._worker_compile_cpp`` does for a header (under its file lock,
+    build each of ``builders``' files that does not exist), except that each file is written
+    under a temporary name (``<file>.partial``) and renamed once whole: a child killed during a
+    build leaves no cut-short header where inductor would find it (the module docstring). A
+    builder whose command line does not end in its file (inductor's internals moved) is built
+    as inductor builds it."""
+    from torch._inductor.codecache import LOCK_TIMEOUT
+    from torch.utils._filelock import FileLock
+
+    with FileLock(lock_path, timeout=LOCK_TIMEOUT):
+        for builder in builders:
+            target = builder.get_target_file_path()
+            if os.path.exists(target):
+                continue
+            output = getattr(builder, "_output", "")
+            if not output.endswith(f" {target}"):
+                builder.build()
+                continue
+            partial = f"{target}.partial"
+            builder._output = output[:-len(target)] + partial
+            try:
+                builder.build()
+            finally:
+                builder._output = output
+            os.replace(partial, target)
 
 
 def _stopped(error: BaseException | None) -> bool:
