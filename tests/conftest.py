@@ -148,12 +148,13 @@ def pytest_testnodedown(node, error) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (the default in ``pyproject.toml``): one worker per core this process may
-    use, at most ``MAX_WORKERS``; each worker imports torch and runs its tests on one thread."""
+    use, at most ``MAX_WORKERS``; each worker imports torch and runs its tests on one thread.
+    On one core, none: the tests run in this process."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_WORKERS))
+    return min(cores, MAX_WORKERS) if cores > 1 else 0
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -400,7 +400,7 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
     from torch._inductor import codecache, cpp_builder
 
     import ntm.models.fast as fast
-    from ntm.models.prebuild import prebuild
+    from ntm.models.prebuild import build_then_rename, prebuild
 
     if fast.cpp_compiler() is None:
         pytest.skip("no C++ compiler: accelerate never starts the prebuild")
@@ -409,7 +409,8 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
 
     def precompile(header, command_line, **command):
         built.append((header, threading.current_thread() is not threading.main_thread(),
-                      command_line.split()[0]))
+                      command_line.split()[0],
+                      codecache._worker_compile_cpp is build_then_rename))  # what it builds by
         return "built.h"
 
     monkeypatch.setattr(codecache, "_precompile_header", precompile)
@@ -419,7 +420,7 @@ def test_the_prebuild_builds_the_headers_inductor_asks_for(monkeypatch, wrapper)
     assert headers == (["torch/csrc/inductor/cpp_wrapper/cpu.h", prefix] if wrapper == "cpp"
                        else [prefix])
     compiler = fast.cpp_compiler()
-    assert sorted(built) == sorted((header, True, compiler) for header in headers)
+    assert sorted(built) == sorted((header, True, compiler, True) for header in headers)
     assert codecache._precompile_header is precompile
     assert cpp_builder.CppBuilder.build is build
     assert codecache._worker_compile_cpp is worker
@@ -476,7 +477,8 @@ class _FakeBuilder:
 def test_the_prebuild_writes_each_header_whole_or_not_at_all(tmp_path) -> None:
     """``build_then_rename`` builds under a temporary name and renames the file once built; a
     build that dies leaves no file at the name inductor looks for (so inductor builds it
-    again), one that exists is not built, and the builder's command line is put back."""
+    again), one that exists is not built, partial files left behind are removed, and the
+    builder's output argument is put back."""
     from ntm.models.prebuild import build_then_rename
 
     lock = str(tmp_path / "h.lock")
@@ -491,13 +493,19 @@ def test_the_prebuild_writes_each_header_whole_or_not_at_all(tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):
         build_then_rename(lock, [dying])
     assert not (tmp_path / "b.h.gch").exists()
+    assert not (tmp_path / "b.h.gch.partial").exists()  # a failed build's half is removed
+    (tmp_path / "b.h.gch.partial").write_text("half")  # as kill -9 leaves it
     again = _FakeBuilder(tmp_path / "b.h.gch")
     build_then_rename(lock, [again])  # the next child builds it, over the partial file
     assert (tmp_path / "b.h.gch").read_text() == "whole"
 
+    assert not (tmp_path / "b.h.gch.partial").exists()  # built over, then renamed
+
     there = _FakeBuilder(tmp_path / "a.h.gch")
+    (tmp_path / "a.h.gch.partial").write_text("half")  # a killed child's, then built in place
     build_then_rename(lock, [there])
     assert there.built_at == []
+    assert not (tmp_path / "a.h.gch.partial").exists()
 
     moved = _FakeBuilder(tmp_path / "c.h.gch")  # inductor's command line changed its form
     moved._output = f"--output={tmp_path / 'c.h.gch'}"

@@ -34,7 +34,9 @@ def test_a_run_without_cuda_says_that_gpu_tests_were_deselected(workers: str) ->
          "-p", "no:cacheprovider", "-k", "generators_device", "-n", workers],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     if torch.cuda.is_available():
+        assert done.returncode == 0, done.stdout + done.stderr
         assert "gpu test" not in done.stdout, done.stdout
     else:
+        assert done.returncode == 5, done.stdout + done.stderr  # pytest's "no tests ran"
         assert re.search(r"\b[1-9]\d* gpu tests? deselected: no CUDA device", done.stdout), \
             done.stdout

@@ -29,9 +29,10 @@ wrote it, at the end of its build, it is refused ("cannot read PCH file") and ev
 that includes it fails (under ``train.compile=auto`` the step then runs eagerly, with a warning
 naming the error); killed earlier, it is a stub the compiler ignores, parsing the header itself
 (slower, the same result). The child therefore writes each header under a temporary name and
-renames it once whole (``build_then_rename``). A header that inductor builds itself, where no
-child ran, is written in place; deleting inductor's cache folder (the temporary directory's
-``torchinductor_$USER``) clears one cut short.
+renames it once whole (``build_then_rename``). A header that the training process builds
+itself (where no child ran, or where its first C++ build took the header's lock before the
+child did) is written in place, as before; deleting inductor's cache folder (the temporary
+directory's ``torchinductor_$USER``) clears one cut short.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["build_then_rename", "done_marker", "prebuild"]
@@ -128,32 +130,45 @@ def prebuild(options: dict) -> list[str]:
     return [header for header, _, _ in calls]
 
 
-def build_then_rename(lock_path: str, builders) -> None:
+def build_then_rename(lock_path: str, cpp_builders: Sequence) -> None:
     """What inductor's ``codecache._worker_compile_cpp`` does for a header (under its file lock,
-    build each of ``builders``' files that does not exist), except that each file is written
-    under a temporary name (``<file>.partial``) and renamed once whole: a child killed during a
-    build leaves no cut-short header where inductor would find it (the module docstring). A
-    builder whose command line does not end in its file (inductor's internals moved) is built
-    as inductor builds it."""
+    build each of ``cpp_builders``' files that does not exist), except that each file is
+    written under a temporary name (``<file>.partial``) and renamed once whole: a child killed
+    during a build leaves no cut-short header where inductor would find it (the module
+    docstring). A partial file that a failed or killed build left is removed, and a builder
+    whose output argument does not end in its file (inductor's internals moved) is built as
+    inductor builds it."""
     from torch._inductor.codecache import LOCK_TIMEOUT
     from torch.utils._filelock import FileLock
 
     with FileLock(lock_path, timeout=LOCK_TIMEOUT):
-        for builder in builders:
+        for builder in cpp_builders:
             target = builder.get_target_file_path()
+            partial = f"{target}.partial"
             if os.path.exists(target):
+                _remove(partial)  # left by a killed child before inductor built the file
                 continue
             output = getattr(builder, "_output", "")
             if not output.endswith(f" {target}"):
                 builder.build()
                 continue
-            partial = f"{target}.partial"
             builder._output = output[:-len(target)] + partial
             try:
                 builder.build()
+            except BaseException:
+                _remove(partial)
+                raise
             finally:
                 builder._output = output
             os.replace(partial, target)
+
+
+def _remove(path: str) -> None:
+    """Deletes ``path`` if it is there."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _stopped(error: BaseException | None) -> bool:
