@@ -33,8 +33,8 @@ for delay in "$@"; do
     start=$(date +%s)
     TMPDIR=$tmp timeout 600 $run hydra.run.dir="$tmp/second" > "$tmp/second.log" 2>&1
     status=$?
-    eager=$(grep -c "compiling the step failed" "$tmp/second.log")
+    eager=$(grep "compiling the step failed" "$tmp/second.log" | cut -c1-300)
     echo "killed at ${delay} s: left [${left}] second run: exit ${status}, $(( $(date +%s) - start )) s," \
-         "fell back to eager: $([[ $eager -gt 0 ]] && echo yes || echo no); after it [$(headers "$tmp")]"
-    grep "compiling the step failed" "$tmp/second.log" | cut -c1-300
+         "fell back to eager: $([[ -n $eager ]] && echo yes || echo no); after it [$(headers "$tmp")]"
+    [[ -z $eager ]] || echo "$eager"
 done

@@ -498,7 +498,6 @@ def test_the_prebuild_writes_each_header_whole_or_not_at_all(tmp_path) -> None:
     again = _FakeBuilder(tmp_path / "b.h.gch")
     build_then_rename(lock, [again])  # the next child builds it, over the partial file
     assert (tmp_path / "b.h.gch").read_text() == "whole"
-
     assert not (tmp_path / "b.h.gch.partial").exists()  # built over, then renamed
 
     there = _FakeBuilder(tmp_path / "a.h.gch")

@@ -146,7 +146,7 @@ def build_then_rename(lock_path: str, cpp_builders: Sequence) -> None:
             target = builder.get_target_file_path()
             partial = f"{target}.partial"
             if os.path.exists(target):
-                _remove(partial)  # left by a killed child before inductor built the file
+                Path(partial).unlink(missing_ok=True)  # a killed child's; inductor built it
                 continue
             output = getattr(builder, "_output", "")
             if not output.endswith(f" {target}"):
@@ -156,19 +156,11 @@ def build_then_rename(lock_path: str, cpp_builders: Sequence) -> None:
             try:
                 builder.build()
             except BaseException:
-                _remove(partial)
+                Path(partial).unlink(missing_ok=True)
                 raise
             finally:
                 builder._output = output
             os.replace(partial, target)
-
-
-def _remove(path: str) -> None:
-    """Deletes ``path`` if it is there."""
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def _stopped(error: BaseException | None) -> bool:
